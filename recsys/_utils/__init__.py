@@ -1,0 +1,1 @@
+"""Internal helpers shared across the library: threads, progress, logging."""
