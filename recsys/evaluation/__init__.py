@@ -1,0 +1,54 @@
+"""Offline evaluation: leak-free train/test splits and top-k ranking metrics.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from recsys.evaluation import evaluate_ranking, random_split
+>>> log = pd.DataFrame({"user": [1, 1, 1, 2, 2, 2], "item": ["a", "b", "c", "a", "b", "d"]})
+>>> train, test = random_split(log, user_col="user", item_col="item", test_fraction=0.3, random_state=0)
+>>> sorted(test["user"].tolist())
+[1, 2]
+>>> recs = pd.DataFrame({"user": [1, 2], "item": ["x", "y"], "rank": [1, 1]})
+>>> evaluate_ranking(recs, test, k=1, metrics=["hit_rate"])
+{'hit_rate': 0.0, 'n_users': 2, 'n_users_skipped': 0}
+"""
+
+from recsys.evaluation.metrics import (
+    DEFAULT_METRICS,
+    coverage,
+    evaluate_ranking,
+    hit_rate_at_k,
+    map_at_k,
+    mrr_at_k,
+    ndcg_at_k,
+    novelty_at_k,
+    precision_at_k,
+    recall_at_k,
+    revenue_at_k,
+)
+from recsys.evaluation.splits import (
+    basket_holdout,
+    filter_to_known,
+    leave_last_n,
+    random_split,
+    temporal_split,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "basket_holdout",
+    "coverage",
+    "evaluate_ranking",
+    "filter_to_known",
+    "hit_rate_at_k",
+    "leave_last_n",
+    "map_at_k",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "novelty_at_k",
+    "precision_at_k",
+    "random_split",
+    "recall_at_k",
+    "revenue_at_k",
+    "temporal_split",
+]
