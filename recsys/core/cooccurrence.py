@@ -1,0 +1,703 @@
+"""Item-item similarity: the top-k most similar items of every item.
+
+Input is a sparse "transactions x items" matrix ``X`` (rows are baskets,
+invoices or users; values are weights such as quantities or ratings).  The
+output is, for every item ``a``, its ``k`` most similar *other* items ``b``
+under one of several similarities, as a :class:`NeighbourTable` (a CSR with
+rows sorted by similarity, descending, ties by item id ascending).
+
+Notation (``w_ra`` is the weight of item ``a`` in row ``r`` of ``X``):
+
+* ``C_ab = sum_r w_ra * w_rb``, the (weighted) co-occurrence,
+* ``c_ab`` = number of rows that contain both ``a`` and ``b`` (binary count),
+* ``n_a`` = number of rows containing ``a`` (the item's *support*),
+* ``N`` = number of rows of ``X`` (``X.shape[0]``, empty rows included),
+* ``s`` = ``shrinkage`` (>= 0), added to the denominators.
+
+Similarities:
+
+``cosine``
+    ``C_ab / (||a|| * ||b|| + s)`` with ``||a|| = sqrt(sum_r w_ra**2)``.  With
+    ``s = 0`` this equals implicit's ``CosineRecommender`` (which also lists
+    the item itself; we never do).
+``jaccard``
+    ``c_ab / (n_a + n_b - c_ab + s)``.
+``lift``
+    ``c_ab * N / (n_a * n_b + s)``.
+``confidence``
+    ``P(b | a) = c_ab / (n_a + s)``; asymmetric: row ``a`` of the table holds
+    the items most often bought *given* ``a``.
+``bm25``
+    ``sum_r W_ra * W_rb`` with ``W`` the BM25 weighting of ``X`` exactly as in
+    implicit's ``BM25Recommender`` (symmetric: both sides weighted, as implicit
+    does).  Following implicit's ``bm25_weight(X.T, K1, B)``, the *items* are
+    the BM25 "documents" and the *rows* the "terms"::
+
+        idf_r  = log(n_items) - log1p(|r|)          # |r| = items in row r
+        len_a  = (1 - B) + B * sum_r w_ra / mean_b(sum_r w_rb)
+        W_ra   = w_ra * (K1 + 1) / (K1 * len_a + w_ra) * idf_r
+
+    so large baskets count less and popular items are length-normalised.
+    ``shrinkage`` has no effect (there is no denominator).  A row holding
+    every item gets a negative idf, so BM25 scores can be <= 0.
+
+``cosine`` and ``bm25`` use the weights (``binary=True`` replaces every weight
+by 1 first); ``jaccard``, ``lift`` and ``confidence`` always use binary counts.
+Only pairs that co-occur in at least ``min_count`` rows (binary count, also for
+the weighted similarities) are kept.  Every kept pair also carries its binary
+count ``c_ab`` (``NeighbourTable.counts``), for explanations ("bought together
+in 37 baskets").
+
+Algorithm
+---------
+Items are processed in parallel, most expensive first, in chunks that the
+threads take from a shared atomic counter (dynamic scheduling: the cost of an
+item, ``sum over rows r containing a of |r|``, is very uneven for power-law
+data, and the machine may be shared).  For an item ``a`` the kernel walks the rows that contain
+``a`` (CSC of ``X``) and, for every item ``b`` of those rows (CSR of ``X``),
+accumulates ``C_ab`` and ``c_ab`` into a per-thread dense scratch array with a
+list of touched entries (only those are reset).  The touched items are then
+scored; the candidates are packed into sortable 64-bit keys (score, then item
+id) and the best ``k`` kept by threshold filtering plus quickselect, written to
+a fixed ``(n_items, k)`` output and compacted to CSR at the end.  Memory is the
+output (``n_items * k``) plus ``O(n_items)`` scratch per thread; neither
+``X^T X`` nor a dense items x items matrix is ever built.
+
+The walk is bound by memory latency (fetching the rows of ``a``), so the rows
+a few steps ahead are prefetched; items are relabelled by descending support
+so that the accumulator entries of popular items share cache lines, and with
+fewer than 65,536 items the labels are stored as ``uint16`` (less memory
+traffic).  The result does not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from recsys._utils.threads import parallel_section
+
+__all__ = ["SIMILARITIES", "NeighbourTable", "item_neighbours"]
+
+#: Names accepted by :func:`item_neighbours`.
+SIMILARITIES: tuple[str, ...] = ("cosine", "jaccard", "lift", "confidence", "bm25")
+
+_COSINE, _JACCARD, _LIFT, _CONFIDENCE, _BM25 = range(5)
+_PREFETCH_DISTANCE = 6  # rows of the walk fetched ahead
+_MIN_CANDIDATES = 512  # candidate buffer: max(2 * k, this) keys per thread
+_MAX_UINT16_ITEMS = 65536  # up to this many items, labels are stored as uint16
+_SIM_CODES = {name: code for code, name in enumerate(SIMILARITIES)}
+
+
+@dataclass(frozen=True, eq=False)
+class NeighbourTable:
+    """The top-k neighbours of every item, as the parts of a CSR matrix.
+
+    Row ``a`` (``indices[indptr[a]:indptr[a + 1]]``) lists the neighbours of
+    item ``a`` sorted by ``scores`` descending, ties by item id ascending.
+
+    Attributes
+    ----------
+    indptr : ndarray of int64, shape (n_items + 1,)
+    indices : ndarray of int32
+        Neighbour item ids (never the item itself).
+    scores : ndarray of float32
+        Similarity of each pair.
+    counts : ndarray of int32
+        Number of rows in which the two items occur together (binary count),
+        aligned with ``indices``.
+    item_support : ndarray of int32, shape (n_items,)
+        Number of rows containing each item.
+    n_rows : int
+        Number of rows of the input matrix.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=np.float32))
+    >>> table = item_neighbours(X, "jaccard", k=2, num_threads=1)
+    >>> table.indices[table.indptr[0]:table.indptr[1]].tolist()
+    [1, 2]
+    >>> table.counts[table.indptr[0]:table.indptr[1]].tolist()
+    [2, 1]
+    >>> table.to_csr().shape
+    (3, 3)
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    scores: np.ndarray
+    counts: np.ndarray
+    item_support: np.ndarray
+    n_rows: int
+
+    @property
+    def n_items(self) -> int:
+        """Number of items (rows and columns of :meth:`to_csr`)."""
+        return int(self.indptr.shape[0] - 1)
+
+    def to_csr(self) -> sp.csr_matrix:
+        """The similarities as an ``n_items x n_items`` CSR matrix (``scores`` as data).
+
+        Rows keep the table's order (by score), so the indices are *not* sorted
+        by column; scipy handles that, and ``.sort_indices()`` sorts them.
+        """
+        n = self.n_items
+        return sp.csr_matrix((self.scores, self.indices, self.indptr), shape=(n, n))
+
+
+# --------------------------------------------------------------------------
+# Numba kernels
+# --------------------------------------------------------------------------
+
+_ID_MASK = np.uint64(0xFFFFFFFF)
+_SIGN = np.uint32(0x80000000)
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch ``arr[idx]`` into cache (no bounds check, never faults)."""
+
+    def codegen(context, builder, signature, args):
+        arr_ty, idx_ty = signature.args
+        ary = context.make_array(arr_ty)(context, builder, args[0])
+        i = context.cast(builder, args[1], idx_ty, types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, arr_ty, ary, [i])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        # read, high temporal locality, data cache
+        builder.call(
+            fn,
+            [
+                builder.bitcast(ptr, i8p),
+                ir.Constant(i32, 0),
+                ir.Constant(i32, 3),
+                ir.Constant(i32, 1),
+            ],
+        )
+        return context.get_dummy_value()
+
+    return types.none(arr, idx), codegen
+
+
+@intrinsic
+def _fetch_add(typingctx, arr, idx, val):
+    """Atomically ``old = arr[idx]; arr[idx] += val``; returns ``old`` (int64 arrays)."""
+
+    def codegen(context, builder, signature, args):
+        arr_ty, idx_ty, val_ty = signature.args
+        ary = context.make_array(arr_ty)(context, builder, args[0])
+        i = context.cast(builder, args[1], idx_ty, types.intp)
+        v = context.cast(builder, args[2], val_ty, types.int64)
+        ptr = cgutils.get_item_pointer(context, builder, arr_ty, ary, [i])
+        return builder.atomic_rmw("add", ptr, v, "monotonic")
+
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+    return types.int64(arr, idx, val), codegen
+
+
+@numba.njit(inline="always")
+def _score(sim_code, c, cab, n_a, n_b, norm_a, norm_b, n_rows, shrinkage):
+    """Similarity of a -> b (row a of the table), computed in float64, rounded once."""
+    if sim_code == _COSINE:
+        s = np.float32(cab / (norm_a * norm_b + shrinkage))
+    elif sim_code == _BM25:
+        s = np.float32(cab)
+    elif sim_code == _JACCARD:
+        s = np.float32(c / (n_a + n_b - c + shrinkage))
+    elif sim_code == _LIFT:
+        s = np.float32(c * n_rows / (n_a * n_b + shrinkage))
+    else:  # confidence P(b | a)
+        s = np.float32(c / (n_a + shrinkage))
+    return s + np.float32(0.0)  # -0.0 -> +0.0, so equal scores get equal keys
+
+
+@numba.njit(inline="always")
+def _ordered(u):
+    """float32 bit pattern -> uint32 with the same order as the floats."""
+    if u & _SIGN:
+        return ~u
+    return u | _SIGN
+
+
+@numba.njit(inline="always")
+def _unordered(o):
+    """Inverse of :func:`_ordered`."""
+    if o & _SIGN:
+        return o & ~_SIGN
+    return ~o
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_top(keys, n, k):
+    """Move the k largest of the distinct ``keys[:n]`` to ``keys[:k]`` (any order)."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        x, y, z = keys[lo], keys[mid], keys[hi]  # median of three
+        if x < y:
+            x, y = y, x
+        if y < z:
+            y, z = z, y
+            if x < y:
+                x, y = y, x
+        pivot = y
+        i = lo
+        j = hi
+        while i <= j:
+            while keys[i] > pivot:
+                i += 1
+            while keys[j] < pivot:
+                j -= 1
+            if i <= j:
+                keys[i], keys[j] = keys[j], keys[i]
+                i += 1
+                j -= 1
+        # keys[lo..j] >= pivot >= keys[i..hi]
+        if k - 1 <= j:
+            hi = j
+        elif k - 1 >= i:
+            lo = i
+        else:
+            break
+
+
+@numba.njit(cache=True, nogil=True)
+def _item_stats(indptr, indices, data, n_items, support, sumsq, cost):
+    """Per item: number of rows, sum of squared weights, walk cost (sum of its row lengths)."""
+    n_rows = indptr.shape[0] - 1
+    for r in range(n_rows):
+        length = indptr[r + 1] - indptr[r]
+        for ii in range(indptr[r], indptr[r + 1]):
+            a = indices[ii]
+            w = np.float64(data[ii])
+            support[a] += 1
+            sumsq[a] += w * w
+            cost[a] += length
+
+
+@numba.njit(cache=True, nogil=True)
+def _bm25_weights(indptr, indices, data, n_items, k1, b, out):
+    """implicit's ``bm25_weight(X.T, k1, b).T`` on the entries of X (CSR order)."""
+    n_rows = indptr.shape[0] - 1
+    item_sum = np.zeros(n_items, dtype=np.float64)
+    for ii in range(indices.shape[0]):
+        item_sum[indices[ii]] += data[ii]
+    mean = item_sum.sum() / n_items
+    log_n = np.log(np.float64(n_items))
+    for r in range(n_rows):
+        idf = log_n - np.log1p(np.float64(indptr[r + 1] - indptr[r]))
+        for ii in range(indptr[r], indptr[r + 1]):
+            w = np.float64(data[ii])
+            length_norm = (1.0 - b) + b * item_sum[indices[ii]] / mean
+            out[ii] = w * (k1 + 1.0) / (k1 * length_norm + w) * idf
+
+
+@numba.njit(cache=True, nogil=True)
+def _relabel_transpose(indptr, indices, data, label, rel_indices, cindptr, crows, cdata):
+    """Relabel the CSR's items and build its CSC (columns by label) by counting sort."""
+    n_rows = indptr.shape[0] - 1
+    fill = cindptr[:-1].copy()
+    for r in range(n_rows):
+        for ii in range(indptr[r], indptr[r + 1]):
+            x = label[indices[ii]]
+            rel_indices[ii] = x
+            dst = fill[x]
+            fill[x] = dst + 1
+            crows[dst] = r
+            cdata[dst] = data[ii]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _neighbours_kernel(
+    indptr,  # int64 (n_rows+1): CSR of X
+    indices,  # uint16 or int32: item *labels* of the CSR entries
+    data,  # float32: weights of the CSR entries (unused when `weighted` is False)
+    cindptr,  # int64 (n_items+1): CSC of X, columns by label
+    crows,  # int32: row of each CSC entry
+    cdata,  # float32: weight of each CSC entry
+    item_of,  # int32 (n_items,): label -> original item id
+    label,  # int32 (n_items,): original item id -> label
+    chunks_ptr,  # int64 (n_chunks+1): chunks of `work`, handed out dynamically
+    work,  # int32: item labels, most expensive first
+    next_chunk,  # int64 (1,) zero: shared counter of the dynamic schedule
+    n_workers,
+    sim_code,
+    weighted,
+    k,
+    min_count,
+    shrinkage,
+    n_rows,
+    params,  # float64 (n_items, 2), by label: support n_a, norm ||a||
+    prefetch_distance,
+    cap,  # candidate buffer size, > k
+    out_idx,  # int32 (n_items, k), by label: neighbour ids (original), best first
+    out_score,  # float32 (n_items, k)
+    out_cnt,  # int32 (n_items, k)
+    out_len,  # int32 (n_items,)
+):
+    n_items = cindptr.shape[0] - 1
+    n_chunks = chunks_ptr.shape[0] - 1
+    line_i = max(1, 64 // indices.itemsize)
+    line_d = max(1, 64 // data.itemsize)
+    for _worker in prange(n_workers):
+        # per-thread scratch: [C_ab, c_ab] side by side (one cache line per b)
+        acc = np.zeros((n_items, 2), dtype=np.float32)
+        cnt = acc.view(np.int32)
+        touched = np.empty(n_items, dtype=np.int32)
+        keys = np.empty(cap, dtype=np.uint64)
+        fbuf = np.empty(1, dtype=np.float32)
+        ubuf = fbuf.view(np.uint32)
+        while True:
+            chunk = _fetch_add(next_chunk, 0, 1)
+            if chunk >= n_chunks:
+                break
+            for q in range(chunks_ptr[chunk], chunks_ptr[chunk + 1]):
+                a = work[q]
+                nt = 0
+                # ---- accumulate the co-occurrences of a with every item of its rows
+                end_a = cindptr[a + 1]
+                for jj in range(cindptr[a], end_a):
+                    r = crows[jj]
+                    if jj + prefetch_distance < end_a:
+                        ahead = indptr[crows[jj + prefetch_distance]]
+                        _prefetch(indices, ahead)
+                        _prefetch(indices, ahead + line_i)
+                        if weighted:
+                            _prefetch(data, ahead)
+                            _prefetch(data, ahead + line_d)
+                    if weighted:
+                        wa = cdata[jj]
+                        for ii in range(indptr[r], indptr[r + 1]):
+                            b = indices[ii]
+                            touched[nt] = b
+                            nt += cnt[b, 1] == 0
+                            cnt[b, 1] += 1
+                            acc[b, 0] += wa * data[ii]
+                    else:
+                        for ii in range(indptr[r], indptr[r + 1]):
+                            b = indices[ii]
+                            touched[nt] = b
+                            nt += cnt[b, 1] == 0
+                            cnt[b, 1] += 1
+                # ---- score; keep the best k keys (score, then smaller id) by threshold + select
+                n_a = params[a, 0]
+                norm_a = params[a, 1]
+                m = 0
+                thr = np.uint64(0)
+                thr_s = np.float32(-np.inf)
+                for t in range(nt):
+                    b = touched[t]
+                    c = cnt[b, 1]
+                    if b == a or c < min_count:
+                        continue
+                    cab = acc[b, 0] if weighted else np.float32(c)
+                    s = _score(
+                        sim_code, c, cab, n_a, params[b, 0], norm_a, params[b, 1], n_rows, shrinkage
+                    )
+                    if s >= thr_s:
+                        fbuf[0] = s
+                        key = (np.uint64(_ordered(ubuf[0])) << np.uint64(32)) | (
+                            _ID_MASK - np.uint64(item_of[b])
+                        )
+                        if key > thr:
+                            keys[m] = key
+                            m += 1
+                            if m == cap:
+                                _select_top(keys, m, k)
+                                m = k
+                                thr = keys[0]
+                                for j in range(1, k):
+                                    if keys[j] < thr:
+                                        thr = keys[j]
+                                ubuf[0] = _unordered(np.uint32(thr >> np.uint64(32)))
+                                thr_s = fbuf[0]
+                if m > k:
+                    _select_top(keys, m, k)
+                    m = k
+                best = np.sort(keys[:m])  # ascending: best last
+                out_len[a] = m
+                for j in range(m):
+                    key = best[m - 1 - j]
+                    item = np.int64(_ID_MASK - (key & _ID_MASK))
+                    ubuf[0] = _unordered(np.uint32(key >> np.uint64(32)))
+                    out_idx[a, j] = item
+                    out_score[a, j] = fbuf[0]
+                    out_cnt[a, j] = cnt[label[item], 1]
+                # ---- reset the touched scratch
+                for t in range(nt):
+                    b = touched[t]
+                    acc[b, 0] = 0.0
+                    cnt[b, 1] = 0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _compact(label, out_idx, out_score, out_cnt, indptr, indices, scores, counts):
+    """Copy the (n_items, k) rows (by label) into the CSR arrays (by original id)."""
+    n_items = label.shape[0]
+    for a in prange(n_items):
+        x = label[a]
+        start = indptr[a]
+        for j in range(indptr[a + 1] - start):
+            indices[start + j] = out_idx[x, j]
+            scores[start + j] = out_score[x, j]
+            counts[start + j] = out_cnt[x, j]
+
+
+# --------------------------------------------------------------------------
+# Python wrapper
+# --------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _prepare_matrix(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """indptr (int64), indices (int32), data (float32) of X as a canonical CSR.
+
+    Duplicates are summed and explicit zeros dropped; X itself is never
+    modified and its arrays are reused when they already fit.
+    """
+    if not sp.issparse(X):
+        raise TypeError(
+            f"X must be a scipy.sparse matrix (transactions x items), got {type(X).__name__}"
+        )
+    n_rows, n_items = X.shape
+    if n_rows == 0 or n_items == 0 or X.nnz == 0:
+        raise ValueError(f"X is empty (shape {X.shape}, {X.nnz} stored values)")
+    if n_items >= np.iinfo(np.int32).max or n_rows >= np.iinfo(np.int32).max:
+        raise ValueError("X has too many rows or items for int32 ids")
+    if X.dtype == np.bool_:
+        X = X.astype(np.float32)
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.format != "csr":
+        X = X.tocsr()
+    if np.any(np.isnan(X.data)):
+        raise ValueError("X contains NaN weights")
+    if np.any(X.data < 0):
+        raise ValueError("X contains negative weights; weights must be >= 0")
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    data = X.data.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(data)):
+        raise ValueError("X contains infinite weights (or weights too large for float32)")
+    indptr = X.indptr.astype(np.int64, copy=False)
+    indices = X.indices.astype(np.int32, copy=False)
+    if not np.all(data):  # explicit zeros: drop them
+        Z = sp.csr_matrix((data, indices, indptr), shape=X.shape, copy=True)
+        Z.eliminate_zeros()
+        if Z.nnz == 0:
+            raise ValueError("X is empty (all stored values are zero)")
+        data = Z.data
+        indptr = Z.indptr.astype(np.int64, copy=False)
+        indices = Z.indices.astype(np.int32, copy=False)
+    return indptr, indices, data, n_rows, n_items
+
+
+def _schedule(cost: np.ndarray, n_workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Items by decreasing cost, cut into chunks handed out dynamically to the workers.
+
+    Expensive items go first (longest-processing-time order), in chunks of about
+    ``total / (64 * n_workers)`` cost (at least one item), so the threads stay
+    balanced even when one of them is slowed down by other processes.
+    """
+    work = np.argsort(-cost, kind="stable").astype(np.int32)
+    cum = np.cumsum(cost[work], dtype=np.float64)
+    total = float(cum[-1]) if cum.size else 0.0
+    n_chunks = 64 * n_workers
+    if total <= 0:
+        cuts = np.array([work.size], dtype=np.int64)
+    else:
+        targets = total * np.arange(1, n_chunks + 1) / n_chunks
+        cuts = np.searchsorted(cum, targets, side="left") + 1
+        cuts = np.unique(np.minimum(cuts, work.size))
+    chunks_ptr = np.concatenate(([0], cuts)).astype(np.int64)
+    chunks_ptr[-1] = work.size
+    return chunks_ptr, work
+
+
+def item_neighbours(
+    X: sp.csr_matrix,
+    similarity: str = "cosine",
+    k: int = 100,
+    *,
+    min_count: int = 1,
+    shrinkage: float = 0.0,
+    bm25_k1: float = 1.2,
+    bm25_b: float = 0.75,
+    binary: bool = False,
+    num_threads: int = 0,
+) -> NeighbourTable:
+    """Top-``k`` most similar items of every item of a transactions x items matrix.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix, shape (n_rows, n_items)
+        Rows are transactions (baskets, invoices, users), columns items,
+        values non-negative weights (CSR preferred; other formats are
+        converted).  Duplicate entries are summed, explicit zeros ignored.
+    similarity : {"cosine", "jaccard", "lift", "confidence", "bm25"}
+        See the module docstring for the formulas.
+    k : int
+        Maximum number of neighbours per item (>= 1).
+    min_count : int
+        Keep only pairs that occur together in at least this many rows.
+    shrinkage : float
+        Added to the similarity's denominator (>= 0); damps pairs of rare items.
+    bm25_k1, bm25_b : float
+        BM25 parameters (``similarity="bm25"`` only).
+    binary : bool
+        Replace every weight by 1 before computing ``cosine`` / ``bm25``.
+    num_threads : int
+        Numba threads; 0 = all cores.
+
+    Returns
+    -------
+    NeighbourTable
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 0]], dtype=np.float32))
+    >>> t = item_neighbours(X, "confidence", k=5, num_threads=1)
+    >>> t.to_csr().toarray().astype(np.float64).round(3).tolist()
+    [[0.0, 0.667, 0.333], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    >>> t.item_support.tolist(), t.n_rows
+    ([3, 2, 1], 3)
+    """
+    if not isinstance(similarity, str) or similarity not in _SIM_CODES:
+        raise ValueError(
+            f"unknown similarity {similarity!r}; valid similarities: {', '.join(SIMILARITIES)}"
+        )
+    k = _check_int("k", k, 1)
+    min_count = _check_int("min_count", min_count, 1)
+    shrinkage = _check_float("shrinkage", shrinkage)
+    if shrinkage < 0:
+        raise ValueError(f"shrinkage must be >= 0, got {shrinkage}")
+    bm25_k1 = _check_float("bm25_k1", bm25_k1)
+    bm25_b = _check_float("bm25_b", bm25_b)
+    if bm25_k1 < 0:
+        raise ValueError(f"bm25_k1 must be >= 0, got {bm25_k1}")
+    if not 0.0 <= bm25_b <= 1.0:
+        raise ValueError(f"bm25_b must be in [0, 1], got {bm25_b}")
+    if not isinstance(binary, (bool, np.bool_)):
+        raise TypeError(f"binary must be a bool, got {type(binary).__name__}")
+
+    sim_code = _SIM_CODES[similarity]
+    indptr, indices, data, n_rows, n_items = _prepare_matrix(X)
+    nnz = indices.shape[0]
+    k = min(k, max(n_items - 1, 1))
+
+    if binary or (sim_code != _BM25 and np.all(data == 1.0)):
+        data = np.ones(nnz, dtype=np.float32)
+        binary = True
+    # walk with the weights only where they matter (binary cosine: C_ab = c_ab)
+    weighted = sim_code == _BM25 or (sim_code == _COSINE and not binary)
+
+    with parallel_section(num_threads) as threads:
+        if sim_code == _BM25:
+            weights = np.empty(nnz, dtype=np.float32)
+            _bm25_weights(indptr, indices, data, n_items, bm25_k1, bm25_b, weights)
+            data = weights
+        support = np.zeros(n_items, dtype=np.int64)
+        sumsq = np.zeros(n_items, dtype=np.float64)
+        cost = np.zeros(n_items, dtype=np.int64)
+        _item_stats(indptr, indices, data, n_items, support, sumsq, cost)
+
+        # Relabel items by descending support (ties by id): the accumulator entries
+        # of popular items, touched most often, share cache lines.
+        item_of = np.argsort(-support, kind="stable").astype(np.int32)
+        label = np.empty(n_items, dtype=np.int32)
+        label[item_of] = np.arange(n_items, dtype=np.int32)
+        cindptr = np.zeros(n_items + 1, dtype=np.int64)
+        np.cumsum(support[item_of], out=cindptr[1:])
+        rel_indices = np.empty(nnz, dtype=np.uint16 if n_items <= _MAX_UINT16_ITEMS else np.int32)
+        crows = np.empty(nnz, dtype=np.int32)
+        cdata = np.empty(nnz, dtype=np.float32)
+        _relabel_transpose(indptr, indices, data, label, rel_indices, cindptr, crows, cdata)
+
+        params = np.empty((n_items, 2), dtype=np.float64)
+        params[:, 0] = support[item_of]
+        params[:, 1] = np.sqrt(sumsq[item_of])
+        chunks_ptr, work = _schedule(cost[item_of], threads)
+
+        out_idx = np.empty((n_items, k), dtype=np.int32)
+        out_score = np.empty((n_items, k), dtype=np.float32)
+        out_cnt = np.empty((n_items, k), dtype=np.int32)
+        out_len = np.zeros(n_items, dtype=np.int32)
+        _neighbours_kernel(
+            indptr,
+            rel_indices,
+            data,
+            cindptr,
+            crows,
+            cdata,
+            item_of,
+            label,
+            chunks_ptr,
+            work,
+            np.zeros(1, dtype=np.int64),
+            threads,
+            sim_code,
+            weighted,
+            k,
+            min_count,
+            shrinkage,
+            float(n_rows),
+            params,
+            _PREFETCH_DISTANCE,
+            max(2 * k, _MIN_CANDIDATES),
+            out_idx,
+            out_score,
+            out_cnt,
+            out_len,
+        )
+        del rel_indices, crows, cdata
+        out_indptr = np.zeros(n_items + 1, dtype=np.int64)
+        np.cumsum(out_len[label], out=out_indptr[1:])
+        n_out = int(out_indptr[-1])
+        out_indices = np.empty(n_out, dtype=np.int32)
+        out_scores = np.empty(n_out, dtype=np.float32)
+        out_counts = np.empty(n_out, dtype=np.int32)
+        _compact(
+            label, out_idx, out_score, out_cnt, out_indptr, out_indices, out_scores, out_counts
+        )
+
+    return NeighbourTable(
+        indptr=out_indptr,
+        indices=out_indices,
+        scores=out_scores,
+        counts=out_counts,
+        item_support=support.astype(np.int32),
+        n_rows=int(n_rows),
+    )
