@@ -1,0 +1,207 @@
+"""ALS: implicit-feedback matrix factorisation with our own Numba conjugate-gradient solver."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys._utils.progress import get_logger, progress
+from recsys._utils.threads import blas_threads, resolve_num_threads
+from recsys.core.als import fold_in, gramian, least_squares_cg
+from recsys.core.topn import FactorIndex, build_factor_index, topn_factor_scores
+from recsys.data.interactions import Interactions
+from recsys.models.base import Arrays, Recommender
+
+_log = get_logger("models.als")
+_BACKENDS = ("numba", "implicit")
+
+
+class ALS(Recommender):
+    """Implicit-feedback matrix factorisation (Hu, Koren & Volinsky, 2008).
+
+    Every observed user-item weight ``w`` becomes a confidence
+    ``c = alpha * w`` that the user prefers the item; unobserved pairs have
+    confidence 1 in a preference of 0.  User and item factors are found by
+    alternating least squares, each half-step solved with a few
+    conjugate-gradient steps per row (warm-started), as in ``implicit``.
+
+    Parameters
+    ----------
+    factors : int
+        Latent dimensions.
+    regularization : float
+        L2 penalty on the factors.
+    alpha : float
+        Confidence scale of the observed weights.
+    iterations : int
+        ALS sweeps (users, then items).
+    cg_steps : int
+        Conjugate-gradient steps per row and half-step.
+    random_state : int, numpy.random.Generator or None
+        Seed of the initial factors.  With the same data, seed and
+        ``num_threads`` the factors are bit-for-bit identical (each row is
+        solved independently, so the thread count does not change them either).
+    num_threads : int
+        Threads for the Numba kernels (0 = all cores).
+    backend : {"numba", "implicit"}
+        ``"implicit"`` trains with the ``implicit`` package instead (its GPU
+        build when CUDA is available); serving always uses our core.
+
+    Attributes
+    ----------
+    user_factors_ : numpy.ndarray
+        (n_users, factors) float32.
+    item_factors_ : numpy.ndarray
+        (n_items, factors) float32.
+
+    Examples
+    --------
+    >>> import pandas as pd, recsys
+    >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": ["a", "b", "a", "b", "a", "c"]})
+    >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    >>> model = recsys.ALS(factors=4, iterations=5, random_state=0).fit(data)
+    >>> model.recommend([3], n=1)["item"].tolist()
+    ['b']
+    """
+
+    def __init__(
+        self,
+        factors: int = 100,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        cg_steps: int = 3,
+        random_state: int | np.random.Generator | None = None,
+        num_threads: int = 0,
+        backend: str = "numba",
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.cg_steps = cg_steps
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.backend = backend
+
+    # ------------------------------------------------------------------ fit
+    def _check_params(self) -> None:
+        def positive_int(name: str, value: object) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+        positive_int("factors", self.factors)
+        positive_int("iterations", self.iterations)
+        positive_int("cg_steps", self.cg_steps)
+        for name in ("regularization", "alpha"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.alpha <= 0:
+            raise ValueError(f"alpha must be > 0, got {self.alpha!r}")
+        if self.backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {self.backend!r}")
+        resolve_num_threads(self.num_threads)
+
+    def _fit(self, data: Interactions, show_progress: bool) -> None:
+        self._check_params()
+        if self.backend == "implicit":
+            user_factors, item_factors = self._fit_implicit(data.matrix, show_progress)
+        else:
+            user_factors, item_factors = self._fit_numba(data.matrix, show_progress)
+        self.user_factors_ = user_factors
+        self.item_factors_ = item_factors
+        self._index: FactorIndex = build_factor_index(item_factors)
+        self._item_gramian = gramian(item_factors, self.regularization)
+        self._cosine_index: FactorIndex | None = None
+
+    def _fit_numba(self, matrix: sp.csr_matrix, show_progress: bool) -> tuple[np.ndarray, np.ndarray]:
+        confidence = (matrix * np.float32(self.alpha)).astype(np.float32).tocsr()
+        confidence_t = confidence.T.tocsr()
+        rng = np.random.default_rng(self.random_state)
+        user_factors = (rng.random((confidence.shape[0], self.factors), dtype=np.float32) * 0.01)
+        item_factors = (rng.random((confidence.shape[1], self.factors), dtype=np.float32) * 0.01)
+        with progress(self.iterations, "ALS", show_progress) as bar:
+            for _ in range(self.iterations):
+                least_squares_cg(confidence, user_factors, item_factors, self.regularization,
+                                 cg_steps=self.cg_steps, num_threads=self.num_threads)
+                least_squares_cg(confidence_t, item_factors, user_factors, self.regularization,
+                                 cg_steps=self.cg_steps, num_threads=self.num_threads)
+                bar.update(1)
+        return user_factors, item_factors
+
+    def _fit_implicit(self, matrix: sp.csr_matrix, show_progress: bool) -> tuple[np.ndarray, np.ndarray]:
+        import implicit.gpu
+        from implicit.als import AlternatingLeastSquares
+
+        seed = self.random_state
+        if isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(2**31 - 1))
+        model = AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=seed,
+            num_threads=self.num_threads,
+            use_gpu=bool(implicit.gpu.HAS_CUDA),
+        )
+        _log.info("training with implicit (%s)", "GPU" if implicit.gpu.HAS_CUDA else "CPU")
+        with blas_threads(1):
+            model.fit(matrix.astype(np.float32), show_progress=show_progress)
+        if hasattr(model, "to_cpu"):
+            model = model.to_cpu()
+        return (np.ascontiguousarray(model.user_factors, dtype=np.float32),
+                np.ascontiguousarray(model.item_factors, dtype=np.float32))
+
+    # ------------------------------------------------------------- fold-in
+    def fold_in_rows(self, histories: sp.csr_matrix) -> np.ndarray:
+        """Factors for users or baskets not in training, from their items.
+
+        Exact least squares against the fixed item factors (the same equation
+        a user-half-step solves, without the CG approximation).
+
+        Parameters
+        ----------
+        histories : scipy.sparse.csr_matrix
+            queries × items weights (items as columns of ``item_ids_``).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_queries, factors) float32; a query without items gets zeros.
+        """
+        self._check_fitted()
+        if histories.shape[1] != len(self.item_ids_):
+            raise ValueError(f"histories must have {len(self.item_ids_)} item columns, got {histories.shape[1]}")
+        histories = sp.csr_matrix(histories, dtype=np.float32)
+        return fold_in(histories.indptr.astype(np.int64), histories.indices.astype(np.int32),
+                       histories.data * np.float32(self.alpha), self.item_factors_, self._item_gramian,
+                       num_threads=self.num_threads)
+
+    # ---------------------------------------------------------------- hooks
+    def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
+                    item_allowed: np.ndarray | None) -> Arrays:
+        return topn_factor_scores(self.user_factors_[user_rows], self._index, n, *exclude,
+                                  item_allowed=item_allowed, num_threads=self.num_threads)
+
+    def _topn_histories(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
+                        item_allowed: np.ndarray | None) -> Arrays:
+        return topn_factor_scores(self.fold_in_rows(histories), self._index, n, *exclude,
+                                  item_allowed=item_allowed, num_threads=self.num_threads)
+
+    def _topn_similar(self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None) -> Arrays:
+        if self._cosine_index is None:
+            norms = np.linalg.norm(self.item_factors_, axis=1, keepdims=True)
+            unit = np.divide(self.item_factors_, norms, out=np.zeros_like(self.item_factors_), where=norms > 0)
+            self._cosine_index = build_factor_index(unit.astype(np.float32))
+        queries = self._cosine_index.factors[np.argsort(self._cosine_index.order)[item_rows]]
+        exclude = (np.arange(item_rows.size + 1, dtype=np.int64), item_rows.astype(np.int32))
+        return topn_factor_scores(queries, self._cosine_index, n, *exclude, item_allowed=item_allowed,
+                                  num_threads=self.num_threads)
+
+    def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        return (self.user_factors_[user_rows] @ self.item_factors_[item_rows].T).astype(np.float32)
+
+    def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
+        return (self.fold_in_rows(histories) @ self.item_factors_[item_rows].T).astype(np.float32)

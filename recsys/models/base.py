@@ -1,0 +1,459 @@
+"""The base class every recommender derives from.
+
+Its docstrings are the contract: every model in :mod:`recsys.models` passes the
+shared test suite in ``tests/models/contract.py`` that checks it.
+
+Conventions (scikit-learn's): hyper-parameters are set in ``__init__`` and
+stored unchanged; ``fit`` returns ``self``; learned state lives in attributes
+whose names end in ``_``; using a model before ``fit`` raises
+:class:`~recsys.exceptions.NotFittedError`.
+
+Every model learns, besides its own state:
+
+``user_ids_``, ``item_ids_`` : :class:`~recsys.data.IdMap`
+    The external ID ↔ row maps of the training data.
+``user_items_`` : scipy.sparse.csr_matrix
+    users × items, what each user interacted with (for ``exclude_seen``).
+``item_popularity_`` : numpy.ndarray
+    Number of distinct users per item: the fallback ranking for users the
+    model has never seen, and the tie-breaker where scores run out.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.core.topn import sort_scores, topn_shared_scores
+from recsys.data.ids import IdMap, _as_1d_array
+from recsys.data.interactions import Interactions, as_interactions
+from recsys.data.validation import numeric_column, require_columns, require_dataframe
+from recsys.exceptions import NotFittedError
+
+#: Users are scored in chunks of this many, so memory stays bounded for any batch.
+USER_CHUNK = 65_536
+
+RECOMMEND_COLUMNS = ["user", "item", "score", "rank"]
+SIMILAR_COLUMNS = ["item", "similar_item", "score", "rank"]
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+def check_n(n: Any) -> int:
+    """Validate a result count ``n`` (a positive int).
+
+    Examples
+    --------
+    >>> check_n(5)
+    5
+    >>> check_n(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n must be a positive integer, got 0
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    return int(n)
+
+
+def empty_exclusions(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """A CSR (indptr, indices) that excludes nothing for ``n_queries`` queries."""
+    return np.zeros(n_queries + 1, dtype=np.int64), np.empty(0, dtype=np.int32)
+
+
+def select_csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, indices) of the sub-CSR made of ``rows`` (cheaper than scipy fancy indexing).
+
+    Examples
+    --------
+    >>> indptr, indices = np.array([0, 2, 3]), np.array([4, 5, 6])
+    >>> [a.tolist() for a in select_csr_rows(indptr, indices, np.array([1, 0]))]
+    [[0, 1, 3], [6, 4, 5]]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    lengths = indptr[rows + 1] - indptr[rows]
+    sub_indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sub_indptr[1:])
+    if sub_indptr[-1] == 0:
+        return sub_indptr, np.empty(0, dtype=np.int32)
+    take = np.repeat(indptr[rows] - sub_indptr[:-1], lengths) + np.arange(sub_indptr[-1])
+    return sub_indptr, indices[take].astype(np.int32, copy=False)
+
+
+def csr_parts(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr as int64, indices as int32) of a CSR matrix, for the core kernels."""
+    return matrix.indptr.astype(np.int64, copy=False), matrix.indices.astype(np.int32, copy=False)
+
+
+class ParamsMixin:
+    """``get_params``/``set_params``/``repr`` from the ``__init__`` signature, as in scikit-learn."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD]
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyper-parameters, as given to ``__init__``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> ParamsMixin:
+        """Change hyper-parameters (takes effect at the next ``fit``)."""
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {key!r}; valid: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Recommender(ParamsMixin, ABC):
+    """Base class of all recommenders.
+
+    Subclasses implement ``_fit`` and the array-level hooks ``_topn_users``,
+    ``_topn_histories``, ``_topn_similar``, ``_score_users`` and
+    ``_score_histories``; this class turns external IDs into rows, applies
+    exclusions and the unknown-user fallback, and returns DataFrames.
+
+    Examples
+    --------
+    >>> import pandas as pd, recsys
+    >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"]})
+    >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    >>> model = recsys.Popularity().fit(data)
+    >>> model.recommend([3], n=2)[["user", "item", "rank"]].values.tolist()
+    [[3, 'a', 1], [3, 'c', 2]]
+    """
+
+    num_threads: int = 0
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> Recommender:
+        """Learn from ``interactions``.
+
+        Parameters
+        ----------
+        interactions : Interactions or scipy.sparse matrix
+            users × items.  A sparse matrix gets IDs ``0..n-1``.
+        show_progress : bool
+            Show a progress bar on long fits.
+
+        Returns
+        -------
+        self
+        """
+        data = as_interactions(interactions)
+        self._fit(data, show_progress)
+        self.user_ids_: IdMap = data.user_ids
+        self.item_ids_: IdMap = data.item_ids
+        self.user_items_: sp.csr_matrix = data.matrix
+        counts = np.diff(data.matrix.tocsc().indptr).astype(np.float32)
+        self.item_popularity_: np.ndarray = counts
+        self._popular_order = sort_scores(counts)
+        return self
+
+    @abstractmethod
+    def _fit(self, data: Interactions, show_progress: bool) -> None:
+        """Learn the model's own state from ``data`` (IDs are set by ``fit``)."""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "item_ids_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(interactions) first")
+
+    # ------------------------------------------------------------------- hooks
+    @abstractmethod
+    def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
+                    item_allowed: np.ndarray | None) -> Arrays:
+        """Top-n item rows and scores for known user rows (arrays of shape (len(user_rows), n), -1 padded)."""
+
+    @abstractmethod
+    def _topn_histories(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
+                        item_allowed: np.ndarray | None) -> Arrays:
+        """Top-n for ad-hoc histories (queries × items CSR): new users, baskets."""
+
+    @abstractmethod
+    def _topn_similar(self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None) -> Arrays:
+        """Top-n most similar items to each item row, never the item itself."""
+
+    @abstractmethod
+    def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        """Scores (len(user_rows), len(item_rows)) float32 for known users."""
+
+    @abstractmethod
+    def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
+        """Scores (n_queries, len(item_rows)) float32 for ad-hoc histories."""
+
+    # -------------------------------------------------------------- public API
+    def recommend(
+        self,
+        users: Iterable[Any],
+        n: int = 10,
+        *,
+        exclude_seen: bool = True,
+        exclude_items: Iterable[Any] | None = None,
+        candidates: Iterable[Any] | None = None,
+    ) -> pd.DataFrame:
+        """Top-``n`` items for each user.
+
+        Parameters
+        ----------
+        users : list-like of external user IDs
+            Duplicates are allowed; results come in this order.  Users the
+            model has not seen get the fallback: the most popular items of the
+            training data (their ``score`` is then the item's share of users).
+        n : int
+            Items per user.  Each user gets exactly ``n`` rows whenever ``n``
+            candidate items remain after the exclusions, fewer only when fewer
+            remain.
+        exclude_seen : bool
+            Leave out items the user interacted with in training.
+        exclude_items : list-like, optional
+            Items never to recommend (external IDs; unknown IDs are a ``KeyError``).
+        candidates : list-like, optional
+            Recommend only from these items (external IDs).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user, item, score, rank`` (rank 1 = best), external IDs,
+            ordered by user (as given) then rank.
+
+        Raises
+        ------
+        NotFittedError, KeyError, ValueError, TypeError
+        """
+        self._check_fitted()
+        n = check_n(n)
+        user_values = _as_1d_array(users, "users")
+        rows = self.user_ids_.to_rows(user_values, missing="ignore")
+        item_allowed = self._item_allowed(exclude_items, candidates)
+        ids, scores = self.recommend_rows(rows, n, exclude_seen=exclude_seen, item_allowed=item_allowed)
+        return self._frame(user_values, ids, scores, RECOMMEND_COLUMNS)
+
+    def recommend_rows(
+        self,
+        user_rows: np.ndarray,
+        n: int,
+        *,
+        exclude_seen: bool = True,
+        item_allowed: np.ndarray | None = None,
+    ) -> Arrays:
+        """The array API behind :meth:`recommend`, for speed-sensitive callers.
+
+        Parameters
+        ----------
+        user_rows : numpy.ndarray of int
+            Rows of ``user_ids_``; ``-1`` marks an unknown user (gets the fallback).
+        n : int
+        exclude_seen : bool
+        item_allowed : numpy.ndarray of bool, optional
+            ``(n_items,)`` mask of items that may be recommended.
+
+        Returns
+        -------
+        item_rows : numpy.ndarray of int32, shape (len(user_rows), n)
+            ``-1`` where fewer than ``n`` candidates remain.
+        scores : numpy.ndarray of float32, shape (len(user_rows), n)
+        """
+        self._check_fitted()
+        n = check_n(n)
+        user_rows = np.asarray(user_rows, dtype=np.int32).ravel()
+        if user_rows.size and user_rows.max(initial=-1) >= len(self.user_ids_):
+            raise IndexError(f"user rows must be < {len(self.user_ids_)}")
+        self._check_mask(item_allowed)
+        n_eff = min(n, len(self.item_ids_))
+        ids = np.full((user_rows.size, n_eff), -1, dtype=np.int32)
+        scores = np.full((user_rows.size, n_eff), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(user_rows >= 0)
+        unknown = np.flatnonzero(user_rows < 0)
+        for start in range(0, known.size, USER_CHUNK):
+            pos = known[start : start + USER_CHUNK]
+            chunk_rows = user_rows[pos]
+            if exclude_seen:
+                exclude = select_csr_rows(self.user_items_.indptr, self.user_items_.indices, chunk_rows)
+            else:
+                exclude = empty_exclusions(chunk_rows.size)
+            ids[pos], scores[pos] = self._topn_users(chunk_rows, n_eff, exclude, item_allowed)
+        if unknown.size:
+            ids[unknown], scores[unknown] = self._fallback(unknown.size, n_eff, item_allowed)
+        return ids, scores
+
+    def recommend_for_history(
+        self,
+        history: pd.DataFrame,
+        n: int = 10,
+        *,
+        query_col: str = "user",
+        item_col: str = "item",
+        weight_col: str | None = None,
+        exclude_history: bool = True,
+        exclude_items: Iterable[Any] | None = None,
+        candidates: Iterable[Any] | None = None,
+        unknown_items: str = "raise",
+    ) -> pd.DataFrame:
+        """Recommend for users or baskets the model was not trained on, without refitting.
+
+        ALS folds the history in (exact least squares); item-item sums the
+        neighbours of the history's items; popularity ranks what is not in it.
+
+        Parameters
+        ----------
+        history : pandas.DataFrame
+            One row per (query, item): ``query_col`` names a new customer,
+            a cart or an order.
+        n : int
+        query_col, item_col, weight_col : str
+        exclude_history : bool
+            Leave out the query's own items.
+        exclude_items, candidates : list-like, optional
+            As in :meth:`recommend`.
+        unknown_items : {"raise", "ignore"}
+            Items the model does not know: a ``KeyError``, or dropped with a
+            warning giving their count.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``<query_col>, item, score, rank``.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2], "item": ["a", "b", "a", "c"]})
+        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> cart = pd.DataFrame({"cart": ["c1"], "item": ["a"]})
+        >>> model.recommend_for_history(cart, n=1, query_col="cart")[["cart", "item"]].values.tolist()
+        [['c1', 'b']]
+        """
+        self._check_fitted()
+        n = check_n(n)
+        query_ids, matrix = self.histories_to_csr(
+            history, query_col=query_col, item_col=item_col, weight_col=weight_col, unknown_items=unknown_items
+        )
+        item_allowed = self._item_allowed(exclude_items, candidates)
+        n_eff = min(n, len(self.item_ids_))
+        exclude = csr_parts(matrix) if exclude_history else empty_exclusions(matrix.shape[0])
+        ids, scores = self._topn_histories(matrix, n_eff, exclude, item_allowed)
+        return self._frame(query_ids.external_ids, ids, scores, [query_col, "item", "score", "rank"])
+
+    def similar_items(
+        self, items: Iterable[Any], n: int = 10, *, candidates: Iterable[Any] | None = None
+    ) -> pd.DataFrame:
+        """The ``n`` items most similar to each of ``items`` (never the item itself).
+
+        Parameters
+        ----------
+        items : list-like of external item IDs
+            Unknown IDs are a ``KeyError``.
+        n : int
+        candidates : list-like, optional
+            Only return items from this set.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item, similar_item, score, rank``.
+        """
+        self._check_fitted()
+        n = check_n(n)
+        values = _as_1d_array(items, "items")
+        rows = self.item_ids_.to_rows(values)
+        item_allowed = self._item_allowed(None, candidates)
+        n_eff = min(n, max(len(self.item_ids_) - 1, 1))
+        ids, scores = self._topn_similar(rows, n_eff, item_allowed)
+        return self._frame(values, ids, scores, SIMILAR_COLUMNS)
+
+    def score_items(self, users: Iterable[Any], items: Iterable[Any]) -> np.ndarray:
+        """Scores of ``items`` for each of ``users`` (known users only), shape (n_users, n_items).
+
+        Useful to rank a handful of candidates (e.g. upgrade tiers) without a
+        full top-n.
+        """
+        self._check_fitted()
+        user_rows = self.user_ids_.to_rows(_as_1d_array(users, "users"))
+        item_rows = self.item_ids_.to_rows(_as_1d_array(items, "items"))
+        return self._score_users(user_rows, item_rows)
+
+    # --------------------------------------------------------------- helpers
+    def histories_to_csr(
+        self,
+        history: pd.DataFrame,
+        *,
+        query_col: str,
+        item_col: str,
+        weight_col: str | None = None,
+        unknown_items: str = "raise",
+    ) -> tuple[IdMap, sp.csr_matrix]:
+        """Turn a ``query, item[, weight]`` frame into (query IdMap, queries × items CSR)."""
+        import warnings
+
+        history = require_dataframe(history, "history")
+        require_columns(history, [query_col, item_col, weight_col], "history")
+        if unknown_items not in ("raise", "ignore"):
+            raise ValueError(f"unknown_items must be 'raise' or 'ignore', got {unknown_items!r}")
+        query_ids, query_rows = IdMap.from_values(history[query_col].to_numpy(), name=query_col)
+        item_rows = self.item_ids_.to_rows(history[item_col].to_numpy(), missing=unknown_items)
+        weights = (
+            numeric_column(history, weight_col, "history") if weight_col is not None else np.ones(len(history))
+        )
+        known = item_rows >= 0
+        if not known.all():
+            warnings.warn(f"history: ignored {int((~known).sum())} row(s) with items unknown to the model",
+                          UserWarning, stacklevel=3)
+        matrix = sp.csr_matrix(
+            (weights[known].astype(np.float32), (query_rows[known], item_rows[known])),
+            shape=(len(query_ids), len(self.item_ids_)),
+        )
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+        return query_ids, matrix
+
+    def _item_allowed(self, exclude_items: Iterable[Any] | None, candidates: Iterable[Any] | None) -> np.ndarray | None:
+        if exclude_items is None and candidates is None:
+            return None
+        n_items = len(self.item_ids_)
+        if candidates is not None:
+            allowed = np.zeros(n_items, dtype=bool)
+            allowed[self.item_ids_.to_rows(_as_1d_array(candidates, "candidates"))] = True
+        else:
+            allowed = np.ones(n_items, dtype=bool)
+        if exclude_items is not None:
+            allowed[self.item_ids_.to_rows(_as_1d_array(exclude_items, "exclude_items"))] = False
+        return allowed
+
+    def _check_mask(self, item_allowed: np.ndarray | None) -> None:
+        if item_allowed is not None:
+            if item_allowed.dtype != np.bool_ or item_allowed.shape != (len(self.item_ids_),):
+                raise ValueError(f"item_allowed must be a bool array of shape ({len(self.item_ids_)},)")
+
+    def _fallback(self, n_queries: int, n: int, item_allowed: np.ndarray | None) -> Arrays:
+        order, sorted_scores = self._popular_order
+        share = sorted_scores / max(len(self.user_ids_), 1)
+        return topn_shared_scores(order, share.astype(np.float32), n_queries, n, item_allowed=item_allowed,
+                                  num_threads=self.num_threads)
+
+    def _frame(self, queries: np.ndarray, ids: np.ndarray, scores: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        valid = ids >= 0
+        per_query = valid.sum(axis=1)
+        rank = np.broadcast_to(np.arange(1, ids.shape[1] + 1, dtype=np.int64), ids.shape)
+        frame = pd.DataFrame(
+            {
+                columns[0]: np.repeat(queries, per_query),
+                columns[1]: self.item_ids_.to_external(ids[valid]),
+                columns[2]: scores[valid].astype(np.float32),
+                columns[3]: rank[valid],
+            }
+        )
+        return frame

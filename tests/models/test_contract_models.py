@@ -1,0 +1,36 @@
+"""Every model runs the shared contract."""
+
+from __future__ import annotations
+
+from recsys import ALS, ItemItem, Popularity, Recommender
+from tests.models.contract import RecommenderContract, data, log  # noqa: F401  (fixtures)
+
+
+class TestALS(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ALS(factors=8, iterations=4, random_state=0, num_threads=1)
+
+
+class TestItemItemCosine(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemItem(similarity="cosine", k=10)
+
+
+class TestItemItemLift(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemItem(similarity="lift", k=5, use_baskets=True)
+
+
+class TestItemItemConfidence(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemItem(similarity="confidence", k=20, use_baskets=False, binary=False)
+
+
+class TestPopularity(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return Popularity()
+
+
+class TestSegmentPopularity(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return Popularity(segment_col="country")
