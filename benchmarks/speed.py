@@ -1,0 +1,201 @@
+"""Speed benchmarks against implicit 0.7.x: ALS fit, batch and single-user recommend, item-item fit.
+
+Usage::
+
+    python -m benchmarks speed --dataset synthetic        # ~100k users x 20k items x ~4.5M pairs
+    python -m benchmarks speed --dataset movielens --dataset online-retail
+
+Both libraries get the same matrix, factors, iterations and regularisation, and
+run with 2 threads.  BLAS is limited to one thread during ALS fits (implicit's
+own advice); implicit's ``recommend`` keeps BLAS at its default because its
+batch top-k relies on it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+import recsys
+from benchmarks.data import holdout, load_real, power_law_matrix
+from benchmarks.report import show
+
+warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object]:
+    """Best wall time of ``repeat`` runs and the last result."""
+    best, result = np.inf, None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def ndcg_at_10(ids: np.ndarray, test: sp.csr_matrix) -> float:
+    """Mean binary NDCG@10 over users with held-out items (ids: rows x 10 item columns, -1 padded)."""
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    total = 0.0
+    for u in users:
+        relevant = test.indices[test.indptr[u]:test.indptr[u + 1]]
+        hits = np.isin(ids[u, :10], relevant)
+        ideal = discounts[: min(relevant.size, 10)].sum()
+        total += (hits * discounts[: hits.size]).sum() / ideal
+    return total / max(users.size, 1)
+
+
+def implicit_als(factors: int, iterations: int, regularization: float, threads: int, seed: int):  # noqa: ANN201
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    return AlternatingLeastSquares(factors=factors, iterations=iterations, regularization=regularization,
+                                   use_cg=True, calculate_training_loss=False, num_threads=threads,
+                                   random_state=seed)
+
+
+def bench_als(name: str, matrix: sp.csr_matrix, *, factors: int, iterations: int, threads: int,
+              markdown: str | None) -> tuple[recsys.ALS, object, sp.csr_matrix]:
+    train, test = holdout(matrix, 0.2, seed=0)
+    train = train.astype(np.float32)
+    ours = recsys.ALS(factors=factors, iterations=iterations, regularization=0.01, random_state=0,
+                      num_threads=threads)
+    theirs = implicit_als(factors, iterations, 0.01, threads, 0)
+    data = recsys.Interactions.from_csr(train)
+    ours.fit(data)  # compile / warm caches once, untimed
+    with threadpool_limits(1, "blas"):
+        t_ours, _ = timed(lambda: ours.fit(data), repeat=2)
+        t_theirs, _ = timed(lambda: theirs.fit(train, show_progress=False), repeat=2)
+    all_rows = np.arange(train.shape[0])
+    ids_ours, _ = ours.recommend_rows(all_rows, 10)
+    ids_theirs, _ = theirs.recommend(all_rows, train[all_rows], N=10, filter_already_liked_items=True)
+    ndcg_ours, ndcg_theirs = ndcg_at_10(ids_ours, test), ndcg_at_10(ids_theirs, test)
+    table = pd.DataFrame([{
+        "data": name, "users": train.shape[0], "items": train.shape[1], "pairs": train.nnz,
+        "factors": factors, "iterations": iterations,
+        "recsys fit s": t_ours, "implicit fit s": t_theirs, "speed-up (implicit/recsys)": t_theirs / t_ours,
+        "recsys NDCG@10": ndcg_ours, "implicit NDCG@10": ndcg_theirs,
+        "NDCG ratio": ndcg_ours / ndcg_theirs if ndcg_theirs else np.nan,
+    }])
+    show(f"ALS fit ({name}, {threads} threads)", table, markdown)
+    return ours, theirs, train
+
+
+def bench_batch_recommend(name: str, ours: recsys.ALS, train: sp.csr_matrix, *, threads: int,
+                          markdown: str | None) -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    theirs = AlternatingLeastSquares(factors=ours.factors, num_threads=threads)
+    theirs.user_factors, theirs.item_factors = ours.user_factors_, ours.item_factors_
+    rows = np.arange(train.shape[0])
+    ours.recommend_rows(rows[:100], 10)  # warm
+    t_ours, (ids_ours, _) = timed(lambda: ours.recommend_rows(rows, 10), repeat=3)
+    t_theirs, (ids_theirs, _) = timed(
+        lambda: theirs.recommend(rows, train, N=10, filter_already_liked_items=True), repeat=3)
+    same = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids_ours[:5000], ids_theirs[:5000], strict=True)])
+    table = pd.DataFrame([{
+        "data": name, "users": rows.size, "items": train.shape[1],
+        "recsys users/s": rows.size / t_ours, "implicit users/s": rows.size / t_theirs,
+        "throughput ratio (recsys/implicit)": t_theirs / t_ours, "same top-10": same,
+    }])
+    show(f"Batch recommend, all users, seen items excluded ({name}, {threads} threads)", table, markdown)
+
+
+def bench_single_user(name: str, ours: recsys.ALS, train: sp.csr_matrix, *, markdown: str | None,
+                      queries: int = 2000) -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    theirs = AlternatingLeastSquares(factors=ours.factors, num_threads=1)
+    theirs.user_factors, theirs.item_factors = ours.user_factors_, ours.item_factors_
+    rng = np.random.default_rng(1)
+    users = rng.integers(0, train.shape[0], size=queries)
+    ours.recommend_rows(users[:10], 10)
+    lat_ours, lat_theirs = [], []
+    for u in users:
+        row = np.array([u])
+        t0 = time.perf_counter()
+        ours.recommend_rows(row, 10)
+        t1 = time.perf_counter()
+        theirs.recommend(int(u), train[int(u)], N=10, filter_already_liked_items=True)
+        t2 = time.perf_counter()
+        lat_ours.append(t1 - t0)
+        lat_theirs.append(t2 - t1)
+    ms = lambda v, q: float(np.percentile(v, q) * 1e3)  # noqa: E731
+    table = pd.DataFrame([{
+        "data": name, "items": train.shape[1], "factors": ours.factors,
+        "recsys p50 ms": ms(lat_ours, 50), "recsys p99 ms": ms(lat_ours, 99),
+        "implicit p50 ms": ms(lat_theirs, 50), "implicit p99 ms": ms(lat_theirs, 99),
+        "p50 ratio (implicit/recsys)": ms(lat_theirs, 50) / ms(lat_ours, 50),
+    }])
+    show(f"Single-user recommend latency, numpy API ({name})", table, markdown)
+
+
+def bench_item_item(name: str, matrix: sp.csr_matrix, *, k: int, threads: int, markdown: str | None) -> None:
+    from implicit.nearest_neighbours import CosineRecommender
+
+    matrix = matrix.astype(np.float32)
+    data = recsys.Interactions.from_csr(matrix)
+    ours = recsys.ItemItem(similarity="cosine", k=k, binary=False, num_threads=threads)
+    theirs = CosineRecommender(K=k, num_threads=threads)
+    ours.fit(data)  # warm
+    t_ours, _ = timed(lambda: ours.fit(data), repeat=2)
+    t_theirs, _ = timed(lambda: theirs.fit(matrix, show_progress=False), repeat=2)
+    table = pd.DataFrame([{
+        "data": name, "rows": matrix.shape[0], "items": matrix.shape[1], "pairs": matrix.nnz, "k": k,
+        "recsys fit s": t_ours, "implicit fit s": t_theirs, "speed-up (implicit/recsys)": t_theirs / t_ours,
+    }])
+    show(f"Item-item cosine fit ({name}, {threads} threads)", table, markdown)
+
+
+_COLD_SCRIPT = """
+import time; t0 = time.perf_counter()
+import numpy as np, scipy.sparse as sp, recsys
+m = sp.random(500, 300, density=0.05, format="csr", dtype=np.float32, random_state=0)
+data = recsys.Interactions.from_csr(m)
+recsys.ALS(factors=8, iterations=2, random_state=0).fit(data).recommend_rows(np.arange(500), 5)
+recsys.ItemItem().fit(data).recommend_rows(np.arange(500), 5)
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_cold_start(markdown: str | None) -> None:
+    """First use in a fresh process: with an empty Numba cache, then with the cache filled."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        run = lambda: float(subprocess.run([sys.executable, "-c", _COLD_SCRIPT], env=env, check=True,  # noqa: E731
+                                           capture_output=True, text=True).stdout.strip())
+        cold, warm = run(), run()
+    table = pd.DataFrame([{"first process (compiles) s": cold, "next process (cached) s": warm,
+                           "compile cost s": cold - warm}])
+    show("Cold start: import + first ALS and ItemItem fit/recommend", table, markdown)
+
+
+def main(datasets: list[str], *, factors: int, iterations: int, threads: int, k: int,
+         markdown: str | None, latency_items: int) -> None:
+    bench_cold_start(markdown)
+    for name in datasets:
+        if name == "synthetic":
+            matrix = power_law_matrix(100_000, 20_000, 4_500_000, seed=0)
+        else:
+            matrix = load_real(name)
+        ours, _, train = bench_als(name, matrix, factors=factors, iterations=iterations, threads=threads,
+                                   markdown=markdown)
+        bench_batch_recommend(name, ours, train, threads=threads, markdown=markdown)
+        bench_item_item(name, matrix, k=k, threads=threads, markdown=markdown)
+        if name == "synthetic" and latency_items:
+            big = power_law_matrix(100_000, latency_items, 3_000_000, seed=1)
+            model = recsys.ALS(factors=factors, iterations=5, random_state=0, num_threads=threads)
+            model.fit(recsys.Interactions.from_csr(big))
+            bench_single_user(f"synthetic {latency_items // 1000}k items", model, big, markdown=markdown)
+        else:
+            bench_single_user(name, ours, train, markdown=markdown)
