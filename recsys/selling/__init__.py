@@ -1,0 +1,62 @@
+"""Selling APIs: cross-sell (what goes with the basket) and upgrades (a better version).
+
+* :func:`recommend_cross_sell`, :func:`recommend_cross_sell_batch` —
+  complements of a cart, order or product page, explained ("bought together
+  with X in 312 orders, lift 4.1").
+* :func:`recommend_upgrade`, :func:`recommend_upgrade_batch` — strictly
+  higher tiers of a product family, for an item or for what a customer owns,
+  within price caps.
+* :class:`TierCatalog` (or any :class:`TierCatalogProtocol`) — product
+  families and tiers; :class:`Rules` — business rules applied inside the
+  top-n; :class:`SegmentedModel` — one model per market.
+
+Examples
+--------
+>>> import pandas as pd, recsys
+>>> from recsys.selling import Rules, TierCatalog, recommend_cross_sell, recommend_upgrade
+>>> orders = pd.DataFrame({
+...     "order": [1, 1, 2, 2, 3, 3],
+...     "customer": ["a", "a", "b", "b", "c", "c"],
+...     "item": ["phone-64", "case", "phone-64", "case", "phone-128", "charger"],
+... })
+>>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
+>>> model = recsys.ItemItem().fit(data)
+>>> catalog = TierCatalog.from_mapping({"phone": ["phone-64", "phone-128"]}, prices={"phone-64": 500, "phone-128": 600})
+>>> recommend_cross_sell(model, ["phone-64"], n=2, catalog=catalog)["item"].tolist()
+['case', 'charger']
+>>> recommend_upgrade(model, catalog, item="phone-64")["item"].tolist()
+['phone-128']
+"""
+
+from recsys.selling.catalog import TierCatalog, TierCatalogProtocol, check_catalog
+from recsys.selling.cross_sell import (
+    CROSS_SELL_COLUMNS,
+    DEFAULT_USER_WEIGHT,
+    SegmentedModel,
+    recommend_cross_sell,
+    recommend_cross_sell_batch,
+)
+from recsys.selling.rules import CompiledRules, Rules
+from recsys.selling.upgrade import (
+    DEFAULT_AFFINITY_WEIGHT,
+    UPGRADE_COLUMNS,
+    recommend_upgrade,
+    recommend_upgrade_batch,
+)
+
+__all__ = [
+    "CROSS_SELL_COLUMNS",
+    "DEFAULT_AFFINITY_WEIGHT",
+    "DEFAULT_USER_WEIGHT",
+    "UPGRADE_COLUMNS",
+    "CompiledRules",
+    "Rules",
+    "SegmentedModel",
+    "TierCatalog",
+    "TierCatalogProtocol",
+    "check_catalog",
+    "recommend_cross_sell",
+    "recommend_cross_sell_batch",
+    "recommend_upgrade",
+    "recommend_upgrade_batch",
+]

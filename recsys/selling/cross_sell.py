@@ -1,0 +1,918 @@
+"""Cross-sell: what goes with the basket ("customers who bought this also bought").
+
+:func:`recommend_cross_sell` ranks complements of the items in a cart, an
+order or a product page; :func:`recommend_cross_sell_batch` does the same for
+many baskets at once.  Business rules (:class:`~recsys.selling.Rules`) and
+the catalog's product families are applied inside the top-n, so every list
+has exactly ``n`` items whenever ``n`` eligible items remain.
+
+How each model scores a basket ``B``
+------------------------------------
+* :class:`~recsys.ItemItem`: the mean similarity of an item to the basket's
+  items, ``mean_{b in B} sim(b, j)``; items with no co-purchase evidence are
+  filled in by popularity (score 0).
+* :class:`~recsys.ALS` (and any other model): the basket folded in as a new
+  user (``_score_histories``), every item scored.
+* :class:`~recsys.Popularity`: the (segment's) popularity.
+
+With a known ``user`` the basket score is blended with the user's own
+history: ``(1 - user_weight) * basket + user_weight * history`` (item-item:
+mean similarity to their past items; factor models: their own score), with
+``user_weight = 0.3`` by default — the cart says what they are doing now, the
+history who they are.
+
+Markets (segments)
+------------------
+Buying habits differ by market: a coat buyer in one country wants a scarf, in
+another an umbrella.  :class:`SegmentedModel` holds one model per segment (an
+ItemItem per country, all on the same items) plus a global default for small
+segments; pass it with ``segment=`` and each basket is scored by its market's
+co-purchases and filled by its market's best sellers.  A ``Popularity`` model
+fitted with ``segment_col`` ranks by the segment's best sellers instead, and
+``Rules(segment_items=...)`` restricts each market to its assortment.
+
+On Online Retail, with one ItemItem per country of at least 20 customers
+(United Kingdom, France, Germany, Spain, Belgium), the "REGENCY CAKESTAND 3
+TIER" (22423) gets the matching teacups and saucers in the UK, ribbons,
+plasters and a jam-making set in Germany, and a teacup, sugar tongs and cake
+tins in France::
+
+    from recsys.datasets.loaders import load_online_retail
+
+    df = load_online_retail()
+    data = recsys.Interactions.from_pandas(df, user_col="CustomerID", item_col="StockCode",
+                                           basket_col="InvoiceNo", user_attribute_cols=["Country"])
+    model = SegmentedModel.fit(lambda: recsys.ItemItem(k=50), data, "Country", min_users=20)
+    recommend_cross_sell(model, ["22423"], n=3, segment="Germany")
+
+Countries without their own model (and ``segment=None``) use the default.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.core.constrained import (
+    Constraints,
+    constrained_topn_candidates,
+    constrained_topn_dense,
+    constrained_topn_neighbours,
+)
+from recsys.data.ids import IdMap, _as_1d_array
+from recsys.data.interactions import Interactions
+from recsys.data.validation import require_columns, require_dataframe, require_no_missing
+from recsys.models.base import Recommender, check_n
+from recsys.selling.catalog import TierCatalogProtocol, catalog_view
+from recsys.selling.explain import (
+    FROM_BASKET,
+    FROM_HISTORY,
+    FROM_POPULARITY,
+    cooccurrence_evidence,
+    cross_sell_reasons,
+    neighbour_evidence,
+)
+from recsys.selling.rules import Rules, _rows_csr
+
+__all__ = [
+    "CROSS_SELL_COLUMNS",
+    "DEFAULT_USER_WEIGHT",
+    "SegmentedModel",
+    "recommend_cross_sell",
+    "recommend_cross_sell_batch",
+]
+
+#: Share of the customer's own history in a personalised cross-sell score.
+DEFAULT_USER_WEIGHT = 0.3
+
+#: Columns of :func:`recommend_cross_sell` (``explain=True``).
+CROSS_SELL_COLUMNS = ["item", "score", "rank", "because", "together_count", "lift", "reason"]
+
+#: Dense scoring (factor models) handles this many score cells per chunk.
+_DENSE_CELLS = 1 << 23
+_DEFAULT_RULES = Rules()
+
+
+# ---------------------------------------------------------------------------
+# one model per segment
+# ---------------------------------------------------------------------------
+
+
+class SegmentedModel:
+    """One model per segment (market, country, store), with a global default.
+
+    All models share the default's items (same ``item_ids_``), so rules,
+    catalogs and exclusions are compiled once; the owned items and history
+    of a customer come from the default model.
+
+    Parameters
+    ----------
+    default : Recommender
+        Fitted on all data: used for segments without their own model and
+        for baskets the segment model has no evidence for.
+    models : mapping
+        ``{segment: fitted Recommender}`` on the same items as ``default``
+        (build them with :meth:`fit`).
+
+    Examples
+    --------
+    >>> import recsys
+    >>> orders = pd.DataFrame({
+    ...     "order": [1, 1, 2, 2, 3, 3, 4, 4],
+    ...     "customer": ["a", "a", "b", "b", "c", "c", "d", "d"],
+    ...     "country": ["UK", "UK", "UK", "UK", "DE", "DE", "DE", "DE"],
+    ...     "item": ["coat", "scarf", "coat", "scarf", "coat", "gloves", "coat", "gloves"],
+    ... })
+    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order",
+    ...                                        user_attribute_cols=["country"])
+    >>> model = SegmentedModel.fit(lambda: recsys.ItemItem(), data, "country", min_users=1)
+    >>> for country in ["UK", "DE"]:
+    ...     print(country, recommend_cross_sell(model, ["coat"], n=1, segment=country)["item"].tolist())
+    UK ['scarf']
+    DE ['gloves']
+    """
+
+    def __init__(self, default: Recommender, models: Mapping[Any, Recommender]) -> None:
+        if not isinstance(default, Recommender) or not hasattr(default, "item_ids_"):
+            raise TypeError(f"default must be a fitted Recommender, got {type(default).__name__}")
+        if not isinstance(models, Mapping):
+            raise TypeError(f"models must be a mapping {{segment: model}}, got {type(models).__name__}")
+        for segment, model in models.items():
+            if not isinstance(model, Recommender) or not hasattr(model, "item_ids_"):
+                raise TypeError(f"model of segment {segment!r} must be a fitted Recommender")
+            if model.item_ids_ != default.item_ids_:
+                raise ValueError(
+                    f"model of segment {segment!r} has other items than the default model; fit the segment models "
+                    "on the same items (SegmentedModel.fit does)"
+                )
+        self.default = default
+        self.models = dict(models)
+        self._fill: dict[Any, np.ndarray] = {}
+
+    @classmethod
+    def fit(
+        cls,
+        make_model: Callable[[], Recommender],
+        interactions: Interactions,
+        segment_col: str,
+        *,
+        min_users: int = 50,
+    ) -> SegmentedModel:
+        """Fit a default model on everything and one model per segment with ``min_users`` users.
+
+        Parameters
+        ----------
+        make_model : callable
+            Returns a new unfitted model, e.g. ``lambda: ItemItem(k=50)``.
+        interactions : Interactions
+            With ``user_attribute_cols=[segment_col]`` (and baskets, for
+            item-item on orders).
+        segment_col : str
+            The user attribute holding the segment.
+        min_users : int
+            Smaller segments use the default model.
+
+        Returns
+        -------
+        SegmentedModel
+        """
+        if not isinstance(interactions, Interactions):
+            raise TypeError(f"interactions must be recsys.Interactions, got {type(interactions).__name__}")
+        attrs = interactions.user_attributes
+        if attrs is None or segment_col not in attrs.columns:
+            have = [] if attrs is None else list(attrs.columns)
+            raise ValueError(
+                f"segment_col={segment_col!r} is not a user attribute of the interactions (have {have}); build them "
+                f"with Interactions.from_pandas(..., user_attribute_cols=[{segment_col!r}])"
+            )
+        default = make_model().fit(interactions)
+        segments = attrs[segment_col].to_numpy()
+        models: dict[Any, Recommender] = {}
+        for segment in pd.unique(segments[~pd.isna(segments)]):
+            rows = np.flatnonzero(segments == segment)
+            if rows.size >= min_users:
+                models[segment] = make_model().fit(_user_subset(interactions, rows))
+        return cls(default, models)
+
+    def model_for(self, segment: Any) -> Recommender:
+        """The segment's model, or the default for segments without one (and ``None``).
+
+        Examples
+        --------
+        >>> import recsys
+        >>> log = pd.DataFrame({"user": [1, 2], "item": ["a", "b"], "country": ["UK", "DE"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        user_attribute_cols=["country"])
+        >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=1)
+        >>> model.model_for("UK") is model.models["UK"], model.model_for("FR") is model.default
+        (True, True)
+        """
+        if segment is None or (np.isscalar(segment) and pd.isna(segment)):
+            return self.default
+        try:
+            return self.models.get(segment, self.default)
+        except TypeError:  # unhashable
+            return self.default
+
+    def fill_order(self, segment: Any) -> np.ndarray:
+        """Item rows by the segment's popularity, ties (and unseen items) by overall popularity.
+
+        Examples
+        --------
+        >>> import recsys
+        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"], "country": ["UK", "DE", "UK"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        user_attribute_cols=["country"])
+        >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=1)
+        >>> model.item_ids_.to_external(model.fill_order("DE")).tolist()
+        ['b', 'a']
+        """
+        key = segment if segment in self.models else None
+        if key not in self._fill:
+            model = self.model_for(key)
+            overall = self.default.item_popularity_
+            own = model.item_popularity_
+            ids = np.arange(overall.size)
+            self._fill[key] = np.lexsort((ids, -overall, -own)).astype(np.int32)
+        return self._fill[key]
+
+    @property
+    def item_ids_(self) -> IdMap:
+        """The items of every model (the default's)."""
+        return self.default.item_ids_
+
+    @property
+    def user_ids_(self) -> IdMap:
+        """The default model's users."""
+        return self.default.user_ids_
+
+    @property
+    def user_items_(self) -> sp.csr_matrix:
+        """The default model's users × items."""
+        return self.default.user_items_
+
+    def __repr__(self) -> str:
+        return f"SegmentedModel(default={self.default!r}, segments={list(self.models)})"
+
+
+def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
+    """The interactions of some users, on all items (same item IdMap)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    matrix = data.matrix[rows]
+    times = None
+    if data.times is not None:
+        _, take = _rows_csr(data.matrix.indptr, np.arange(data.matrix.nnz), rows)
+        times = data.times[take]
+    basket_matrix = basket_ids = basket_users = None
+    if data.basket_matrix is not None and data.basket_users is not None and data.basket_ids is not None:
+        new_row = np.full(data.n_users, -1, dtype=np.int32)
+        new_row[rows] = np.arange(rows.size, dtype=np.int32)
+        keep = np.flatnonzero(new_row[data.basket_users] >= 0)
+        basket_matrix = data.basket_matrix[keep]
+        basket_ids = IdMap(data.basket_ids.external_ids[keep], name="basket")
+        basket_users = new_row[data.basket_users[keep]]
+    attrs = data.user_attributes.iloc[rows] if data.user_attributes is not None else None
+    return Interactions(
+        matrix=matrix, user_ids=IdMap(data.user_ids.external_ids[rows], name="user"), item_ids=data.item_ids,
+        times=times, basket_matrix=basket_matrix, basket_ids=basket_ids, basket_users=basket_users,
+        user_attributes=attrs, reference_time=data.reference_time,
+    )
+
+
+# ---------------------------------------------------------------------------
+# shared helpers
+# ---------------------------------------------------------------------------
+
+
+def _check_model(model: Any) -> Recommender | SegmentedModel:
+    if isinstance(model, SegmentedModel):
+        return model
+    if not isinstance(model, Recommender):
+        raise TypeError(f"model must be a recsys Recommender or SegmentedModel, got {type(model).__name__}")
+    model._check_fitted()
+    return model
+
+
+def _check_rules(rules: Rules | None) -> Rules:
+    if rules is None:
+        return _DEFAULT_RULES
+    if not isinstance(rules, Rules):
+        raise TypeError(f"rules must be a recsys.selling.Rules, got {type(rules).__name__}")
+    return rules
+
+
+def _check_weight(user_weight: float) -> float:
+    if isinstance(user_weight, bool) or not isinstance(user_weight, (int, float, np.floating)) or not (
+        0.0 <= float(user_weight) <= 1.0
+    ):
+        raise ValueError(f"user_weight must be a number in [0, 1], got {user_weight!r}")
+    return float(user_weight)
+
+
+def _model_kind(scorer: Recommender) -> str:
+    if hasattr(scorer, "neighbours_"):
+        return "neighbours"
+    if hasattr(scorer, "item_scores_") and hasattr(scorer, "_global_order"):
+        return "popularity"
+    return "dense"
+
+
+class _Batch:
+    """Queries as arrays: basket CSR over the base model's item rows, users, segments."""
+
+    def __init__(self, indptr: np.ndarray, rows: np.ndarray, users: np.ndarray, user_rows: np.ndarray,
+                 segments: np.ndarray | None) -> None:
+        self.indptr = indptr
+        self.rows = rows
+        self.users = users
+        self.user_rows = user_rows
+        self.segments = segments
+
+    @property
+    def size(self) -> int:
+        return self.indptr.size - 1
+
+    def take(self, positions: np.ndarray) -> _Batch:
+        indptr, take = _rows_csr(self.indptr, np.arange(self.rows.size), positions)
+        return _Batch(indptr, self.rows[take], self.users[positions], self.user_rows[positions],
+                      None if self.segments is None else self.segments[positions])
+
+
+class _Result:
+    """Per-query result arrays (item rows, scores and, with explanations, their evidence)."""
+
+    def __init__(self, n_queries: int, n: int, explain: bool) -> None:
+        self.ids = np.full((n_queries, n), -1, dtype=np.int32)
+        self.scores = np.full((n_queries, n), -np.inf, dtype=np.float32)
+        self.unit = np.full(n_queries, "orders", dtype=object)
+        self.segment_label = np.full(n_queries, None, dtype=object)
+        if explain:
+            self.because = np.full((n_queries, n), -1, dtype=np.int32)
+            self.together = np.zeros((n_queries, n), dtype=np.int64)
+            self.lift = np.full((n_queries, n), np.nan)
+            self.kind = np.full((n_queries, n), FROM_POPULARITY, dtype=np.int8)
+
+
+# ---------------------------------------------------------------------------
+# scoring paths
+# ---------------------------------------------------------------------------
+
+
+def _history_queries(base: Recommender, batch: _Batch, user_weight: float) -> tuple[np.ndarray, ...]:
+    """Query CSR (indptr, rows, weights, explain) of basket means blended with history means."""
+    n_q = batch.size
+    b_len = np.diff(batch.indptr)
+    if user_weight == 0 or (batch.user_rows < 0).all():
+        weights = np.repeat((1.0 / np.maximum(b_len, 1)).astype(np.float32), b_len)
+        return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
+    ui = base.user_items_
+    h_ip, h_ix = _rows_csr(ui.indptr, ui.indices, batch.user_rows)
+    h_len = np.diff(h_ip)
+    basket_share = np.where(h_len > 0, 1.0 - user_weight, 1.0) / np.maximum(b_len, 1)
+    history_share = np.where(b_len > 0, user_weight, 1.0) / np.maximum(h_len, 1)
+    if h_ix.size == 0:
+        weights = np.repeat(basket_share, b_len).astype(np.float32)
+        return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
+    q_of = np.concatenate([np.repeat(np.arange(n_q), b_len), np.repeat(np.arange(n_q), h_len)])
+    rows = np.concatenate([batch.rows, h_ix])
+    weights = np.concatenate([np.repeat(basket_share, b_len), np.repeat(history_share, h_len)]).astype(np.float32)
+    explain = np.concatenate([np.ones(batch.rows.size, dtype=bool), np.zeros(h_ix.size, dtype=bool)])
+    order = np.argsort(q_of, kind="stable")
+    indptr = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(b_len + h_len, out=indptr[1:])
+    return indptr, rows[order], weights[order], explain[order]
+
+
+def _neighbour_path(scorer: Recommender, base: Recommender, batch: _Batch, n: int, constraints: Constraints,
+                    user_weight: float, explain: bool, num_threads: int, out: _Result, pos: np.ndarray) -> None:
+    table = scorer.neighbours_
+    q_ip, q_rows, q_w, q_ex = _history_queries(base, batch, user_weight)
+    ids, scores, sim_pos = constrained_topn_neighbours(
+        q_ip, q_rows, q_w, table.indptr, table.indices, table.scores, n, constraints,
+        query_explain=q_ex, num_threads=num_threads,
+    )
+    out.ids[pos], out.scores[pos] = ids, scores
+    if explain:
+        because, together, lift = neighbour_evidence(table, sim_pos, ids)
+        out.because[pos], out.together[pos], out.lift[pos] = because, together, lift
+        out.kind[pos] = np.where(sim_pos >= 0, FROM_BASKET, np.where(scores > 0, FROM_HISTORY, FROM_POPULARITY))
+        out.unit[pos] = _co_purchase_unit(scorer, table)
+
+
+def _co_purchase_unit(scorer: Recommender, table: Any) -> str:
+    """What the neighbour table counted: "orders" (baskets) or "customers" (user histories)."""
+    if not getattr(scorer, "use_baskets", True):
+        return "customers"
+    if table.n_rows != len(scorer.user_ids_) or not np.array_equal(table.item_support, scorer.item_popularity_):
+        return "orders"
+    return "customers"  # one order per customer: both words are right
+
+
+def _popularity_fill(scorer: Recommender, batch: _Batch, segments: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Fill orders/scores per query for a Popularity model: the segment's if known, else overall."""
+    order, scores = scorer._global_order
+    fills, fill_scores, labels = [order], [scores], [None]
+    row_of = np.zeros(batch.size, dtype=np.int32)
+    label_of = np.full(batch.size, None, dtype=object)
+    seg_ids = getattr(scorer, "segment_ids_", None)
+    if seg_ids is not None:
+        seg_rows = np.full(batch.size, -1, dtype=np.int64)
+        given = ~pd.isna(segments)
+        if given.any():
+            seg_rows[given] = seg_ids.to_rows(segments[given], missing="ignore")
+        known_user = (batch.user_rows >= 0) & (seg_rows < 0) & ~given
+        if known_user.any() and scorer is not None and scorer.user_segments_ is not None:
+            seg_rows[known_user] = scorer.user_segments_[batch.user_rows[known_user]]
+        for seg in np.unique(seg_rows[seg_rows >= 0]):
+            o, s = scorer._segment_orders[seg]
+            fills.append(o)
+            fill_scores.append(s)
+            labels.append(seg_ids.to_external([seg])[0])
+            hit = seg_rows == seg
+            row_of[hit] = len(fills) - 1
+            label_of[hit] = labels[-1]
+    return np.vstack(fills), np.vstack(fill_scores), row_of, label_of
+
+
+def _is_factor_model(scorer: Recommender) -> bool:
+    return all(hasattr(scorer, a) for a in ("fold_in_rows", "item_factors_", "user_factors_"))
+
+
+def _basket_csr(batch: _Batch, n_items: int) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(batch.rows.size, dtype=np.float32), batch.rows, batch.indptr),
+                         shape=(batch.size, n_items))
+
+
+def _entry_csr(batch: _Batch, n_items: int) -> sp.csr_matrix:
+    """One row per basket entry holding just that item (what each item alone would recommend)."""
+    return sp.csr_matrix((np.ones(batch.rows.size, dtype=np.float32), batch.rows, np.arange(batch.rows.size + 1)),
+                         shape=(batch.rows.size, n_items))
+
+
+def _blend_users(scorer: Recommender, batch: _Batch, scores: np.ndarray, has_basket: np.ndarray, user_weight: float,
+                 personal_scores: Callable[[np.ndarray], np.ndarray]) -> None:
+    users = (batch.user_rows >= 0) & (user_weight > 0)
+    if not users.any():
+        return
+    scorer_rows = scorer.user_ids_.to_rows(batch.users[users], missing="ignore")
+    known = np.flatnonzero(users)[scorer_rows >= 0]
+    if known.size:
+        personal = personal_scores(scorer_rows[scorer_rows >= 0])
+        w = np.where(has_basket[known], user_weight, 1.0).astype(np.float32)[:, None]
+        scores[known] = (1 - w) * scores[known] + w * personal
+
+
+def _dense_scores(scorer: Recommender, batch: _Batch, user_weight: float,
+                  explain: bool) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Every item's score for each query, and a function giving each basket entry's own scores for some items.
+
+    Factor models (ALS) fold the baskets and the single-item entries in with
+    one call; other models go through ``_score_histories``/``_score_users``.
+    """
+    n_items = len(scorer.item_ids_)
+    has_basket = np.diff(batch.indptr) > 0
+    scores = np.zeros((batch.size, n_items), dtype=np.float32)
+    if _is_factor_model(scorer):
+        item_factors = scorer.item_factors_
+        parts = [_basket_csr(batch, n_items)[has_basket]]
+        if explain:
+            parts.append(_entry_csr(batch, n_items))
+        vectors = scorer.fold_in_rows(sp.vstack(parts, format="csr")) if batch.rows.size else None
+        k = int(has_basket.sum())
+        if k:
+            scores[has_basket] = vectors[:k] @ item_factors.T
+        _blend_users(scorer, batch, scores, has_basket, user_weight,
+                     lambda rows: scorer.user_factors_[rows] @ item_factors.T)
+
+        def entry_scores(items: np.ndarray) -> np.ndarray:
+            return vectors[k:] @ item_factors[items].T
+
+        return scores, entry_scores
+    all_rows = np.arange(n_items)
+    if has_basket.any():
+        scores[has_basket] = scorer._score_histories(_basket_csr(batch, n_items)[has_basket], all_rows)
+    _blend_users(scorer, batch, scores, has_basket, user_weight, lambda rows: scorer._score_users(rows, all_rows))
+
+    def generic_entry_scores(items: np.ndarray) -> np.ndarray:
+        return np.asarray(scorer._score_histories(_entry_csr(batch, n_items), items))
+
+    return scores, generic_entry_scores
+
+
+def _dense_because(batch: _Batch, ids: np.ndarray,
+                   entry_scores: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Basket item whose own score for each result is highest, and that score."""
+    n_q, n = ids.shape
+    b_len = np.diff(batch.indptr)
+    if batch.rows.size == 0:
+        return np.full((n_q, n), -1, dtype=np.int32), np.full((n_q, n), -np.inf, dtype=np.float32)
+    union, col = np.unique(np.maximum(ids, 0), return_inverse=True)
+    col = col.reshape(ids.shape)
+    single = entry_scores(union)  # (entries, |union|)
+    width = int(b_len.max())
+    contrib = np.full((n_q, width, n), -np.inf, dtype=np.float32)
+    q_of = np.repeat(np.arange(n_q), b_len)
+    slot = np.arange(batch.rows.size) - batch.indptr[q_of]
+    contrib[q_of, slot, :] = single[np.arange(batch.rows.size)[:, None], col[q_of]]
+    arg = contrib.argmax(axis=1)
+    best = np.take_along_axis(contrib, arg[:, None, :], axis=1)[:, 0, :]
+    entry = batch.indptr[:-1, None] + arg
+    because = np.where((b_len[:, None] > 0) & (ids >= 0), batch.rows[np.minimum(entry, batch.rows.size - 1)], -1)
+    return because.astype(np.int32), best
+
+
+def _dense_path(scorer: Recommender, base: Recommender, batch: _Batch, n: int, make_constraints: Callable,
+                user_weight: float, explain: bool, num_threads: int, out: _Result, pos: np.ndarray) -> None:
+    n_items = len(base.item_ids_)
+    step = max(1, _DENSE_CELLS // max(n_items, 1))
+    for a in range(0, batch.size, step):
+        part = np.arange(a, min(a + step, batch.size))
+        sub = batch.take(part) if a > 0 or part.size < batch.size else batch
+        scores, entry_scores = _dense_scores(scorer, sub, user_weight, explain)
+        ids, top = constrained_topn_dense(scores, n, make_constraints(part), num_threads=num_threads)
+        where = pos[part]
+        out.ids[where], out.scores[where] = ids, top
+        if explain:
+            because, contribution = _dense_because(sub, ids, entry_scores)
+            together, lift = cooccurrence_evidence(base.user_items_, because.ravel(), ids.ravel())
+            out.because[where] = because
+            out.together[where] = together.reshape(ids.shape)
+            out.lift[where] = np.where(because >= 0, lift.reshape(ids.shape), np.nan)
+            personal = (sub.user_rows >= 0)[:, None] & (user_weight > 0)
+            out.kind[where] = np.where((because >= 0) & ~(personal & (contribution <= 0)), FROM_BASKET,
+                                       np.where(ids >= 0, FROM_HISTORY, FROM_POPULARITY))
+            out.unit[where] = "customers"
+
+
+def _cross_sell(
+    model: Recommender | SegmentedModel,
+    batch: _Batch,
+    n: int,
+    catalog: TierCatalogProtocol | None,
+    rules: Rules,
+    explain: bool,
+    user_weight: float,
+    now: Any,
+    num_threads: int,
+) -> _Result:
+    base = model.default if isinstance(model, SegmentedModel) else model
+    compiled = rules.compile(base)
+    extra = [(batch.indptr, batch.rows)]
+    if catalog is not None:
+        extra.append(catalog_view(catalog, base).family_exclusions(batch.indptr, batch.rows))
+    out = _Result(batch.size, n, explain)
+    segments = batch.segments if batch.segments is not None else np.full(batch.size, None, dtype=object)
+    if isinstance(model, SegmentedModel):
+        scorer_ids = [id(model.model_for(s)) for s in segments]
+        groups = pd.factorize(np.asarray(scorer_ids, dtype=np.int64))[0] if batch.size else np.empty(0, dtype=np.int64)
+        scorers = {g: model.model_for(segments[np.flatnonzero(groups == g)[0]]) for g in np.unique(groups)}
+    else:
+        groups = np.zeros(batch.size, dtype=np.int64)
+        scorers = {0: model}
+    for g, scorer in scorers.items():
+        pos = np.flatnonzero(groups == g) if len(scorers) > 1 else np.arange(batch.size)
+        sub = batch.take(pos) if len(scorers) > 1 else batch
+        sub_segments = segments[pos]
+
+        def make_constraints(part: np.ndarray | None = None, *, fill: tuple = (None, None, None),
+                             _sub: _Batch = sub, _pos: np.ndarray = pos) -> Constraints:
+            local = _sub if part is None else _sub.take(part)
+            rows = _pos if part is None else _pos[part]
+            local_extra = [_take_csr(e, rows) for e in extra] if len(scorers) > 1 or part is not None else extra
+            return compiled.constraints(
+                local.size, user_rows=local.user_rows, users=local.users,
+                segments=None if batch.segments is None else segments[rows], now=now,
+                extra_exclusions=local_extra, fill_order=fill[0], fill_scores=fill[1], fill_of_query=fill[2],
+            )
+
+        kind = _model_kind(scorer)
+        if kind == "neighbours":
+            if isinstance(model, SegmentedModel):
+                order = model.fill_order(segments[pos[0]] if pos.size else None)
+            else:
+                order = scorer._popular_order[0]
+            fill_rows = np.zeros(sub.size, dtype=np.int32)
+            constraints = make_constraints(fill=(order, None, fill_rows))
+            _neighbour_path(scorer, base, sub, n, constraints, user_weight, explain, num_threads, out, pos)
+            if isinstance(model, SegmentedModel) and scorer is not model.default:
+                out.segment_label[pos] = sub_segments
+        elif kind == "popularity":
+            fills, fill_scores, fill_rows, labels = _popularity_fill(scorer, sub, sub_segments)
+            constraints = make_constraints(fill=(fills, fill_scores, fill_rows))
+            empty = np.zeros(sub.size + 1, dtype=np.int64)
+            ids, scores, _ = constrained_topn_candidates(empty, np.empty(0, dtype=np.int32), np.empty(0, np.float32),
+                                                         n, len(base.item_ids_), constraints, num_threads=num_threads)
+            out.ids[pos], out.scores[pos] = ids, scores
+            out.segment_label[pos] = labels
+        else:
+            _dense_path(scorer, base, sub, n, make_constraints, user_weight, explain, num_threads, out, pos)
+    return out
+
+
+def _take_csr(csr: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _rows_csr(csr[0], csr[1], rows)
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+
+_LOOKUPS: dict[int, tuple[weakref.ref, dict[Any, int], np.ndarray]] = {}
+
+
+def _item_lookup(ids: IdMap) -> tuple[dict[Any, int], np.ndarray]:
+    """A dict external ID → row and the external IDs array of an IdMap, cached per IdMap.
+
+    Looking up a handful of IDs in a dict takes a microsecond; through
+    ``pandas.Index.get_indexer`` about a hundred — it matters for one basket.
+    """
+    hit = _LOOKUPS.get(id(ids))
+    if hit is not None and hit[0]() is ids:
+        return hit[1], hit[2]
+    external = ids.external_ids
+    lookup = dict(zip(external.tolist(), range(len(external)), strict=True))
+    if len(_LOOKUPS) > 16:
+        _LOOKUPS.clear()
+    _LOOKUPS[id(ids)] = (weakref.ref(ids), lookup, external)
+    return lookup, external
+
+
+def _basket_rows(base: Recommender, basket: Any, unknown_items: str) -> np.ndarray:
+    if isinstance(basket, (str, bytes)) or np.isscalar(basket):
+        basket = [basket]
+    if not isinstance(basket, (list, tuple)):
+        basket = _as_1d_array(basket, "basket").tolist()
+    if len(basket) == 0:
+        return np.empty(0, dtype=np.int32)
+    lookup, _ = _item_lookup(base.item_ids_)
+    try:
+        rows = np.fromiter((lookup.get(v, -1) for v in basket), dtype=np.int32, count=len(basket))
+    except TypeError:  # unhashable values: let IdMap explain
+        rows = np.full(len(basket), -1, dtype=np.int32)
+    if (rows < 0).any() and unknown_items == "raise":
+        base.item_ids_.to_rows(_as_1d_array(basket, "basket"))  # raises UnknownIdError naming them
+    if (rows < 0).any():
+        warnings.warn(f"basket: ignored {int((rows < 0).sum())} item(s) unknown to the model", UserWarning,
+                      stacklevel=3)
+        rows = rows[rows >= 0]
+    return np.unique(rows) if rows.size > 1 else rows
+
+
+def _unknown_items(value: str) -> str:
+    if value not in ("raise", "ignore"):
+        raise ValueError(f"unknown_items must be 'raise' or 'ignore', got {value!r}")
+    return value
+
+
+def recommend_cross_sell(
+    model: Recommender | SegmentedModel,
+    basket: Iterable[Any] | Any,
+    n: int = 5,
+    *,
+    user: Any = None,
+    catalog: TierCatalogProtocol | None = None,
+    rules: Rules | None = None,
+    segment: Any = None,
+    explain: bool = True,
+    user_weight: float = DEFAULT_USER_WEIGHT,
+    now: Any = None,
+    unknown_items: str = "raise",
+    return_frame: bool = True,
+    num_threads: int = 0,
+) -> pd.DataFrame | dict[str, np.ndarray]:
+    """The ``n`` best complements of a basket (cart, order, product page).
+
+    Parameters
+    ----------
+    model : Recommender or SegmentedModel
+        A fitted ItemItem, ALS, Popularity (or any recommender).
+    basket : list-like of item IDs, or one item ID
+        What is in the cart.  Its items are never recommended.
+    n : int
+        Exactly ``n`` rows whenever ``n`` eligible items remain.
+    user : optional
+        The customer.  If the model knows them, the score blends in their
+        history (``user_weight``) and, with ``rules.exclude_owned`` (the
+        default), what they own is not offered.  Unknown customers are served
+        anonymously.  An empty basket with a known user gives personal picks.
+    catalog : TierCatalogProtocol, optional
+        Other tiers of a basket item's family are upgrades, not cross-sells:
+        they are left out.  Catalog items the model does not know are
+        ignored (but a catalog sharing no item with the model is an error).
+    rules : Rules, optional
+        Business rules; default ``Rules()`` (exclude what the user owns).
+    segment : optional
+        The customer's market: picks the segment's model of a
+        :class:`SegmentedModel` (and its best sellers as the fill), a
+        Popularity model's segment ranking, and ``rules.segment_items``.
+    explain : bool
+        Add ``because, together_count, lift, reason``.
+    user_weight : float
+        Share of the customer's history in the score (0..1).
+    now : datetime-like, optional
+        For the declines cooldown (default ``rules.now``, else the current time).
+    unknown_items : {"raise", "ignore"}
+        Basket items the model does not know: a ``KeyError`` naming them, or
+        dropped with a warning.
+    return_frame : bool
+        ``False`` returns a dict of NumPy arrays (same columns) and skips
+        building a DataFrame — the fastest path for online serving.
+    num_threads : int
+        Threads for the kernels (0 = all cores).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``item, score, rank`` and, with ``explain``, ``because`` (the basket
+        item contributing most; missing — NaN in a string column — for
+        history or popularity picks),
+        ``together_count`` (orders — or customers for user-level models —
+        holding both), ``lift`` and ``reason``.
+
+    Raises
+    ------
+    KeyError
+        Unknown basket items (``unknown_items="raise"``), unknown items in rules.
+    ValueError, TypeError
+        Bad arguments; an empty basket without a known user.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> orders = pd.DataFrame({
+    ...     "order": [1, 1, 2, 2, 3, 3, 3, 4],
+    ...     "customer": ["a", "a", "b", "b", "a", "a", "a", "d"],
+    ...     "item": ["phone", "case", "phone", "case", "phone", "charger", "case", "cable"],
+    ... })
+    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
+    >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+    >>> recs = recommend_cross_sell(model, ["phone"], n=3)
+    >>> recs[["item", "rank", "because", "together_count"]].values.tolist()
+    [['case', 1, 'phone', 3], ['charger', 2, 'phone', 1], ['cable', 3, nan, 0]]
+    >>> recs["reason"].tolist()[0]
+    'bought together with phone in 3 orders, lift 1.3'
+    """
+    model = _check_model(model)
+    n = check_n(n)
+    rules = _check_rules(rules)
+    user_weight = _check_weight(user_weight)
+    base = model.default if isinstance(model, SegmentedModel) else model
+    rows = _basket_rows(base, basket, _unknown_items(unknown_items))
+    user_row = -1
+    if user is not None:
+        user_row = int(base.user_ids_.to_rows([user], missing="ignore")[0])
+    if rows.size == 0 and user_row < 0:
+        raise ValueError("basket is empty and the user is unknown: there is nothing to recommend from")
+    batch = _Batch(np.array([0, rows.size], dtype=np.int64), rows.astype(np.int32),
+                   np.array([user], dtype=object), np.array([user_row], dtype=np.int32),
+                   None if segment is None else np.array([segment], dtype=object))
+    result = _cross_sell(model, batch, min(n, len(base.item_ids_)), catalog, rules, explain, user_weight, now,
+                         num_threads)
+    return _output(base, result, explain, None, None, return_frame)
+
+
+def recommend_cross_sell_batch(
+    model: Recommender | SegmentedModel,
+    baskets: pd.DataFrame,
+    n: int = 5,
+    *,
+    basket_col: str = "basket_id",
+    item_col: str = "item",
+    user_col: str | None = None,
+    segment_col: str | None = None,
+    catalog: TierCatalogProtocol | None = None,
+    rules: Rules | None = None,
+    explain: bool = True,
+    user_weight: float = DEFAULT_USER_WEIGHT,
+    now: Any = None,
+    unknown_items: str = "raise",
+    num_threads: int = 0,
+) -> pd.DataFrame:
+    """Cross-sells for many baskets at once (one ranked list per basket).
+
+    Parameters
+    ----------
+    model : Recommender or SegmentedModel
+    baskets : pandas.DataFrame
+        One row per (basket, item).
+    n : int
+    basket_col, item_col : str
+    user_col : str, optional
+        The customer of each basket (one per basket).
+    segment_col : str, optional
+        The market of each basket (one per basket), see
+        :func:`recommend_cross_sell`.
+    catalog, rules, explain, user_weight, now, unknown_items, num_threads
+        As in :func:`recommend_cross_sell`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``<basket_col>, item, score, rank`` (+ ``because, together_count,
+        lift, reason`` with ``explain``), baskets in order of first
+        appearance, then rank.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> orders = pd.DataFrame({"order": [1, 1, 2, 2, 3], "customer": ["a", "a", "a", "a", "b"],
+    ...                        "item": ["tea", "cup", "tea", "cup", "pot"]})
+    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
+    >>> model = recsys.ItemItem().fit(data)
+    >>> carts = pd.DataFrame({"cart": ["x", "y"], "item": ["tea", "pot"]})
+    >>> recommend_cross_sell_batch(model, carts, n=1, basket_col="cart")[["cart", "item", "reason"]].values.tolist()
+    [['x', 'cup', 'bought together with tea in 2 orders, lift 1.5'], ['y', 'tea', 'popular with customers']]
+    """
+    model = _check_model(model)
+    n = check_n(n)
+    rules = _check_rules(rules)
+    user_weight = _check_weight(user_weight)
+    unknown_items = _unknown_items(unknown_items)
+    base = model.default if isinstance(model, SegmentedModel) else model
+    baskets = require_dataframe(baskets, "baskets")
+    require_columns(baskets, [basket_col, item_col, user_col, segment_col], "baskets")
+    require_no_missing(baskets, basket_col, "baskets")
+    require_no_missing(baskets, item_col, "baskets")
+    q_of, basket_ids = pd.factorize(baskets[basket_col].to_numpy())
+    n_q = len(basket_ids)
+    rows = base.item_ids_.to_rows(baskets[item_col].to_numpy(), missing=unknown_items)
+    keep = rows >= 0
+    if not keep.all():
+        warnings.warn(f"baskets: ignored {int((~keep).sum())} row(s) with items unknown to the model", UserWarning,
+                      stacklevel=2)
+    key = np.sort(q_of[keep].astype(np.int64) * len(base.item_ids_) + rows[keep])
+    if key.size > 1:
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+    q_sorted = (key // len(base.item_ids_)).astype(np.int64)
+    item_sorted = (key % len(base.item_ids_)).astype(np.int32)
+    indptr = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(np.bincount(q_sorted, minlength=n_q), out=indptr[1:])
+    users = _per_basket(baskets, user_col, q_of, n_q, basket_col)
+    segments = _per_basket(baskets, segment_col, q_of, n_q, basket_col) if segment_col is not None else None
+    user_rows = np.full(n_q, -1, dtype=np.int32)
+    if user_col is not None:
+        present = ~pd.isna(users)
+        if present.any():
+            user_rows[present] = base.user_ids_.to_rows(users[present], missing="ignore")
+    batch = _Batch(indptr, item_sorted, users, user_rows, segments)
+    result = _cross_sell(model, batch, min(n, len(base.item_ids_)), catalog, rules, explain, user_weight, now,
+                         num_threads)
+    return _output(base, result, explain, basket_col, np.asarray(basket_ids), True)
+
+
+def _per_basket(df: pd.DataFrame, col: str | None, q_of: np.ndarray, n_q: int, basket_col: str) -> np.ndarray:
+    out = np.full(n_q, None, dtype=object)
+    if col is None:
+        return out
+    values = df[col].to_numpy()
+    pairs = pd.DataFrame({"q": q_of, "v": values}).drop_duplicates()
+    multi = pairs["q"].duplicated(keep=False).to_numpy()
+    if multi.any():
+        bad = pd.unique(df[basket_col].to_numpy()[np.isin(q_of, pairs["q"].to_numpy()[multi])])
+        raise ValueError(f"baskets column {col!r} must have one value per basket; baskets {bad[:10].tolist()} have several")
+    out[pairs["q"].to_numpy()] = pairs["v"].to_numpy()
+    return out
+
+
+def _output(base: Recommender, result: _Result, explain: bool, query_col: str | None, query_ids: np.ndarray | None,
+            frame: bool) -> pd.DataFrame | dict[str, np.ndarray]:
+    valid = result.ids >= 0
+    per_query = valid.sum(axis=1)
+    ids = result.ids[valid]
+    columns: dict[str, Any] = {}
+    if query_col is not None and query_ids is not None:
+        columns[query_col] = np.repeat(query_ids, per_query)
+    _, external = _item_lookup(base.item_ids_)
+    columns["item"] = external[ids]
+    columns["score"] = result.scores[valid]
+    columns["rank"] = np.nonzero(valid)[1].astype(np.int64) + 1  # filled slots are a prefix of each row
+    if explain:
+        because_rows = result.because[valid]
+        has = because_rows >= 0
+        because = np.full(ids.size, None, dtype=object)
+        if has.any():
+            because[has] = external[because_rows[has]]
+        kind = result.kind[valid]
+        together = result.together[valid]
+        lift = result.lift[valid]
+        units = np.repeat(result.unit, per_query)
+        labels = np.repeat(result.segment_label, per_query)
+        reasons = np.empty(ids.size, dtype=object)
+        for unit in set(result.unit.tolist()) if ids.size else ():
+            hit = units == unit
+            reasons[hit] = cross_sell_reasons(kind[hit], because[hit], together[hit], lift[hit], unit=unit,
+                                              segment=labels[hit])
+        columns["because"] = because
+        columns["together_count"] = together
+        columns["lift"] = lift
+        columns["reason"] = reasons
+    if not frame:
+        return columns
+    return pd.DataFrame(columns, copy=False)

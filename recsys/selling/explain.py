@@ -1,0 +1,219 @@
+"""Why an item is offered: evidence (co-purchase counts, lift) and readable reasons.
+
+Cross-sell rows carry the basket item that contributed most to the score
+(``because``), how often the two were bought together (``together_count``),
+their lift (how much more often than if bought independently:
+``count * N / (support_a * support_b)``) and a sentence for the shop front.
+Upgrade rows carry the features gained and the price step.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "FROM_BASKET",
+    "FROM_HISTORY",
+    "FROM_POPULARITY",
+    "cooccurrence_evidence",
+    "cross_sell_reasons",
+    "neighbour_evidence",
+    "upgrade_reasons",
+]
+
+#: Where a cross-sell came from: a basket item, the customer's own history, or popularity.
+FROM_BASKET, FROM_HISTORY, FROM_POPULARITY = 0, 1, 2
+
+_item_user_cache: dict[int, tuple[weakref.ref, Any]] = {}
+
+
+def neighbour_evidence(table: Any, sim_positions: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``because`` rows, co-purchase counts and lift from a :class:`~recsys.core.cooccurrence.NeighbourTable`.
+
+    Parameters
+    ----------
+    table : NeighbourTable
+        The item-item model's ``neighbours_``.
+    sim_positions : numpy.ndarray of int
+        Position in ``table.indices`` of each result's explaining pair (``-1``: none).
+    ids : numpy.ndarray of int
+        The result items (rows), same shape.
+
+    Returns
+    -------
+    because : numpy.ndarray of int32
+        The explaining item's row, ``-1`` where none.
+    together_count : numpy.ndarray of int64
+        Transactions (baskets, or users) holding both items; 0 where none.
+    lift : numpy.ndarray of float64
+        NaN where none.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> table = SimpleNamespace(indptr=np.array([0, 1, 2]), indices=np.array([1, 0]), counts=np.array([3, 3]),
+    ...                         item_support=np.array([4, 5]), n_rows=10)
+    >>> [a.tolist() for a in neighbour_evidence(table, np.array([1, -1]), np.array([0, 1]))]
+    [[1, -1], [3, 0], [1.5, nan]]
+    """
+    pos = np.asarray(sim_positions, dtype=np.int64)
+    has = pos >= 0
+    safe = np.where(has, pos, 0)
+    because = np.where(has, np.searchsorted(table.indptr, safe, side="right") - 1, -1).astype(np.int32)
+    counts = np.where(has, table.counts[safe] if len(table.counts) else 0, 0).astype(np.int64)
+    support = table.item_support
+    a = support[np.where(has, because, 0)].astype(np.float64)
+    b = support[np.where(ids >= 0, ids, 0)].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(has, counts * float(table.n_rows) / (a * b), np.nan)
+    return because, counts, lift
+
+
+def cooccurrence_evidence(
+    user_items: sp.csr_matrix, because: np.ndarray, ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Customers who have both items, and the lift, for models without a co-occurrence table.
+
+    Parameters
+    ----------
+    user_items : scipy.sparse.csr_matrix
+        users × items (a model's ``user_items_``).
+    because, ids : numpy.ndarray of int
+        Item row pairs (``because`` ``-1`` = no pair).
+
+    Returns
+    -------
+    together_count : numpy.ndarray of int64
+    lift : numpy.ndarray of float64
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=np.float32))
+    >>> [a.tolist() for a in cooccurrence_evidence(X, np.array([0, -1]), np.array([1, 2]))]
+    [[2, 0], [1.5, nan]]
+    """
+    because = np.asarray(because, dtype=np.int64).ravel()
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    has = (because >= 0) & (ids >= 0)
+    counts = np.zeros(because.size, dtype=np.int64)
+    lift = np.full(because.size, np.nan)
+    if not has.any():
+        return counts, lift
+    cached = _item_user_cache.get(id(user_items))
+    if cached is not None and cached[0]() is user_items:
+        item_users, support = cached[1]
+    else:
+        item_users = sp.csr_matrix(user_items.T, dtype=np.float32)
+        item_users.data[:] = 1.0
+        support = np.diff(item_users.indptr).astype(np.float64)
+        if len(_item_user_cache) > 16:
+            _item_user_cache.clear()
+        _item_user_cache[id(user_items)] = (weakref.ref(user_items), (item_users, support))
+    a, b = because[has], ids[has]
+    both = np.asarray(item_users[a].multiply(item_users[b]).sum(axis=1)).ravel()
+    counts[has] = both.astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift[has] = both * float(user_items.shape[0]) / (support[a] * support[b])
+    return counts, lift
+
+
+def cross_sell_reasons(
+    kind: np.ndarray,
+    because: Sequence[Any] | np.ndarray,
+    together_count: np.ndarray,
+    lift: np.ndarray,
+    *,
+    unit: str = "orders",
+    segment: Any = None,
+) -> list[str]:
+    """One sentence per cross-sell row.
+
+    Parameters
+    ----------
+    kind : numpy.ndarray of int
+        :data:`FROM_BASKET`, :data:`FROM_HISTORY` or :data:`FROM_POPULARITY`.
+    because : sequence
+        The explaining basket item (external ID) of every row.
+    together_count, lift : numpy.ndarray
+    unit : {"orders", "customers"}
+        What ``together_count`` counts.
+    segment : optional
+        Named in popularity reasons (a scalar, or a sequence with one per row).
+
+    Examples
+    --------
+    >>> cross_sell_reasons(np.array([0, 1, 2]), ["coat", None, None], np.array([312, 0, 0]),
+    ...                    np.array([4.06, np.nan, np.nan]), segment="Germany")
+    ['bought together with coat in 312 orders, lift 4.1', 'customers like you bought it', 'popular in Germany']
+    """
+    kind = np.asarray(kind)
+    out = np.empty(kind.size, dtype=object)
+    basket = np.flatnonzero(kind == FROM_BASKET)
+    if basket.size:
+        items = np.asarray(because, dtype=object)[basket].tolist()
+        counts = np.asarray(together_count)[basket].tolist()
+        lifts = np.asarray(lift, dtype=np.float64)[basket].tolist()
+        if unit == "customers":
+            text = [
+                f"bought by {c} customer{'s' if c != 1 else ''} who also bought {b}, lift {f:.1f}" if c > 0
+                else f"customers who like {b} like it too"
+                for b, c, f in zip(items, counts, lifts, strict=True)
+            ]
+        else:
+            single = unit[:-1] if unit.endswith("s") else unit
+            text = [
+                f"bought together with {b} in {c} {unit if c != 1 else single}, lift {f:.1f}" if c > 0
+                else f"customers who like {b} like it too"
+                for b, c, f in zip(items, counts, lifts, strict=True)
+            ]
+        out[basket] = text
+    out[kind == FROM_HISTORY] = "customers like you bought it"
+    popular = np.flatnonzero((kind != FROM_BASKET) & (kind != FROM_HISTORY))
+    if popular.size:
+        if isinstance(segment, (list, np.ndarray)):
+            segs = np.asarray(segment, dtype=object)[popular].tolist()
+            out[popular] = [f"popular in {g}" if g is not None else "popular with customers" for g in segs]
+        else:
+            out[popular] = f"popular in {segment}" if segment is not None else "popular with customers"
+    return out.tolist()
+
+
+def upgrade_reasons(
+    from_items: Sequence[Any],
+    from_tiers: np.ndarray,
+    to_tiers: np.ndarray,
+    price_from: np.ndarray,
+    price_to: np.ndarray,
+    added_features: Sequence[Collection[Any]],
+) -> list[str]:
+    """One sentence per upgrade row.
+
+    Examples
+    --------
+    >>> upgrade_reasons(["phone-64", "tea"], np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([500.0, 3.0]),
+    ...                 np.array([600.0, 2.4]), [["128 GB"], []])
+    ['upgrade from phone-64 (tier 1 to 2): adds 128 GB for +100.00 (+20%)', 'upgrade from tea (tier 1 to 2): saves 0.60 (-20%)']
+    """
+    out = []
+    for r in range(len(from_items)):
+        text = f"upgrade from {from_items[r]} (tier {from_tiers[r]:g} to {to_tiers[r]:g})"
+        feats = sorted(map(str, added_features[r]))
+        if feats:
+            text += ": adds " + ", ".join(feats[:5]) + (" and more" if len(feats) > 5 else "")
+        if np.isfinite(price_from[r]) and np.isfinite(price_to[r]):
+            diff = price_to[r] - price_from[r]
+            joiner = " " if feats else ": "
+            pct = f" ({diff / price_from[r]:+.0%})" if price_from[r] > 0 else ""
+            if diff > 0:
+                text += f"{joiner}for {diff:+.2f}{pct}"
+            elif diff < 0:
+                text += f"{joiner}{'and ' if feats else ''}saves {-diff:.2f}{pct}"
+            else:
+                text += f"{joiner}at the same price"
+        out.append(text)
+    return out

@@ -1,0 +1,497 @@
+"""Upgrades (upsell): a better version of what the customer is looking at or owns.
+
+:func:`recommend_upgrade` proposes strictly higher tiers of a product family
+(:mod:`recsys.selling.catalog`): for an item being viewed or in the cart, or —
+given only a customer — for everything they own.  Never a lower or equal
+tier, never another family, never above the price caps; business rules
+(:class:`~recsys.selling.Rules`) apply inside the top-n, so lists have exactly
+``n`` rows whenever ``n`` candidate upgrades remain.
+
+Ranking
+-------
+Each candidate (``from`` → ``to``) gets
+
+``score = affinity_weight * affinity_pct + (1 - affinity_weight) * value_pct``
+
+where, within the query's candidates,
+
+* ``affinity_pct`` is the percentile rank (1 = best, ties averaged) of the
+  model's affinity for the upgrade: the customer's score for it
+  (``score_items``) when the model knows the customer, else its score for a
+  history holding just the ``from`` item (item-item: how often they go
+  together; ALS: fold-in);
+* ``value_pct`` is the percentile rank of the value for money
+  ``(1 + features gained) / (1 + price increase / price_from)`` (``1 +
+  features gained`` when a price is unknown).
+
+``affinity_weight`` is 0.7 by default: the customer's likely choice first,
+value for money as the tie-breaker and counterweight.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.core.constrained import constrained_topn_candidates
+from recsys.data.validation import require_columns, require_dataframe
+from recsys.exceptions import UnknownIdError
+from recsys.models.base import Recommender, check_n
+from recsys.selling.catalog import CatalogView, TierCatalogProtocol, catalog_view, check_catalog
+from recsys.selling.cross_sell import SegmentedModel, _check_model, _check_rules, _item_lookup
+from recsys.selling.explain import upgrade_reasons
+from recsys.selling.rules import Rules, _rows_csr
+
+__all__ = ["DEFAULT_AFFINITY_WEIGHT", "UPGRADE_COLUMNS", "recommend_upgrade", "recommend_upgrade_batch"]
+
+#: Weight of the model's affinity against value for money in the upgrade score.
+DEFAULT_AFFINITY_WEIGHT = 0.7
+
+#: Columns of :func:`recommend_upgrade` (``explain=True``).
+UPGRADE_COLUMNS = ["from_item", "item", "from_tier", "to_tier", "price_from", "price_to", "price_diff",
+                   "added_features", "score", "rank", "reason"]
+
+_SCORE_CELLS = 1 << 22
+_MAX_SHOWN = 10
+
+
+def _positive(name: str, value: Any, integer: bool = False) -> Any:
+    if value is None:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+    return value
+
+
+def _feature_set(value: Any) -> frozenset:
+    if value is None:
+        return frozenset()
+    if isinstance(value, Mapping):
+        return frozenset(k if v is True else f"{k}={v}" for k, v in value.items() if v is not False and v is not None)
+    if isinstance(value, (str, bytes)):
+        return frozenset([value])
+    if isinstance(value, Collection):
+        return frozenset(value)
+    raise TypeError(f"catalog.features_of must return a set or dict, got {type(value).__name__}")
+
+
+class _Candidates:
+    """Upgrade candidates of a batch of queries, as aligned arrays (query-sorted)."""
+
+    def __init__(self, q: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+        order = np.argsort(q, kind="stable")
+        self.q, self.src, self.dst = q[order], src[order], dst[order]
+
+
+def _from_rows(base: Recommender, view: CatalogView, items: np.ndarray, user_rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(query, from row) pairs: the given item, or the highest owned tier of every owned family."""
+    has_item = ~pd.isna(items)
+    q_parts, r_parts = [], []
+    if has_item.any():
+        lookup, _ = _item_lookup(base.item_ids_)
+        values = items[has_item]
+        rows = np.fromiter((lookup.get(v, -1) for v in values.tolist()), dtype=np.int64, count=values.size)
+        if (rows < 0).any():
+            base.item_ids_.to_rows(values)  # raises UnknownIdError naming them
+        outside = view.family[rows] < 0
+        if outside.any():
+            bad = pd.unique(values[outside])
+            raise UnknownIdError(
+                f"item(s) {bad[:_MAX_SHOWN].tolist()} are not in any family of the catalog: no upgrades are defined"
+            )
+        q_parts.append(np.flatnonzero(has_item))
+        r_parts.append(rows)
+    owners = np.flatnonzero(~has_item)
+    if owners.size:
+        ui = base.user_items_
+        indptr, owned = _rows_csr(ui.indptr, ui.indices, user_rows[owners])
+        q_of = owners[np.repeat(np.arange(owners.size), np.diff(indptr))]
+        fam = view.family[owned]
+        keep = fam >= 0
+        q_of, owned, fam = q_of[keep], owned[keep], fam[keep]
+        order = np.lexsort((view.tier[owned], fam, q_of))
+        q_of, owned, fam = q_of[order], owned[order], fam[order]
+        last = np.ones(q_of.size, dtype=bool)
+        if q_of.size > 1:
+            last[:-1] = (q_of[1:] != q_of[:-1]) | (fam[1:] != fam[:-1])
+        q_parts.append(q_of[last])
+        r_parts.append(owned[last].astype(np.int64))
+    q = np.concatenate(q_parts) if q_parts else np.empty(0, dtype=np.int64)
+    src = np.concatenate(r_parts) if r_parts else np.empty(0, dtype=np.int64)
+    return q.astype(np.int64), src.astype(np.int64)
+
+
+def _candidates(base: Recommender, catalog: TierCatalogProtocol, view: CatalogView, q: np.ndarray,
+                src: np.ndarray) -> _Candidates:
+    """Expand every (query, from row) into its higher tiers via ``catalog.higher_tiers``."""
+    lookup, external = _item_lookup(base.item_ids_)
+    higher: dict[int, np.ndarray] = {}
+    for row in np.unique(src).tolist():
+        item = external[row]
+        tiers = list(catalog.higher_tiers(item))
+        rows = np.fromiter((lookup.get(v, -1) for v in tiers), dtype=np.int64, count=len(tiers))
+        if (rows < 0).any():
+            raise UnknownIdError(f"catalog.higher_tiers({item!r}) returned items unknown to the model: "
+                                 f"{[t for t, r in zip(tiers, rows.tolist(), strict=True) if r < 0][:_MAX_SHOWN]}")
+        bad = (view.family[rows] != view.family[row]) | ~(view.tier[rows] > view.tier[row])
+        if bad.any():
+            raise ValueError(
+                f"catalog.higher_tiers({item!r}) returned {external[rows[bad]].tolist()[:_MAX_SHOWN]}, which are not "
+                "strictly higher tiers of its family"
+            )
+        higher[row] = rows
+    counts = np.array([higher[r].size for r in src.tolist()], dtype=np.int64)
+    dst = np.concatenate([higher[r] for r in src.tolist()]) if src.size else np.empty(0, dtype=np.int64)
+    return _Candidates(np.repeat(q, counts), np.repeat(src, counts), dst.astype(np.int64))
+
+
+def _affinity(scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos: np.ndarray) -> np.ndarray:
+    """Model affinity of candidates ``pos``: the user's score if known, else the from-item-as-history score."""
+    out = np.zeros(pos.size, dtype=np.float64)
+    if pos.size == 0:
+        return out
+    q, src, dst = cand.q[pos], cand.src[pos], cand.dst[pos]
+    n_items = len(scorer.item_ids_)
+    users = user_rows[q]
+    for personal in (True, False):
+        sel = np.flatnonzero((users >= 0) if personal else (users < 0))
+        if sel.size == 0:
+            continue
+        keys = users[sel] if personal else src[sel]
+        uniq_keys, key_idx = np.unique(keys, return_inverse=True)
+        union, col = np.unique(dst[sel], return_inverse=True)
+        step = max(1, _SCORE_CELLS // max(union.size, 1))
+        for a in range(0, uniq_keys.size, step):
+            chunk = uniq_keys[a : a + step]
+            if personal:
+                scores = scorer._score_users(chunk.astype(np.int32), union)
+            else:
+                onehot = sp.csr_matrix((np.ones(chunk.size, dtype=np.float32), chunk, np.arange(chunk.size + 1)),
+                                       shape=(chunk.size, n_items))
+                scores = scorer._score_histories(onehot, union)
+            inside = (key_idx >= a) & (key_idx < a + chunk.size)
+            out[sel[inside]] = np.asarray(scores)[key_idx[inside] - a, col[inside]]
+    return np.nan_to_num(out, nan=-np.inf)
+
+
+def _pct_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    if values.size == 0:
+        return values.astype(np.float64)
+    return pd.Series(values).groupby(groups).rank(method="average", pct=True).to_numpy(dtype=np.float64)
+
+
+def _upgrade(
+    model: Recommender | SegmentedModel,
+    catalog: TierCatalogProtocol,
+    items: np.ndarray,
+    users: np.ndarray,
+    segments: np.ndarray | None,
+    n: int,
+    *,
+    max_price_ratio: float | None,
+    max_tier_jump: int | None,
+    segment_price_caps: Mapping[Any, float] | None,
+    rules: Rules,
+    explain: bool,
+    affinity_weight: float,
+    now: Any,
+    num_threads: int,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    base = model.default if isinstance(model, SegmentedModel) else model
+    view = catalog_view(catalog, base)
+    if view.unknown:
+        check_catalog(catalog, base)  # raises, listing them
+    n_q = items.size
+    user_rows = np.full(n_q, -1, dtype=np.int32)
+    has_user = ~pd.isna(users)
+    if has_user.any():
+        user_rows[has_user] = base.user_ids_.to_rows(users[has_user])  # unknown users: KeyError naming them
+    missing = pd.isna(items) & ~has_user
+    if missing.any():
+        raise ValueError(f"upgrade queries {np.flatnonzero(missing)[:_MAX_SHOWN].tolist()} have neither an item "
+                         "nor a user")
+
+    q, src = _from_rows(base, view, items, user_rows)
+    cand = _candidates(base, catalog, view, q, src)
+
+    # ---- hard limits: tier jump and price caps
+    keep = np.ones(cand.q.size, dtype=bool)
+    if max_tier_jump is not None:
+        keep &= (view.step[cand.dst] - view.step[cand.src]) <= max_tier_jump
+    caps = np.full(n_q, np.inf if max_price_ratio is None else float(max_price_ratio))
+    if segment_price_caps:
+        seg_values = segments if segments is not None else np.full(n_q, None, dtype=object)
+        for i, seg in enumerate(seg_values.tolist()):
+            cap = segment_price_caps.get(seg) if seg is not None else None
+            if cap is not None:
+                caps[i] = min(caps[i], cap)
+    capped = np.isfinite(caps[cand.q])
+    if capped.any():
+        p_from, p_to = view.price[cand.src], view.price[cand.dst]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(p_to == p_from, 1.0, p_to / p_from)
+        keep &= ~capped | (np.isfinite(ratio) & (ratio <= caps[cand.q]))
+    cand = _Candidates(cand.q[keep], cand.src[keep], cand.dst[keep])
+
+    # ---- scores
+    _, external = _item_lookup(base.item_ids_)
+    feature_cache: dict[int, frozenset] = {}
+
+    def features(row: int) -> frozenset:
+        if row not in feature_cache:
+            feature_cache[row] = _feature_set(catalog.features_of(external[row]))
+        return feature_cache[row]
+
+    added = [features(d) - features(s) for s, d in zip(cand.src.tolist(), cand.dst.tolist(), strict=True)]
+    n_added = np.array([len(a) for a in added], dtype=np.float64)
+    p_from, p_to = view.price[cand.src], view.price[cand.dst]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rise = np.maximum(p_to - p_from, 0.0) / p_from
+    rise = np.where(np.isfinite(rise), rise, 0.0)
+    value = (1.0 + n_added) / (1.0 + rise)
+    affinity = np.zeros(cand.q.size)
+    if isinstance(model, SegmentedModel):
+        seg_values = segments if segments is not None else np.full(n_q, None, dtype=object)
+        scorer_of = [model.model_for(s) for s in seg_values.tolist()]
+        for scorer in {id(s): s for s in scorer_of}.values():
+            mine = np.flatnonzero(np.array([s is scorer for s in scorer_of])[cand.q])
+            rows = user_rows.copy()
+            if scorer is not base and has_user.any():
+                rows[has_user] = scorer.user_ids_.to_rows(users[has_user], missing="ignore")
+            affinity[mine] = _affinity(scorer, rows, cand, mine)
+    else:
+        affinity = _affinity(base, user_rows, cand, np.arange(cand.q.size))
+    score = affinity_weight * _pct_rank(affinity, cand.q) + (1 - affinity_weight) * _pct_rank(value, cand.q)
+
+    # ---- constrained top-n (rules inside the selection)
+    compiled = rules.compile(base)
+    constraints = compiled.constraints(n_q, user_rows=user_rows, users=users, segments=segments, now=now)
+    c_ip = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cand.q, minlength=n_q), out=c_ip[1:])
+    ids, top, taken = constrained_topn_candidates(c_ip, cand.dst.astype(np.int32), score.astype(np.float32), n,
+                                                  len(base.item_ids_), constraints, num_threads=num_threads)
+    valid = ids >= 0
+    per_query = valid.sum(axis=1)
+    take = taken[valid]
+    src_rows, dst_rows = cand.src[take], cand.dst[take]
+    price_from, price_to = view.price[src_rows], view.price[dst_rows]
+    added_taken = [tuple(sorted(added[t], key=str)) for t in take.tolist()]
+    columns: dict[str, Any] = {
+        "from_item": external[src_rows],
+        "item": external[dst_rows],
+        "from_tier": view.tier[src_rows],
+        "to_tier": view.tier[dst_rows],
+        "price_from": price_from,
+        "price_to": price_to,
+        "price_diff": price_to - price_from,
+        "added_features": added_taken,
+        "score": top[valid],
+        "rank": np.broadcast_to(np.arange(1, ids.shape[1] + 1, dtype=np.int64), ids.shape)[valid],
+    }
+    if explain:
+        columns["reason"] = upgrade_reasons(columns["from_item"], columns["from_tier"], columns["to_tier"],
+                                            price_from, price_to, added_taken)
+    return pd.DataFrame(columns), per_query
+
+
+def _check_common(catalog: Any, affinity_weight: float, segment_price_caps: Any, max_price_ratio: Any,
+                  max_tier_jump: Any) -> None:
+    if not isinstance(catalog, TierCatalogProtocol):
+        raise TypeError(f"catalog must implement TierCatalogProtocol (e.g. a TierCatalog), got {type(catalog).__name__}")
+    if isinstance(affinity_weight, bool) or not isinstance(affinity_weight, numbers.Real) or not (
+        0.0 <= affinity_weight <= 1.0
+    ):
+        raise ValueError(f"affinity_weight must be a number in [0, 1], got {affinity_weight!r}")
+    _positive("max_price_ratio", max_price_ratio)
+    _positive("max_tier_jump", max_tier_jump, integer=True)
+    if segment_price_caps is not None:
+        if not isinstance(segment_price_caps, Mapping):
+            raise TypeError(f"segment_price_caps must be a dict {{segment: max price ratio}}, got "
+                            f"{type(segment_price_caps).__name__}")
+        for seg, cap in segment_price_caps.items():
+            _positive(f"segment_price_caps[{seg!r}]", cap)
+
+
+def recommend_upgrade(
+    model: Recommender | SegmentedModel,
+    catalog: TierCatalogProtocol,
+    *,
+    item: Any = None,
+    user: Any = None,
+    n: int = 3,
+    max_price_ratio: float | None = None,
+    max_tier_jump: int | None = None,
+    segment: Any = None,
+    segment_price_caps: Mapping[Any, float] | None = None,
+    rules: Rules | None = None,
+    explain: bool = True,
+    affinity_weight: float = DEFAULT_AFFINITY_WEIGHT,
+    now: Any = None,
+    num_threads: int = 0,
+) -> pd.DataFrame:
+    """The ``n`` best upgrades of an item, or of everything a customer owns.
+
+    Parameters
+    ----------
+    model : Recommender or SegmentedModel
+        Fitted; every catalog item must be one of its items (see
+        :meth:`TierCatalog.check_against` / :meth:`TierCatalog.restrict_to`).
+    catalog : TierCatalogProtocol
+        Product families and tiers (a :class:`TierCatalog` or your own class).
+    item : optional
+        The item viewed or in the cart: its strictly higher tiers are the
+        candidates.  A ``KeyError`` if the model does not know it or it is in
+        no family.
+    user : optional
+        The customer (a ``KeyError`` if the model does not know them).  With
+        ``item``: ranks by their affinity and excludes what they own.  Alone:
+        for each family they own, the tiers above the highest one they own.
+    n : int
+        Exactly ``n`` rows whenever ``n`` candidate upgrades remain.
+    max_price_ratio : float, optional
+        Only upgrades with ``price_to / price_from`` at most this (upgrades
+        with an unknown price are left out when a cap applies).
+    max_tier_jump : int, optional
+        Only upgrades at most this many tiers up (steps within the family:
+        1 = the next tier only).
+    segment : optional
+        The customer's market: its ``segment_price_caps``, model (for a
+        :class:`SegmentedModel`) and ``rules.segment_items``.
+    segment_price_caps : dict, optional
+        ``{segment: max price ratio}`` — price sensitivity per market; the
+        stricter of it and ``max_price_ratio`` applies.  Segments not listed
+        get only ``max_price_ratio``.
+    rules : Rules, optional
+        Business rules (default ``Rules()``: exclude what the user owns).
+        ``Rules(max_per_group=1, group_col="family", item_attributes=catalog.attributes())``
+        gives at most one upgrade per family.
+    explain : bool
+        Add the ``reason`` column.
+    affinity_weight : float
+        Weight of the model's affinity against value for money (module docstring).
+    now : datetime-like, optional
+        For the declines cooldown.
+    num_threads : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``from_item, item, from_tier, to_tier, price_from, price_to,
+        price_diff, added_features, score, rank[, reason]``.
+
+    Raises
+    ------
+    KeyError
+        Unknown item or user; item in no family; catalog items unknown to
+        the model.
+    ValueError, TypeError
+        Bad arguments (neither ``item`` nor ``user``, bad caps).
+
+    Examples
+    --------
+    >>> import recsys
+    >>> from recsys.selling.catalog import TierCatalog
+    >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]})
+    >>> model = recsys.ItemItem().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> catalog = TierCatalog.from_mapping({"phone": ["64gb", "128gb", "256gb"]},
+    ...                                    prices={"64gb": 500, "128gb": 600, "256gb": 800})
+    >>> recommend_upgrade(model, catalog, item="64gb", max_price_ratio=1.5)[["item", "price_diff", "reason"]].values.tolist()
+    [['128gb', 100.0, 'upgrade from 64gb (tier 1 to 2): for +100.00 (+20%)']]
+    >>> recommend_upgrade(model, catalog, user=2)["item"].tolist()
+    ['256gb']
+    """
+    model = _check_model(model)
+    n = check_n(n)
+    rules = _check_rules(rules)
+    _check_common(catalog, affinity_weight, segment_price_caps, max_price_ratio, max_tier_jump)
+    if item is None and user is None:
+        raise ValueError("recommend_upgrade needs an item, a user, or both")
+    frame, _ = _upgrade(
+        model, catalog, np.array([item], dtype=object), np.array([user], dtype=object),
+        None if segment is None else np.array([segment], dtype=object), n,
+        max_price_ratio=max_price_ratio, max_tier_jump=max_tier_jump, segment_price_caps=segment_price_caps,
+        rules=rules, explain=explain, affinity_weight=float(affinity_weight), now=now, num_threads=num_threads,
+    )
+    return frame
+
+
+def recommend_upgrade_batch(
+    model: Recommender | SegmentedModel,
+    catalog: TierCatalogProtocol,
+    queries: pd.DataFrame,
+    n: int = 3,
+    *,
+    item_col: str | None = "item",
+    user_col: str | None = None,
+    segment_col: str | None = None,
+    query_col: str | None = None,
+    max_price_ratio: float | None = None,
+    max_tier_jump: int | None = None,
+    segment_price_caps: Mapping[Any, float] | None = None,
+    rules: Rules | None = None,
+    explain: bool = True,
+    affinity_weight: float = DEFAULT_AFFINITY_WEIGHT,
+    now: Any = None,
+    num_threads: int = 0,
+) -> pd.DataFrame:
+    """Upgrades for many queries (one row of ``queries`` each), as :func:`recommend_upgrade`.
+
+    Parameters
+    ----------
+    queries : pandas.DataFrame
+        One row per query, with an item (``item_col``), a user
+        (``user_col``) or both; missing values mean "not given".
+    item_col, user_col, segment_col : str, optional
+        Columns of ``queries``; at least one of ``item_col``/``user_col``.
+    query_col : str, optional
+        Column identifying each query in the output (default: the index of
+        ``queries``, as column ``query``).
+    n, max_price_ratio, max_tier_jump, segment_price_caps, rules, explain, affinity_weight, now, num_threads
+        As in :func:`recommend_upgrade`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``<query_col or "query">`` followed by the columns of
+        :func:`recommend_upgrade`, queries in order, then rank.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> from recsys.selling.catalog import TierCatalog
+    >>> log = pd.DataFrame({"user": [1, 1, 2, 3], "item": ["s", "mug", "m", "l"]})
+    >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> catalog = TierCatalog.from_mapping({"shirt": ["s", "m", "l"]})
+    >>> queries = pd.DataFrame({"item": ["s", None], "user": [None, 2]})
+    >>> recommend_upgrade_batch(model, catalog, queries, n=2, user_col="user")[["query", "item"]].values.tolist()
+    [[0, 'm'], [0, 'l'], [1, 'l']]
+    """
+    model = _check_model(model)
+    n = check_n(n)
+    rules = _check_rules(rules)
+    _check_common(catalog, affinity_weight, segment_price_caps, max_price_ratio, max_tier_jump)
+    queries = require_dataframe(queries, "queries")
+    if item_col is None and user_col is None:
+        raise ValueError("recommend_upgrade_batch needs item_col, user_col or both")
+    require_columns(queries, [item_col, user_col, segment_col, query_col], "queries")
+    n_q = len(queries)
+    items = queries[item_col].to_numpy(dtype=object) if item_col is not None else np.full(n_q, None, dtype=object)
+    users = queries[user_col].to_numpy(dtype=object) if user_col is not None else np.full(n_q, None, dtype=object)
+    items = np.where(pd.isna(items), None, items)
+    users = np.where(pd.isna(users), None, users)
+    segments = queries[segment_col].to_numpy(dtype=object) if segment_col is not None else None
+    frame, per_query = _upgrade(
+        model, catalog, items, users, segments, n,
+        max_price_ratio=max_price_ratio, max_tier_jump=max_tier_jump, segment_price_caps=segment_price_caps,
+        rules=rules, explain=explain, affinity_weight=float(affinity_weight), now=now, num_threads=num_threads,
+    )
+    labels = queries[query_col].to_numpy() if query_col is not None else queries.index.to_numpy()
+    frame.insert(0, query_col or "query", np.repeat(labels, per_query))
+    return frame
+
