@@ -5,7 +5,10 @@ The public names:
 * data: :class:`Interactions`, :class:`IdMap`
 * models: :class:`ALS`, :class:`ItemItem`, :class:`Popularity` (all
   :class:`Recommender`)
+* selling: :func:`recommend_cross_sell`, :func:`recommend_upgrade` (and their
+  ``_batch`` forms), :class:`TierCatalog`, :class:`Rules`, :class:`SegmentedModel`
 * errors: :class:`NotFittedError`, :class:`UnknownIdError`
+* sub-packages loaded on first use: ``recsys.evaluation``, ``recsys.datasets``
 
 Examples
 --------
@@ -19,8 +22,29 @@ Examples
 from recsys.data import IdMap, Interactions
 from recsys.exceptions import NotFittedError, UnknownIdError
 from recsys.models import ALS, ItemItem, Popularity, Recommender
+from recsys.selling import (
+    Rules,
+    SegmentedModel,
+    TierCatalog,
+    TierCatalogProtocol,
+    recommend_cross_sell,
+    recommend_cross_sell_batch,
+    recommend_upgrade,
+    recommend_upgrade_batch,
+)
 
 __version__ = "0.1.0"
+
+_LAZY_SUBPACKAGES = ("evaluation", "datasets")
+
+
+def __getattr__(name: str) -> object:
+    # evaluation and datasets are not imported by the product itself; load them on first access
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"recsys.{name}")
+    raise AttributeError(f"module 'recsys' has no attribute {name!r}")
 
 __all__ = [
     "ALS",
@@ -30,6 +54,14 @@ __all__ = [
     "NotFittedError",
     "Popularity",
     "Recommender",
+    "Rules",
+    "SegmentedModel",
+    "TierCatalog",
+    "TierCatalogProtocol",
     "UnknownIdError",
     "__version__",
+    "recommend_cross_sell",
+    "recommend_cross_sell_batch",
+    "recommend_upgrade",
+    "recommend_upgrade_batch",
 ]

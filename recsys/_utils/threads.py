@@ -5,7 +5,10 @@ pool.  Running both at full width oversubscribes the cores, so every call into
 a parallel kernel goes through :func:`parallel_section`, which
 
 * sets the number of Numba threads for the calling thread,
-* limits BLAS to one thread while the kernel runs (threadpoolctl), and
+* optionally (``limit_blas=True``) limits BLAS to one thread while the kernel
+  runs — needed only around code that calls BLAS from Numba threads; none of
+  our kernels does, so model ``fit`` methods instead wrap their whole loop in
+  :func:`blas_threads` once, and
 * serialises kernel launches when Numba's ``workqueue`` threading layer is in
   use, because that layer is not safe to enter from several Python threads at
   once (the ``omp`` and ``tbb`` layers are, and are then not locked).
@@ -19,9 +22,18 @@ import threading
 from collections.abc import Iterator
 
 import numba
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 _launch_lock = threading.RLock()
+_controller: ThreadpoolController | None = None
+
+
+def _blas_controller() -> ThreadpoolController:
+    """One controller for the process: scanning the loaded libraries costs milliseconds."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller
 
 
 def resolve_num_threads(num_threads: int) -> int:
@@ -55,10 +67,11 @@ def _layer_is_threadsafe() -> bool:
 
 
 @contextlib.contextmanager
-def parallel_section(num_threads: int = 0) -> Iterator[int]:
+def parallel_section(num_threads: int = 0, *, limit_blas: bool = False) -> Iterator[int]:
     """Context in which to launch a parallel Numba kernel.
 
-    Yields the concrete number of threads in use.
+    Yields the concrete number of threads in use.  Entering it costs
+    microseconds, so it suits single-query serving paths too.
 
     Examples
     --------
@@ -70,7 +83,10 @@ def parallel_section(num_threads: int = 0) -> Iterator[int]:
     lock: contextlib.AbstractContextManager = (
         contextlib.nullcontext() if _layer_is_threadsafe() else _launch_lock
     )
-    with lock, threadpool_limits(limits=1, user_api="blas"):
+    blas: contextlib.AbstractContextManager = (
+        _blas_controller().limit(limits=1, user_api="blas") if limit_blas else contextlib.nullcontext()
+    )
+    with lock, blas:
         previous = numba.get_num_threads()
         numba.set_num_threads(threads)
         try:
@@ -85,5 +101,5 @@ def blas_threads(num_threads: int = 0) -> Iterator[None]:
     if num_threads == 0:
         yield
         return
-    with threadpool_limits(limits=num_threads, user_api="blas"):
+    with _blas_controller().limit(limits=num_threads, user_api="blas"):
         yield

@@ -8,7 +8,12 @@ import scipy.sparse as sp
 from recsys._utils.progress import get_logger, progress
 from recsys._utils.threads import blas_threads, resolve_num_threads
 from recsys.core.als import fold_in, gramian, least_squares_cg
-from recsys.core.topn import FactorIndex, build_factor_index, topn_factor_scores
+from recsys.core.topn import (
+    FactorIndex,
+    build_factor_index,
+    topn_factor_scores,
+    topn_factor_scores_one,
+)
 from recsys.data.interactions import Interactions
 from recsys.models.base import Arrays, Recommender
 
@@ -121,7 +126,8 @@ class ALS(Recommender):
         rng = np.random.default_rng(self.random_state)
         user_factors = (rng.random((confidence.shape[0], self.factors), dtype=np.float32) * 0.01)
         item_factors = (rng.random((confidence.shape[1], self.factors), dtype=np.float32) * 0.01)
-        with progress(self.iterations, "ALS", show_progress) as bar:
+        # one BLAS thread for the Gramians: the Numba kernels own the cores during a fit
+        with progress(self.iterations, "ALS", show_progress) as bar, blas_threads(1):
             for _ in range(self.iterations):
                 least_squares_cg(confidence, user_factors, item_factors, self.regularization,
                                  cg_steps=self.cg_steps, num_threads=self.num_threads)
@@ -182,6 +188,12 @@ class ALS(Recommender):
     # ---------------------------------------------------------------- hooks
     def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
                     item_allowed: np.ndarray | None) -> Arrays:
+        if user_rows.size == 1:  # serving path: no parallel launch
+            indptr, indices = exclude
+            ids, scores = topn_factor_scores_one(self.user_factors_[user_rows[0]], self._index, n,
+                                                 exclude_items=indices[indptr[0]:indptr[1]],
+                                                 item_allowed=item_allowed)
+            return ids[None, :], scores[None, :]
         return topn_factor_scores(self.user_factors_[user_rows], self._index, n, *exclude,
                                   item_allowed=item_allowed, num_threads=self.num_threads)
 
