@@ -51,16 +51,12 @@ Implementation notes (the CG half-step is the hot loop of every fit):
 
 from __future__ import annotations
 
-import llvmlite.binding as _llvm
 import numba
 import numpy as np
 import scipy.sparse
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from recsys._utils.threads import parallel_section, resolve_num_threads
+from recsys.core._intrinsics import fetch_add, prefetch2
 
 __all__ = [
     "als_loss",
@@ -93,51 +89,6 @@ _PACK_BYTES = 1 << 25
 # Software prefetch (llvm.prefetch): a hint only, it never changes results
 # --------------------------------------------------------------------------
 
-_PREFETCH_NAME = "llvm.prefetch.p0" if _llvm.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
-
-
-@intrinsic
-def _prefetch(typingctx, arr, i, k):
-    """Prefetch the cache line holding ``arr[i, k]`` (2-D array) for reading."""
-    if not isinstance(arr, types.Array) or arr.ndim != 2:
-        return None
-
-    def codegen(context, builder, signature, args):
-        aryty, ity, kty = signature.args
-        ary = context.make_array(aryty)(context, builder, args[0])
-        inds = [
-            context.cast(builder, args[1], ity, types.intp),
-            context.cast(builder, args[2], kty, types.intp),
-        ]
-        ptr = cgutils.get_item_pointer2(
-            context,
-            builder,
-            data=ary.data,
-            shape=cgutils.unpack_tuple(builder, ary.shape),
-            strides=cgutils.unpack_tuple(builder, ary.strides),
-            layout=aryty.layout,
-            inds=inds,
-            wraparound=False,
-        )
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_NAME)
-        # read, keep in all cache levels, data cache
-        builder.call(
-            fn,
-            [
-                builder.bitcast(ptr, i8p),
-                ir.Constant(i32, 0),
-                ir.Constant(i32, 3),
-                ir.Constant(i32, 1),
-            ],
-        )
-        return context.get_dummy_value()
-
-    return types.void(arr, i, k), codegen
-
-
 @numba.njit(**_JIT)
 def _prefetch_rows4(Y, idx, j):
     """Prefetch the four rows ``Y[idx[j]] .. Y[idx[j + 3]]`` (64-byte lines)."""
@@ -145,34 +96,7 @@ def _prefetch_rows4(Y, idx, j):
     for q in range(4):
         i = idx[j + q]
         for k in range(0, f, 16):
-            _prefetch(Y, i, k)
-
-
-@intrinsic
-def _fetch_add(typingctx, counter, delta):
-    """Atomically ``counter[0] += delta``; returns the previous value (int64)."""
-    if not (
-        isinstance(counter, types.Array) and counter.ndim == 1 and counter.dtype == types.int64
-    ):
-        return None
-
-    def codegen(context, builder, signature, args):
-        aryty, deltaty = signature.args
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer2(
-            context,
-            builder,
-            data=ary.data,
-            shape=cgutils.unpack_tuple(builder, ary.shape),
-            strides=cgutils.unpack_tuple(builder, ary.strides),
-            layout=aryty.layout,
-            inds=[context.get_constant(types.intp, 0)],
-            wraparound=False,
-        )
-        value = context.cast(builder, args[1], deltaty, types.int64)
-        return builder.atomic_rmw("add", ptr, value, "monotonic")
-
-    return types.int64(counter, delta), codegen
+            prefetch2(Y, i, k)
 
 
 # --------------------------------------------------------------------------
@@ -420,7 +344,7 @@ def _cg_kernel(indptr, indices, data, X, Y, G, chunks, counter, n_workers, cg_st
         Ap = np.empty(f, dtype=np.float32)
         buf = np.empty((min(longest, pack_rows), f), dtype=np.float32)
         while True:
-            c = _fetch_add(counter, 1)
+            c = fetch_add(counter, 0, 1)
             if c >= n_chunks:
                 break
             for u in range(chunks[c], chunks[c + 1]):
@@ -541,7 +465,7 @@ def _exact_kernel(indptr, indices, data, X, Y, G, chunks, counter, n_workers, fa
         A = np.empty((f, f), dtype=np.float32)
         b = np.empty(f, dtype=np.float32)
         while True:
-            c = _fetch_add(counter, 1)
+            c = fetch_add(counter, 0, 1)
             if c >= n_chunks:
                 break
             for u in range(chunks[c], chunks[c + 1]):
@@ -567,7 +491,7 @@ def _loss_kernel(indptr, indices, data, X, Y, YtY, chunks, counter, n_workers, r
     for _w in numba.prange(n_workers):
         r = np.empty(f, dtype=np.float32)
         while True:
-            c = _fetch_add(counter, 1)
+            c = fetch_add(counter, 0, 1)
             if c >= n_chunks:
                 break
             for u in range(chunks[c], chunks[c + 1]):

@@ -80,12 +80,10 @@ from typing import Any
 import numba
 import numpy as np
 import scipy.sparse as sp
-from llvmlite import ir
-from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import prange
 
 from recsys._utils.threads import parallel_section
+from recsys.core._intrinsics import fetch_add, prefetch1
 
 __all__ = ["SIMILARITIES", "NeighbourTable", "item_neighbours"]
 
@@ -162,51 +160,6 @@ class NeighbourTable:
 
 _ID_MASK = np.uint64(0xFFFFFFFF)
 _SIGN = np.uint32(0x80000000)
-
-
-@intrinsic
-def _prefetch(typingctx, arr, idx):
-    """Hint the CPU to fetch ``arr[idx]`` into cache (no bounds check, never faults)."""
-
-    def codegen(context, builder, signature, args):
-        arr_ty, idx_ty = signature.args
-        ary = context.make_array(arr_ty)(context, builder, args[0])
-        i = context.cast(builder, args[1], idx_ty, types.intp)
-        ptr = cgutils.get_item_pointer(context, builder, arr_ty, ary, [i])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        # read, high temporal locality, data cache
-        builder.call(
-            fn,
-            [
-                builder.bitcast(ptr, i8p),
-                ir.Constant(i32, 0),
-                ir.Constant(i32, 3),
-                ir.Constant(i32, 1),
-            ],
-        )
-        return context.get_dummy_value()
-
-    return types.none(arr, idx), codegen
-
-
-@intrinsic
-def _fetch_add(typingctx, arr, idx, val):
-    """Atomically ``old = arr[idx]; arr[idx] += val``; returns ``old`` (int64 arrays)."""
-
-    def codegen(context, builder, signature, args):
-        arr_ty, idx_ty, val_ty = signature.args
-        ary = context.make_array(arr_ty)(context, builder, args[0])
-        i = context.cast(builder, args[1], idx_ty, types.intp)
-        v = context.cast(builder, args[2], val_ty, types.int64)
-        ptr = cgutils.get_item_pointer(context, builder, arr_ty, ary, [i])
-        return builder.atomic_rmw("add", ptr, v, "monotonic")
-
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
-        return None
-    return types.int64(arr, idx, val), codegen
 
 
 @numba.njit(inline="always")
@@ -363,7 +316,7 @@ def _neighbours_kernel(
         fbuf = np.empty(1, dtype=np.float32)
         ubuf = fbuf.view(np.uint32)
         while True:
-            chunk = _fetch_add(next_chunk, 0, 1)
+            chunk = fetch_add(next_chunk, 0, 1)
             if chunk >= n_chunks:
                 break
             for q in range(chunks_ptr[chunk], chunks_ptr[chunk + 1]):
@@ -375,11 +328,11 @@ def _neighbours_kernel(
                     r = crows[jj]
                     if jj + prefetch_distance < end_a:
                         ahead = indptr[crows[jj + prefetch_distance]]
-                        _prefetch(indices, ahead)
-                        _prefetch(indices, ahead + line_i)
+                        prefetch1(indices, ahead)
+                        prefetch1(indices, ahead + line_i)
                         if weighted:
-                            _prefetch(data, ahead)
-                            _prefetch(data, ahead + line_d)
+                            prefetch1(data, ahead)
+                            prefetch1(data, ahead + line_d)
                     if weighted:
                         wa = cdata[jj]
                         for ii in range(indptr[r], indptr[r + 1]):
