@@ -7,6 +7,8 @@ The public names:
   :class:`Recommender`)
 * selling: :func:`recommend_cross_sell`, :func:`recommend_upgrade` (and their
   ``_batch`` forms), :class:`TierCatalog`, :class:`Rules`, :class:`SegmentedModel`
+* persistence: :func:`load` (models and catalogs have ``save(path)``;
+  format in :mod:`recsys.persistence`)
 * errors: :class:`NotFittedError`, :class:`UnknownIdError`
 * sub-packages loaded on first use: ``recsys.evaluation``, ``recsys.datasets``
 
@@ -22,6 +24,7 @@ Examples
 from recsys.data import IdMap, Interactions
 from recsys.exceptions import NotFittedError, UnknownIdError
 from recsys.models import ALS, ItemItem, Popularity, Recommender
+from recsys.persistence import load
 from recsys.selling import (
     Rules,
     SegmentedModel,
@@ -60,6 +63,7 @@ __all__ = [
     "TierCatalogProtocol",
     "UnknownIdError",
     "__version__",
+    "load",
     "recommend_cross_sell",
     "recommend_cross_sell_batch",
     "recommend_upgrade",

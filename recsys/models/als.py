@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -14,7 +16,7 @@ from recsys.core.topn import (
     topn_factor_scores,
     topn_factor_scores_one,
 )
-from recsys.data.interactions import Interactions
+from recsys.data.interactions import Interactions, as_interactions
 from recsys.models.base import Arrays, Recommender
 
 _log = get_logger("models.als")
@@ -69,6 +71,8 @@ class ALS(Recommender):
     ['b']
     """
 
+    _state_params = ("factors", "regularization", "alpha")
+
     def __init__(
         self,
         factors: int = 100,
@@ -114,6 +118,10 @@ class ALS(Recommender):
             user_factors, item_factors = self._fit_implicit(data.matrix, show_progress)
         else:
             user_factors, item_factors = self._fit_numba(data.matrix, show_progress)
+        self._set_factors(user_factors, item_factors)
+
+    def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:
+        """Set the factors and rebuild what is derived from them (top-n index, Gramian)."""
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
         self._index: FactorIndex = build_factor_index(item_factors)
@@ -159,6 +167,108 @@ class ALS(Recommender):
             model = model.to_cpu()
         return (np.ascontiguousarray(model.user_factors, dtype=np.float32),
                 np.ascontiguousarray(model.item_factors, dtype=np.float32))
+
+    # -------------------------------------------------------- incremental
+    def partial_fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> ALS:
+        """Add new interactions without a full refit: new orders, new users, new items.
+
+        ``interactions`` holds only the *new* events (external IDs; known and
+        new users and items may be mixed).  They are added to the training
+        matrix (weights of repeated pairs are summed, as a refit on the union
+        of the logs would), then one alternating sweep restricted to what the
+        new data touches is solved *exactly* (Cholesky, no CG approximation):
+
+        1. the rows of every user with new interactions, against the fixed
+           item factors (new items start at zero, so they do not count yet);
+        2. the rows of every item with new interactions — new items are added
+           here — against the user factors;
+        3. the same user rows again, against the updated item factors.
+
+        Afterwards a user with new interactions has exactly the factors
+        :meth:`fold_in_rows` gives their whole history.
+
+        Limits: the factors of users and items the new data does not touch are
+        not refreshed, although the touched rows moved (the model drifts from
+        what a full fit would learn as updates pile up), and new items bought
+        only by new users who bought nothing known get no signal (zero
+        factors) until the next :meth:`fit`.  Call ``fit`` periodically (e.g.
+        nightly) and ``partial_fit`` in between.  The model is modified in
+        place: do not serve from it while ``partial_fit`` runs (serve from a
+        copy, or swap in the updated model when done).  Memory: nothing beyond
+        ``fit`` (the training matrix ``user_items_`` is kept anyway).
+
+        Parameters
+        ----------
+        interactions : Interactions or scipy.sparse matrix
+            The new events (a sparse matrix gets IDs ``0..n-1``).
+        show_progress : bool
+            Accepted for symmetry with :meth:`fit`; the update is not staged.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Hyper-parameters the fitted state depends on were changed (``set_params``)
+            since ``fit``; bad data, as for ``fit``.  A failed call leaves the model unchanged.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "b", "a"]})
+        >>> model = recsys.ALS(factors=4, iterations=5, random_state=0).fit(
+        ...     recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> new = pd.DataFrame({"user": [4, 4], "item": ["b", "c"]})
+        >>> model = model.partial_fit(recsys.Interactions.from_pandas(new, user_col="user", item_col="item"))
+        >>> model.user_factors_.shape, model.item_factors_.shape
+        ((4, 4), (3, 4))
+        """
+        self._check_fitted()
+        self._check_state_params()
+        self._check_params()
+        data = as_interactions(interactions)
+        merged = self._merge_training_data(data)
+        n_users, n_items = merged.matrix.shape
+        n_factors = self.item_factors_.shape[1]
+        user_factors = np.zeros((n_users, n_factors), dtype=np.float32)
+        user_factors[: self.user_factors_.shape[0]] = self.user_factors_
+        item_factors = np.zeros((n_items, n_factors), dtype=np.float32)
+        item_factors[: self.item_factors_.shape[0]] = self.item_factors_
+        confidence = sp.csr_matrix(merged.matrix, dtype=np.float32)
+        user_part = confidence[merged.touched_users]
+        item_part = confidence[:, merged.touched_items].T.tocsr()
+        with blas_threads(1):
+            user_factors[merged.touched_users] = self._solve_rows(user_part, item_factors)
+            item_factors[merged.touched_items] = self._solve_rows(item_part, user_factors)
+            user_factors[merged.touched_users] = self._solve_rows(user_part, item_factors)
+        self._set_training_data(merged.user_ids, merged.item_ids, merged.matrix)
+        self._set_factors(user_factors, item_factors)
+        return self
+
+    def _solve_rows(self, weights: sp.csr_matrix, fixed: np.ndarray) -> np.ndarray:
+        """Exact least-squares factors of the rows of ``weights`` against the ``fixed`` factors."""
+        weights.sort_indices()
+        return fold_in(weights.indptr.astype(np.int64), weights.indices.astype(np.int32),
+                       weights.data * np.float32(self.alpha), fixed, gramian(fixed, self.regularization),
+                       num_threads=self.num_threads)
+
+    # -------------------------------------------------------- persistence
+    def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        arrays["user_factors"] = np.ascontiguousarray(self.user_factors_, dtype=np.float32)
+        arrays["item_factors"] = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+
+    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        from recsys.persistence import check_array
+
+        self._check_params()
+        item_factors = arrays["item_factors"]
+        n_factors = item_factors.shape[1] if item_factors.ndim == 2 else -1
+        item_factors = check_array(arrays, "item_factors", (len(self.item_ids_), n_factors), "f")
+        user_factors = check_array(arrays, "user_factors", (len(self.user_ids_), n_factors), "f")
+        self._set_factors(np.ascontiguousarray(user_factors, dtype=np.float32),
+                          np.ascontiguousarray(item_factors, dtype=np.float32))
 
     # ------------------------------------------------------------- fold-in
     def fold_in_rows(self, histories: sp.csr_matrix) -> np.ndarray:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import scipy.sparse as sp
 
 from recsys.core.topn import sort_scores, topn_shared_scores
 from recsys.data.ids import IdMap, _as_1d_array
-from recsys.data.interactions import Interactions, as_interactions
+from recsys.data.interactions import Interactions, _aggregate, as_interactions
 from recsys.data.validation import numeric_column, require_columns, require_dataframe
 from recsys.exceptions import NotFittedError
 
@@ -91,6 +92,93 @@ def select_csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -
 def csr_parts(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """(indptr as int64, indices as int32) of a CSR matrix, for the core kernels."""
     return matrix.indptr.astype(np.int64, copy=False), matrix.indices.astype(np.int32, copy=False)
+
+
+def merge_ids(old: IdMap, new: IdMap, what: str) -> tuple[IdMap, np.ndarray]:
+    """The union of two ID maps (``old``'s rows first, then ``new``'s unseen IDs in their order).
+
+    Returns the union map (always a new object) and the union row of every row of ``new``.
+    This is the map a full refit on the old log followed by the new log builds.
+
+    Examples
+    --------
+    >>> union, rows = merge_ids(IdMap(["a", "b"]), IdMap(["c", "a"]), "item")
+    >>> union.external_ids.tolist(), rows.tolist()
+    (['a', 'b', 'c'], [2, 0])
+    """
+    values = new.external_ids
+    try:
+        rows = old.to_rows(values, missing="ignore").astype(np.int64)
+    except TypeError as err:
+        raise TypeError(f"the new {what} IDs cannot be compared with the model's: {err}") from err
+    fresh = rows < 0
+    old_values = old.external_ids
+    if fresh.any():
+        added = values[fresh]
+        numeric = old_values.dtype.kind in "iuf" and added.dtype.kind in "iuf"
+        if old_values.dtype == added.dtype or numeric:
+            combined = np.concatenate([old_values, added])
+        else:
+            combined = np.concatenate([old_values.astype(object), added.astype(object)])
+        try:
+            union = IdMap(combined, name=old.name)
+        except ValueError as err:
+            example = old_values[0] if old_values.size else None
+            raise ValueError(
+                f"the new {what} IDs do not have the model's ID type (the model's are like {example!r}, "
+                f"new ones like {added[0]!r}): {err}"
+            ) from err
+        rows[fresh] = np.arange(len(old), len(old) + int(fresh.sum()))
+    else:
+        union = IdMap(old_values, name=old.name)
+    return union, rows
+
+
+def union_pairs(
+    old: sp.csr_matrix,
+    new: sp.csr_matrix,
+    row_map: np.ndarray,
+    col_map: np.ndarray,
+    shape: tuple[int, int],
+    old_times: np.ndarray | None = None,
+    new_times: np.ndarray | None = None,
+) -> tuple[sp.csr_matrix, np.ndarray | None]:
+    """``old`` (its rows and columns unchanged) plus ``new`` (rows/columns mapped), as one canonical CSR.
+
+    Weights of pairs in both are summed (in float64, as ``Interactions`` does);
+    with both ``times`` given, each pair keeps its latest time.
+
+    Examples
+    --------
+    >>> old = sp.csr_matrix(np.array([[1.0, 0.0]], dtype=np.float32))
+    >>> new = sp.csr_matrix(np.array([[2.0], [3.0]], dtype=np.float32))
+    >>> union_pairs(old, new, np.array([0, 1]), np.array([0]), (2, 2))[0].toarray().tolist()
+    [[3.0, 0.0], [3.0, 0.0]]
+    """
+    o = old.tocoo()
+    n = new.tocoo()
+    rows = np.concatenate([o.row.astype(np.int64), np.asarray(row_map, dtype=np.int64)[n.row]])
+    cols = np.concatenate([o.col.astype(np.int64), np.asarray(col_map, dtype=np.int64)[n.col]])
+    weights = np.concatenate([o.data.astype(np.float64), n.data.astype(np.float64)])
+    times = None
+    if old_times is not None and new_times is not None:
+        # tocoo keeps the CSR entry order, so times stay aligned with the data
+        times = np.concatenate([np.asarray(old_times, dtype=np.float64), np.asarray(new_times, dtype=np.float64)])
+    return _aggregate(rows, cols, weights, times, shape)
+
+
+@dataclass(frozen=True, eq=False)
+class _Merged:
+    """The training data merged with new interactions (see ``Recommender._merge_training_data``)."""
+
+    user_ids: IdMap
+    item_ids: IdMap
+    matrix: sp.csr_matrix  # union users x items, raw weights
+    user_rows: np.ndarray  # union row of every user row of the new data
+    item_rows: np.ndarray  # union column of every item column of the new data
+    touched_users: np.ndarray  # union rows of the users with new interactions
+    touched_items: np.ndarray  # union columns of the items with new interactions
+
 
 
 class ParamsMixin:
@@ -156,13 +244,30 @@ class Recommender(ParamsMixin, ABC):
         """
         data = as_interactions(interactions)
         self._fit(data, show_progress)
-        self.user_ids_: IdMap = data.user_ids
-        self.item_ids_: IdMap = data.item_ids
-        self.user_items_: sp.csr_matrix = data.matrix
-        counts = np.diff(data.matrix.tocsc().indptr).astype(np.float32)
+        self._set_training_data(data.user_ids, data.item_ids, data.matrix)
+        self._fit_params = self.get_params()
+        return self
+
+    #: Hyper-parameters that ``partial_fit`` needs unchanged since ``fit`` (the learned state depends on them).
+    _state_params: tuple[str, ...] = ()
+
+    def _check_state_params(self) -> None:
+        """Refuse a ``partial_fit`` when hyper-parameters the fitted state depends on changed since ``fit``."""
+        fitted = getattr(self, "_fit_params", {})
+        changed = [f"{name}: {fitted[name]!r} -> {getattr(self, name)!r}" for name in self._state_params
+                   if name in fitted and fitted[name] != getattr(self, name)]
+        if changed:
+            raise ValueError(f"hyper-parameters changed since fit ({'; '.join(changed)}): partial_fit would mix "
+                             "them; call fit instead")
+
+    def _set_training_data(self, user_ids: IdMap, item_ids: IdMap, matrix: sp.csr_matrix) -> None:
+        """Set the state every model learns (IDs, ``user_items_``, popularity); used by fit, partial_fit and load."""
+        self.user_ids_: IdMap = user_ids
+        self.item_ids_: IdMap = item_ids
+        self.user_items_: sp.csr_matrix = matrix
+        counts = np.diff(matrix.tocsc().indptr).astype(np.float32)
         self.item_popularity_: np.ndarray = counts
         self._popular_order = sort_scores(counts)
-        return self
 
     @abstractmethod
     def _fit(self, data: Interactions, show_progress: bool) -> None:
@@ -171,6 +276,100 @@ class Recommender(ParamsMixin, ABC):
     def _check_fitted(self) -> None:
         if not hasattr(self, "item_ids_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(interactions) first")
+
+
+    # ------------------------------------------------------------- persistence
+    def save(self, path: Any, *, compress: bool = False) -> None:
+        """Save the fitted model to ``path``: plain arrays and JSON in one ``.npz`` file, never pickle.
+
+        The ID maps and hyper-parameters travel with the learned arrays; load
+        the model back with :func:`recsys.load`.  The write is atomic (a
+        temporary file in the same directory, fsynced, then renamed over
+        ``path``), so a crash never leaves a half-written model in place.  The
+        format is described in :mod:`recsys.persistence`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Written exactly there (no extension is added; ``.npz`` is customary).
+        compress : bool
+            Deflate the arrays (smaller, slower to write and read).
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted.
+        TypeError
+            IDs (or hyper-parameters) that cannot be stored without pickle,
+            e.g. tuples or IDs mixing ints and floats.
+
+        Examples
+        --------
+        >>> import os, tempfile, pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "a"]})
+        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> model.save(path)
+        >>> recsys.load(path).recommend([2], n=1)["item"].tolist()
+        ['b']
+        """
+        from recsys.persistence import save
+
+        save(self, path, compress=compress)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted state as JSON-able metadata and typed arrays (see :mod:`recsys.persistence`)."""
+        from recsys import persistence
+
+        self._check_fitted()
+        meta: dict[str, Any] = {}
+        arrays: dict[str, np.ndarray] = {}
+        persistence.put_idmap(meta, arrays, "user_ids", self.user_ids_)
+        persistence.put_idmap(meta, arrays, "item_ids", self.item_ids_)
+        persistence.put_csr(arrays, "user_items", self.user_items_)
+        self._model_state(meta, arrays)
+        return meta, arrays
+
+    def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Add the model's own learned state to ``meta``/``arrays`` (subclasses that can be saved)."""
+        raise TypeError(f"{type(self).__name__} does not support save()")
+
+    @classmethod
+    def _from_state(cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Recommender:
+        """Rebuild a fitted model from :meth:`_state`'s output (derived state is recomputed)."""
+        from recsys import persistence
+
+        model = cls(**params)
+        user_ids = persistence.get_idmap(meta, arrays, "user_ids", name="user")
+        item_ids = persistence.get_idmap(meta, arrays, "item_ids", name="item")
+        matrix = persistence.get_csr(arrays, "user_items", (len(user_ids), len(item_ids)), nonnegative=True)
+        model._set_training_data(user_ids, item_ids, matrix)
+        model._restore_state(meta, arrays)
+        model._fit_params = model.get_params()
+        return model
+
+    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Set the model's own state from ``meta``/``arrays`` (the inverse of :meth:`_model_state`)."""
+        raise TypeError(f"{type(self).__name__} does not support load()")
+
+    def _merge_training_data(self, data: Interactions) -> _Merged:
+        """The union of the training data and ``data`` (for ``partial_fit``)."""
+        self._check_fitted()
+        self._check_state_params()
+        user_ids, user_rows = merge_ids(self.user_ids_, data.user_ids, "user")
+        item_ids, item_rows = merge_ids(self.item_ids_, data.item_ids, "item")
+        shape = (len(user_ids), len(item_ids))
+        matrix, _ = union_pairs(self.user_items_, data.matrix, user_rows, item_rows, shape)
+        new = data.matrix.tocoo()
+        return _Merged(
+            user_ids=user_ids,
+            item_ids=item_ids,
+            matrix=matrix,
+            user_rows=user_rows,
+            item_rows=item_rows,
+            touched_users=np.unique(user_rows[new.row]),
+            touched_items=np.unique(item_rows[new.col]),
+        )
 
     # ------------------------------------------------------------------- hooks
     @abstractmethod
@@ -269,9 +468,13 @@ class Recommender(ParamsMixin, ABC):
         """
         self._check_fitted()
         n = check_n(n)
-        user_rows = np.asarray(user_rows, dtype=np.int32).ravel()
-        if user_rows.size and user_rows.max(initial=-1) >= len(self.user_ids_):
-            raise IndexError(f"user rows must be < {len(self.user_ids_)}")
+        user_rows = np.asarray(user_rows).ravel()
+        if user_rows.size:
+            if user_rows.dtype.kind not in "iu":  # 1.7 or 2**32 + 1 must not silently become another user
+                raise TypeError(f"user_rows must be integers, got dtype {user_rows.dtype}")
+            if user_rows.max() >= len(self.user_ids_) or user_rows.min() < -1:
+                raise IndexError(f"user rows must be in [-1, {len(self.user_ids_)}) (-1 = unknown user)")
+        user_rows = user_rows.astype(np.int32, copy=False)
         self._check_mask(item_allowed)
         n_eff = min(n, len(self.item_ids_))
         ids = np.full((user_rows.size, n_eff), -1, dtype=np.int32)
@@ -413,12 +616,14 @@ class Recommender(ParamsMixin, ABC):
             warnings.warn(f"history: ignored {int((~known).sum())} row(s) with items unknown to the model",
                           UserWarning, stacklevel=3)
         matrix = sp.csr_matrix(
-            (weights[known].astype(np.float32), (query_rows[known], item_rows[known])),
+            (weights[known], (query_rows[known], item_rows[known])),
             shape=(len(query_ids), len(self.item_ids_)),
         )
         matrix.sum_duplicates()
         matrix.sort_indices()
-        return query_ids, matrix
+        if matrix.nnz and np.abs(matrix.data).max() > np.finfo(np.float32).max:
+            raise ValueError("history: a (summed) weight exceeds the float32 range")
+        return query_ids, matrix.astype(np.float32)
 
     def _item_allowed(self, exclude_items: Iterable[Any] | None, candidates: Iterable[Any] | None) -> np.ndarray | None:
         if exclude_items is None and candidates is None:
@@ -435,7 +640,8 @@ class Recommender(ParamsMixin, ABC):
 
     def _check_mask(self, item_allowed: np.ndarray | None) -> None:
         if item_allowed is not None:
-            if item_allowed.dtype != np.bool_ or item_allowed.shape != (len(self.item_ids_),):
+            if (not isinstance(item_allowed, np.ndarray) or item_allowed.dtype != np.bool_
+                    or item_allowed.shape != (len(self.item_ids_),)):
                 raise ValueError(f"item_allowed must be a bool array of shape ({len(self.item_ids_)},)")
 
     def _fallback(self, n_queries: int, n: int, item_allowed: np.ndarray | None) -> Arrays:

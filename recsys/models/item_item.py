@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.cooccurrence import SIMILARITIES, NeighbourTable, item_neighbours
 from recsys.core.topn import topn_neighbour_scores
-from recsys.data.interactions import Interactions
-from recsys.models.base import Arrays, Recommender, csr_parts
+from recsys.data.ids import IdMap
+from recsys.data.interactions import Interactions, as_interactions
+from recsys.models.base import Arrays, Recommender, csr_parts, merge_ids, union_pairs
+
+#: partial_fit recomputes every item's neighbours (with the parallel kernel) when more than this
+#: share of the items would need recomputing anyway.
+_PARTIAL_SHARE = 0.5
+#: Score cells (items x candidate neighbours) handled per block by _neighbour_rows.
+_BLOCK_CELLS = 1 << 22
 
 
 class ItemItem(Recommender):
@@ -67,6 +76,8 @@ class ItemItem(Recommender):
     [['case', 0.5], ['charger', 0.25]]
     """
 
+    _state_params = ("similarity", "k", "min_count", "shrinkage", "use_baskets", "binary", "bm25_k1", "bm25_b")
+
     def __init__(
         self,
         similarity: str = "cosine",
@@ -95,8 +106,16 @@ class ItemItem(Recommender):
             raise ValueError(f"similarity must be one of {list(SIMILARITIES)}, got {self.similarity!r}")
         resolve_num_threads(self.num_threads)
         transactions = data.transactions if self.use_baskets else data.matrix
-        transactions = self._prepare(transactions)
-        self.neighbours_: NeighbourTable = item_neighbours(
+        self._set_neighbours(self._full_table(self._prepare(transactions)), data.matrix)
+        # kept for partial_fit: the baskets (when co-occurrence is counted over them; the user
+        # rows are user_items_ anyway), their IDs and owners
+        on_baskets = self.use_baskets and data.basket_matrix is not None
+        self._transactions: sp.csr_matrix | None = data.basket_matrix if on_baskets else None
+        self._basket_ids: IdMap | None = data.basket_ids if on_baskets else None
+        self._basket_users: np.ndarray | None = data.basket_users if on_baskets else None
+
+    def _full_table(self, transactions: sp.csr_matrix) -> NeighbourTable:
+        return item_neighbours(
             transactions,
             similarity=self.similarity,
             k=self.k,
@@ -106,8 +125,172 @@ class ItemItem(Recommender):
             bm25_b=self.bm25_b,
             num_threads=self.num_threads,
         )
-        self.similarity_matrix_: sp.csr_matrix = self.neighbours_.to_csr()
-        self._history = self._prepare(data.matrix)
+
+    def _set_neighbours(self, table: NeighbourTable, user_items: sp.csr_matrix) -> None:
+        self.neighbours_: NeighbourTable = table
+        self.similarity_matrix_: sp.csr_matrix = table.to_csr()
+        self._history = self._prepare(user_items)
+
+    # -------------------------------------------------------- incremental
+    def partial_fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> ItemItem:
+        """Add new transactions without recomputing every item's neighbours.
+
+        ``interactions`` holds only the *new* events (known and new users,
+        items and baskets may be mixed; a basket ID seen in training extends
+        that basket).  The result equals a full :meth:`fit` on the union of the
+        old and new logs — the same neighbours, counts and (up to float
+        rounding of summed weights) similarities — provided the union of the
+        logs is what ``fit`` would see, i.e. no time decay relative to a
+        reference time (``Interactions(half_life_days=...)`` weights depend
+        on the newest event of the log they are built from).
+
+        Only the items whose neighbour lists can change are recomputed, from
+        the stored transactions: for ``confidence`` the items of the touched
+        transactions; for ``cosine``, ``jaccard`` and ``lift`` also every item
+        co-occurring with an item that got new transactions (their
+        similarities depend on its support).  Everything is recomputed (the
+        same as ``fit``) when that is most items, for ``bm25`` (its weights
+        depend on every item), for ``lift`` when the number of transactions
+        changed (every lift depends on it), and when new items change the
+        effective ``k`` (fewer than ``k + 1`` items).
+
+        Memory: the model keeps the training transactions — ``user_items_``
+        and, when fitted on baskets, the baskets × items matrix with the
+        basket IDs and owners (about 12 bytes per basket line plus the IDs).
+        The model is modified in place: do not serve from it while
+        ``partial_fit`` runs.
+
+        Parameters
+        ----------
+        interactions : Interactions or scipy.sparse matrix
+            New events.  A model fitted on baskets needs baskets in them
+            (``basket_col``); one fitted on user histories needs none.
+        show_progress : bool
+            Accepted for symmetry with :meth:`fit`.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Hyper-parameters the fitted state depends on were changed (``set_params``)
+            since ``fit``; bad data, as for ``fit``.  A failed call leaves the model unchanged.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> def data(df):
+        ...     return recsys.Interactions.from_pandas(df, user_col="user", item_col="item", basket_col="order")
+        >>> old = pd.DataFrame({"order": [1, 1, 2, 2], "user": [1, 1, 2, 2], "item": ["tea", "cup", "tea", "pot"]})
+        >>> new = pd.DataFrame({"order": [3, 3], "user": [3, 3], "item": ["tea", "cup"]})
+        >>> model = recsys.ItemItem(similarity="confidence").fit(data(old)).partial_fit(data(new))
+        >>> model.similar_items(["tea"], n=2)[["similar_item", "score"]].values.tolist()
+        [['cup', 0.6666666865348816], ['pot', 0.3333333432674408]]
+        """
+        self._check_fitted()
+        self._check_state_params()
+        resolve_num_threads(self.num_threads)
+        data = as_interactions(interactions)
+        on_baskets = self._basket_ids is not None
+        if on_baskets and data.basket_matrix is None:
+            raise ValueError("this ItemItem counts co-occurrence over baskets: build the new interactions with "
+                             "basket_col=... too")
+        merged = self._merge_training_data(data)
+        if on_baskets:
+            assert self._transactions is not None and self._basket_ids is not None and self._basket_users is not None
+            assert data.basket_ids is not None and data.basket_users is not None and data.basket_matrix is not None
+            basket_ids, basket_rows = merge_ids(self._basket_ids, data.basket_ids, "basket")
+            owners = merged.user_rows[data.basket_users]
+            n_old = len(self._basket_ids)
+            known = basket_rows < n_old
+            clash = known & (self._basket_users[np.minimum(basket_rows, n_old - 1)] != owners)
+            if clash.any():
+                bad = data.basket_ids.to_external(np.flatnonzero(clash)[:10]).tolist()
+                raise ValueError(f"basket(s) {bad} of the new interactions belong to another user in the training data")
+            basket_users = np.concatenate([self._basket_users, owners[~known]]).astype(np.int32)
+            raw, _ = union_pairs(self._transactions, data.basket_matrix, basket_rows, merged.item_rows,
+                                 (len(basket_ids), len(merged.item_ids)))
+            touched_rows = np.unique(basket_rows)
+        else:
+            raw = merged.matrix
+            touched_rows = merged.touched_users
+        transactions = self._prepare(raw)
+        table = self._updated_table(transactions, touched_rows, merged.touched_items)
+        self._set_training_data(merged.user_ids, merged.item_ids, merged.matrix)
+        self._set_neighbours(table, merged.matrix)
+        if on_baskets:
+            self._transactions, self._basket_ids, self._basket_users = raw, basket_ids, basket_users
+        return self
+
+    def _updated_table(self, X: sp.csr_matrix, touched_rows: np.ndarray, touched_items: np.ndarray) -> NeighbourTable:
+        """The neighbour table of ``X``, recomputing only the rows that can differ from the current one."""
+        old = self.neighbours_
+        n_rows, n_items = X.shape
+        k_eff = min(self.k, max(n_items - 1, 1))
+        if (self.similarity == "bm25" or k_eff != min(self.k, max(old.n_items - 1, 1))
+                or (self.similarity == "lift" and n_rows != old.n_rows)):
+            return self._full_table(X)
+        X.sort_indices()
+        if self.similarity == "confidence":
+            rows = touched_rows  # P(b | a) changes only when a got new transactions
+        else:  # also every item sharing a transaction with an item whose support changed
+            rows = np.unique(X.tocsc()[:, touched_items].indices)
+        items = np.unique(X[rows].indices)
+        if items.size > _PARTIAL_SHARE * n_items:
+            return self._full_table(X)
+        part = _neighbour_rows(X, items, self.similarity, k_eff, self.min_count, self.shrinkage)
+        support = np.diff(X.tocsc().indptr).astype(np.int32)
+        return _replace_rows(old, n_items, items, part, support, n_rows)
+
+    # -------------------------------------------------------- persistence
+    def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        from recsys import persistence
+
+        table = self.neighbours_
+        arrays["neighbours.indptr"] = table.indptr.astype(np.int64)
+        arrays["neighbours.indices"] = table.indices.astype(np.int32)
+        arrays["neighbours.scores"] = table.scores.astype(np.float32)
+        arrays["neighbours.counts"] = table.counts.astype(np.int32)
+        arrays["neighbours.item_support"] = table.item_support.astype(np.int32)
+        meta["n_rows"] = int(table.n_rows)
+        meta["transactions"] = "users" if self._basket_ids is None else "baskets"
+        if self._basket_ids is not None:
+            assert self._transactions is not None and self._basket_users is not None
+            persistence.put_csr(arrays, "transactions", self._transactions)
+            persistence.put_idmap(meta, arrays, "basket_ids", self._basket_ids)
+            arrays["basket_users"] = self._basket_users.astype(np.int32)
+
+    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        from recsys import persistence
+
+        n_items = len(self.item_ids_)
+        indptr, indices = arrays["neighbours.indptr"], arrays["neighbours.indices"]
+        persistence.check_csr_parts(indptr, indices, (n_items, n_items), "neighbours")
+        nnz = indices.shape[0]
+        scores = persistence.check_array(arrays, "neighbours.scores", (nnz,), "f")
+        counts = persistence.check_array(arrays, "neighbours.counts", (nnz,), "iu")
+        support = persistence.check_array(arrays, "neighbours.item_support", (n_items,), "iu")
+        n_rows = meta["n_rows"]
+        if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
+            raise ValueError(f"bad n_rows {n_rows!r}")
+        table = NeighbourTable(indptr=indptr.astype(np.int64), indices=indices.astype(np.int32),
+                               scores=scores.astype(np.float32), counts=counts.astype(np.int32),
+                               item_support=support.astype(np.int32), n_rows=n_rows)
+        self._set_neighbours(table, self.user_items_)
+        self._transactions = self._basket_ids = self._basket_users = None
+        if meta["transactions"] == "baskets":
+            basket_ids = persistence.get_idmap(meta, arrays, "basket_ids", name="basket")
+            self._transactions = persistence.get_csr(arrays, "transactions", (len(basket_ids), n_items),
+                                                     nonnegative=True)
+            owners = persistence.check_array(arrays, "basket_users", (len(basket_ids),), "iu")
+            if owners.size and (owners.min() < 0 or owners.max() >= len(self.user_ids_)):
+                raise ValueError("basket_users out of range")
+            self._basket_ids, self._basket_users = basket_ids, owners.astype(np.int32)
+        elif meta["transactions"] != "users":
+            raise ValueError(f"bad transactions kind {meta['transactions']!r}")
+
 
     def _prepare(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
@@ -148,3 +331,97 @@ class ItemItem(Recommender):
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
         scores = self._prepare(histories) @ self.similarity_matrix_[:, item_rows]
         return np.asarray(scores.todense(), dtype=np.float32)
+
+
+def _neighbour_rows(X: sp.csr_matrix, items: np.ndarray, similarity: str, k: int, min_count: int,
+                    shrinkage: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The top-``k`` neighbour rows of ``items`` (sorted ids) in ``X``, as :func:`item_neighbours` computes them.
+
+    The same formulas (in float64, rounded once to float32), the same order
+    (score descending, ties by item id) and the same ``min_count`` filter as
+    the kernel, but for a subset of the items, with sparse products.  Returns
+    CSR parts (indptr, indices, scores, counts) with one row per item of ``items``.
+    """
+    n_rows, n_items = X.shape
+    binary = sp.csr_matrix((np.ones(X.nnz, dtype=np.float64), X.indices, X.indptr), shape=X.shape)
+    weighted = similarity == "cosine" and not np.all(X.data == 1.0)
+    support = np.diff(binary.tocsc().indptr).astype(np.float64)
+    sumsq = np.bincount(X.indices, weights=X.data.astype(np.float64) ** 2, minlength=n_items)
+    norms = np.sqrt(sumsq) if weighted else np.sqrt(support)
+    binary_csc = binary.tocsc()
+    weights = sp.csr_matrix(X, dtype=np.float64)
+    weights_csc = weights.tocsc()
+    block = max(1, _BLOCK_CELLS // max(n_items, 1))
+    parts: list[tuple[np.ndarray, ...]] = []
+    lengths = np.zeros(items.size, dtype=np.int64)
+    for start in range(0, items.size, block):
+        rows = items[start : start + block]
+        counts = (binary_csc[:, rows].T @ binary).tocsr()
+        counts.sort_indices()
+        row_of = np.repeat(np.arange(rows.size), np.diff(counts.indptr))
+        a = rows[row_of]
+        b = counts.indices.astype(np.int64)
+        c = np.rint(counts.data)
+        if weighted:
+            cab_matrix = (weights_csc[:, rows].T @ weights).tocsr()
+            cab_matrix.sort_indices()
+            if not np.array_equal(cab_matrix.indices, counts.indices):  # pragma: no cover - weights are > 0
+                raise RuntimeError("co-occurrence patterns differ")
+            cab = cab_matrix.data.astype(np.float32).astype(np.float64)
+        else:
+            cab = c
+        keep = (b != a) & (c >= min_count)
+        a, b, c, cab, row_of = a[keep], b[keep], c[keep], cab[keep], row_of[keep]
+        n_a, n_b = support[a], support[b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if similarity == "cosine":
+                score = cab / (norms[a] * norms[b] + shrinkage)
+            elif similarity == "jaccard":
+                score = c / (n_a + n_b - c + shrinkage)
+            elif similarity == "lift":
+                score = c * float(n_rows) / (n_a * n_b + shrinkage)
+            elif similarity == "confidence":
+                score = c / (n_a + shrinkage)
+            else:  # pragma: no cover - bm25 is always recomputed in full
+                raise ValueError(f"no partial update for similarity {similarity!r}")
+        score32 = score.astype(np.float32) + np.float32(0.0)
+        order = np.lexsort((b, -score32, row_of))
+        row_sorted = row_of[order]
+        starts = np.searchsorted(row_sorted, np.arange(rows.size))
+        rank = np.arange(row_sorted.size) - starts[row_sorted]
+        top = order[rank < k]
+        parts.append((b[top].astype(np.int32), score32[top], c[top].astype(np.int32)))
+        lengths[start : start + rows.size] = np.bincount(row_of[top], minlength=rows.size)
+    indptr = np.zeros(items.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    if parts:
+        indices, scores, counts_out = (np.concatenate(p) for p in zip(*parts, strict=True))
+    else:
+        indices, scores, counts_out = np.empty(0, np.int32), np.empty(0, np.float32), np.empty(0, np.int32)
+    return indptr, indices, scores, counts_out
+
+
+def _replace_rows(old: NeighbourTable, n_items: int, items: np.ndarray,
+                  part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], support: np.ndarray,
+                  n_rows: int) -> NeighbourTable:
+    """``old`` grown to ``n_items`` rows, with the rows of ``items`` replaced by ``part``."""
+    part_indptr, part_indices, part_scores, part_counts = part
+    n_old = old.n_items
+    old_nnz = old.indices.shape[0]
+    lengths = np.zeros(n_items, dtype=np.int64)
+    lengths[:n_old] = np.diff(old.indptr)
+    src = np.zeros(n_items, dtype=np.int64)
+    src[:n_old] = old.indptr[:-1]
+    lengths[items] = np.diff(part_indptr)
+    src[items] = part_indptr[:-1] + old_nnz
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    take = np.repeat(src - indptr[:-1], lengths) + np.arange(indptr[-1])
+    return NeighbourTable(
+        indptr=indptr,
+        indices=np.concatenate([old.indices, part_indices])[take].astype(np.int32),
+        scores=np.concatenate([old.scores, part_scores])[take].astype(np.float32),
+        counts=np.concatenate([old.counts, part_counts])[take].astype(np.int32),
+        item_support=support.astype(np.int32),
+        n_rows=int(n_rows),
+    )

@@ -11,8 +11,15 @@ import scipy.sparse as sp
 
 from recsys.core.topn import sort_scores, topn_shared_scores
 from recsys.data.ids import IdMap
-from recsys.data.interactions import Interactions
-from recsys.models.base import Arrays, Recommender, check_n, empty_exclusions, select_csr_rows
+from recsys.data.interactions import Interactions, as_interactions
+from recsys.models.base import (
+    Arrays,
+    Recommender,
+    check_n,
+    empty_exclusions,
+    select_csr_rows,
+    union_pairs,
+)
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -66,49 +73,165 @@ class Popularity(Recommender):
     ['scarf']
     """
 
+    _state_params = ("segment_col", "half_life_days")
+
     def __init__(self, segment_col: str | None = None, half_life_days: float | None = None, num_threads: int = 0):
         self.segment_col = segment_col
         self.half_life_days = half_life_days
         self.num_threads = num_threads
 
     def _fit(self, data: Interactions, show_progress: bool) -> None:
-        pair_weight = np.ones(data.nnz, dtype=np.float64)
+        self._check_half_life(data.times, data.reference_time)
+        segments = self._segment_values(data) if self.segment_col is not None else None
+        self._learn(data.matrix, data.times, data.reference_time, segments)
+
+    def _check_half_life(self, times: np.ndarray | None, reference_time: pd.Timestamp | None) -> None:
         if self.half_life_days is not None:
             if not (np.isfinite(self.half_life_days) and self.half_life_days > 0):
                 raise ValueError(f"half_life_days must be a positive number, got {self.half_life_days!r}")
-            if data.times is None or data.reference_time is None:
+            if times is None or reference_time is None:
                 raise ValueError("Popularity(half_life_days=...) needs interactions built with time_col")
-            age = (data.reference_time.value / 1e9 - data.times) / _SECONDS_PER_DAY
-            pair_weight = np.power(0.5, np.maximum(age, 0.0) / self.half_life_days)
-        binary = sp.csr_matrix((pair_weight, data.matrix.indices, data.matrix.indptr), shape=data.shape)
-        self.item_scores_ = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
-        self._global_order = sort_scores(self.item_scores_)
 
-        self.segment_ids_: IdMap | None = None
-        self.segment_scores_: np.ndarray | None = None
-        self.user_segments_: np.ndarray | None = None
-        self._segment_orders: list[tuple[np.ndarray, np.ndarray]] = []
-        if self.segment_col is not None:
-            attrs = data.user_attributes
-            if attrs is None or self.segment_col not in attrs.columns:
-                have = [] if attrs is None else list(attrs.columns)
-                raise ValueError(
-                    f"segment_col={self.segment_col!r} is not a user attribute of the interactions (have {have}); "
-                    f"build them with Interactions.from_pandas(..., user_attribute_cols=[{self.segment_col!r}])"
-                )
-            segment_values = attrs[self.segment_col]
-            if segment_values.isna().any():
-                raise ValueError(f"user attribute {self.segment_col!r} has missing values")
-            self.segment_ids_, self.user_segments_ = IdMap.from_values(segment_values.to_numpy(), name="segment")
-            membership = sp.csr_matrix(
-                (np.ones(data.n_users), (self.user_segments_, np.arange(data.n_users))),
-                shape=(len(self.segment_ids_), data.n_users),
+    def _segment_values(self, data: Interactions) -> np.ndarray:
+        """The segment (external value) of every user of ``data``."""
+        attrs = data.user_attributes
+        if attrs is None or self.segment_col not in attrs.columns:
+            have = [] if attrs is None else list(attrs.columns)
+            raise ValueError(
+                f"segment_col={self.segment_col!r} is not a user attribute of the interactions (have {have}); "
+                f"build them with Interactions.from_pandas(..., user_attribute_cols=[{self.segment_col!r}])"
             )
-            self.segment_scores_ = np.asarray((membership @ binary).todense(), dtype=np.float32)
-            ids = np.arange(data.n_items)
+        segment_values = attrs[self.segment_col]
+        if segment_values.isna().any():
+            raise ValueError(f"user attribute {self.segment_col!r} has missing values")
+        return segment_values.to_numpy()
+
+    def _learn(self, matrix: sp.csr_matrix, times: np.ndarray | None, reference_time: pd.Timestamp | None,
+               segments: np.ndarray | None) -> None:
+        """Popularity of every item (and segment) from the users x items pairs (and their latest times).
+
+        Everything is computed before anything is assigned, so a failure leaves the model as it was.
+        """
+        n_users, n_items = matrix.shape
+        pair_weight = np.ones(matrix.nnz, dtype=np.float64)
+        if self.half_life_days is not None:
+            assert times is not None and reference_time is not None
+            age = (reference_time.value / 1e9 - times) / _SECONDS_PER_DAY
+            pair_weight = np.power(0.5, np.maximum(age, 0.0) / self.half_life_days)
+        binary = sp.csr_matrix((pair_weight, matrix.indices, matrix.indptr), shape=matrix.shape)
+        item_scores = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
+        segment_ids = user_segments = segment_scores = None
+        if segments is not None:
+            segment_ids, user_segments = IdMap.from_values(segments, name="segment")
+            membership = sp.csr_matrix(
+                (np.ones(n_users), (user_segments, np.arange(n_users))),
+                shape=(len(segment_ids), n_users),
+            )
+            segment_scores = np.asarray((membership @ binary).todense(), dtype=np.float32)
+        self.item_scores_ = item_scores
+        self.segment_ids_: IdMap | None = segment_ids
+        self.segment_scores_: np.ndarray | None = segment_scores
+        self.user_segments_: np.ndarray | None = user_segments
+        # kept for partial_fit (a decayed popularity is recomputed from the pairs' latest times)
+        self._pair_times = times if self.half_life_days is not None else None
+        self._reference_time = reference_time if self.half_life_days is not None else None
+        self._build_orders()
+
+    def _build_orders(self) -> None:
+        """The rankings derived from the scores (rebuilt after fit, partial_fit and load)."""
+        self._global_order = sort_scores(self.item_scores_)
+        self._segment_orders: list[tuple[np.ndarray, np.ndarray]] = []
+        if self.segment_scores_ is not None:
+            ids = np.arange(self.item_scores_.shape[0])
             for seg_scores in self.segment_scores_:
                 order = np.lexsort((ids, -self.item_scores_, -seg_scores)).astype(np.int32)
                 self._segment_orders.append((order, seg_scores[order]))
+
+    # -------------------------------------------------------- incremental
+    def partial_fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> Popularity:
+        """Add new interactions: the result is the same as a :meth:`fit` on the union of the logs.
+
+        New pairs count their user once per item, as in ``fit``; users and
+        items may be new.  With ``segment_col`` a user's segment becomes their
+        value in the new data (the newest).  With ``half_life_days`` the new
+        interactions need times; each pair keeps its latest time and the
+        decay is relative to the later of the two reference times.  The
+        scores are recomputed from the kept pairs (``user_items_``, plus their
+        latest times with ``half_life_days``: 8 bytes per pair), which costs
+        about as much as ``fit`` on the union — popularity is cheap.
+        Changing ``segment_col`` or ``half_life_days`` since ``fit`` is a
+        ``ValueError``; a failed call leaves the model unchanged.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> def data(df):
+        ...     return recsys.Interactions.from_pandas(df, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data(pd.DataFrame({"user": [1, 2], "item": ["a", "a"]})))
+        >>> model = model.partial_fit(data(pd.DataFrame({"user": [3, 4, 5], "item": ["b", "b", "b"]})))
+        >>> model.recommend(["someone"], n=2)["item"].tolist()
+        ['b', 'a']
+        """
+        self._check_fitted()
+        self._check_state_params()
+        data = as_interactions(interactions)
+        self._check_half_life(data.times, data.reference_time)
+        segments = None
+        if self.segment_col is not None:
+            new_segments = self._segment_values(data)
+        merged = self._merge_training_data(data)
+        times = reference = None
+        if self.half_life_days is not None:
+            assert self._pair_times is not None and self._reference_time is not None
+            _, times = union_pairs(self.user_items_, data.matrix, merged.user_rows, merged.item_rows,
+                                   merged.matrix.shape, self._pair_times, data.times)
+            reference = max(self._reference_time, data.reference_time)
+        if self.segment_col is not None:
+            assert self.segment_ids_ is not None and self.user_segments_ is not None
+            segments = np.empty(len(merged.user_ids), dtype=object)
+            segments[: self.user_segments_.size] = self.segment_ids_.to_external(self.user_segments_)
+            segments[merged.user_rows] = new_segments
+            segments = pd.Series(segments.tolist()).to_numpy()  # the dtype a user-attribute column would have
+        self._learn(merged.matrix, times, reference, segments)
+        self._set_training_data(merged.user_ids, merged.item_ids, merged.matrix)
+        return self
+
+    # -------------------------------------------------------- persistence
+    def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        from recsys import persistence
+
+        arrays["item_scores"] = self.item_scores_.astype(np.float32)
+        meta["segments"] = self.segment_ids_ is not None
+        if self.segment_ids_ is not None:
+            assert self.user_segments_ is not None and self.segment_scores_ is not None
+            persistence.put_idmap(meta, arrays, "segment_ids", self.segment_ids_)
+            arrays["user_segments"] = self.user_segments_.astype(np.int32)
+            arrays["segment_scores"] = self.segment_scores_.astype(np.float32)
+        meta["reference_time"] = persistence._timestamp_ns(self._reference_time)
+        if self._pair_times is not None:
+            arrays["pair_times"] = np.asarray(self._pair_times, dtype=np.float64)
+
+    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        from recsys import persistence
+
+        n_users, n_items = len(self.user_ids_), len(self.item_ids_)
+        self.item_scores_ = persistence.check_array(arrays, "item_scores", (n_items,), "f").astype(np.float32)
+        self.segment_ids_ = self.user_segments_ = self.segment_scores_ = None
+        if meta["segments"]:
+            self.segment_ids_ = persistence.get_idmap(meta, arrays, "segment_ids", name="segment")
+            user_segments = persistence.check_array(arrays, "user_segments", (n_users,), "iu")
+            if user_segments.size and (user_segments.min() < 0 or user_segments.max() >= len(self.segment_ids_)):
+                raise ValueError("user_segments out of range")
+            self.user_segments_ = user_segments.astype(np.int32)
+            self.segment_scores_ = persistence.check_array(
+                arrays, "segment_scores", (len(self.segment_ids_), n_items), "f").astype(np.float32)
+        self._reference_time = persistence._timestamp(meta["reference_time"])
+        self._pair_times = None
+        if "pair_times" in arrays:
+            self._pair_times = persistence.check_array(arrays, "pair_times", (self.user_items_.nnz,), "f")
+        if self.half_life_days is not None and (self._pair_times is None or self._reference_time is None):
+            raise ValueError("a Popularity with half_life_days needs pair_times and reference_time")
+        self._build_orders()
 
     # ----------------------------------------------------------------- hooks
     def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],

@@ -36,10 +36,21 @@ def log() -> pd.DataFrame:
     return make_log()
 
 
+#: How the contract builds interactions from a log (also for partial_fit's old and new parts).
+DATA_KWARGS = dict(user_col="user", item_col="item", weight_col="qty", basket_col="order",
+                   user_attribute_cols=["country"])
+
+
 @pytest.fixture(scope="module")
 def data(log: pd.DataFrame) -> Interactions:
-    return Interactions.from_pandas(log, user_col="user", item_col="item", weight_col="qty", basket_col="order",
-                                    user_attribute_cols=["country"])
+    return Interactions.from_pandas(log, **DATA_KWARGS)
+
+
+def split_log(log: pd.DataFrame, share: float = 0.75) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The log cut at an order boundary: the first ``share`` of its orders, and the rest."""
+    orders = log["order"].unique()
+    first = log["order"].isin(orders[: int(len(orders) * share)])
+    return log[first], log[~first]
 
 
 class RecommenderContract:
@@ -182,6 +193,74 @@ class RecommenderContract:
         a = self.make_model().fit(data).recommend(users, n=5)
         b = self.make_model().fit(data).recommend(users, n=5)
         pd.testing.assert_frame_equal(a, b)
+
+
+    # ----------------------------------------------------------- persistence
+    def test_save_load_round_trip(self, fitted: Recommender, data: Interactions, tmp_path) -> None:
+        path = tmp_path / "model.npz"
+        fitted.save(path)
+        loaded = recsys.load(path, expected=type(fitted))
+        assert type(loaded) is type(fitted) and loaded.get_params() == fitted.get_params()
+        assert loaded.user_ids_ == fitted.user_ids_ and loaded.item_ids_ == fitted.item_ids_
+        assert loaded.item_ids_.external_ids.dtype == fitted.item_ids_.external_ids.dtype
+        assert (loaded.user_items_ != fitted.user_items_).nnz == 0
+        np.testing.assert_array_equal(loaded.item_popularity_, fitted.item_popularity_)
+        users = [*data.user_ids.external_ids.tolist(), "nobody"]
+        items = data.item_ids.external_ids
+        for kwargs in ({}, {"exclude_seen": False}, {"exclude_items": items[:5]}, {"candidates": items[::2]}):
+            pd.testing.assert_frame_equal(loaded.recommend(users, n=7, **kwargs), fitted.recommend(users, n=7, **kwargs))
+        rows = np.r_[np.arange(len(data.user_ids)), -1]
+        for a, b in zip(loaded.recommend_rows(rows, 5), fitted.recommend_rows(rows, 5), strict=True):
+            np.testing.assert_array_equal(a, b)
+        pd.testing.assert_frame_equal(loaded.similar_items(items, n=4), fitted.similar_items(items, n=4))
+        carts = pd.DataFrame({"cart": ["c1", "c1", "c2"], "item": [items[0], items[1], items[5]]})
+        pd.testing.assert_frame_equal(loaded.recommend_for_history(carts, n=6, query_col="cart"),
+                                      fitted.recommend_for_history(carts, n=6, query_col="cart"))
+        np.testing.assert_array_equal(loaded.score_items(users[:5], items), fitted.score_items(users[:5], items))
+        basket = [items[0], items[3]]
+        pd.testing.assert_frame_equal(recsys.recommend_cross_sell(loaded, basket, n=5, user=users[0]),
+                                      recsys.recommend_cross_sell(fitted, basket, n=5, user=users[0]))
+        # compressed files hold the same model
+        fitted.save(tmp_path / "small.npz", compress=True)
+        again = recsys.load(tmp_path / "small.npz")
+        pd.testing.assert_frame_equal(again.recommend(users, n=3), fitted.recommend(users, n=3))
+
+    def test_save_needs_fit(self, tmp_path) -> None:
+        with pytest.raises(NotFittedError):
+            self.make_model().save(tmp_path / "model.npz")
+        assert not list(tmp_path.iterdir())
+
+    # ------------------------------------------------------------ partial_fit
+    def test_partial_fit(self, log: pd.DataFrame, data: Interactions) -> None:
+        model = self.make_model()
+        if not hasattr(model, "partial_fit"):
+            pytest.skip(f"{type(model).__name__} has no partial_fit")
+        old, new = split_log(log)
+        new = new.assign(item=new["item"].where(new.index % 7 != 0, "brand-new"))  # plus a new item
+        union = Interactions.from_pandas(pd.concat([old, new]), **DATA_KWARGS)
+        model.fit(Interactions.from_pandas(old, **DATA_KWARGS))
+        new_data = Interactions.from_pandas(new, **DATA_KWARGS)
+        assert model.partial_fit(new_data) is model
+        assert model.user_ids_ == union.user_ids and model.item_ids_ == union.item_ids
+        np.testing.assert_allclose(model.user_items_.toarray(), union.matrix.toarray(), rtol=1e-6)
+        np.testing.assert_array_equal(model.item_popularity_, np.diff(union.matrix.tocsc().indptr))
+        # the contract still holds: exactly n unseen items, for old and new users, new items included
+        users = union.user_ids.external_ids
+        recs = model.recommend(users, n=5)
+        assert recs.groupby("user").size().eq(5).all()
+        seen = set(zip(*(union.to_pandas()[c] for c in ("user", "item")), strict=True))
+        assert not any((u, i) in seen for u, i in zip(recs["user"], recs["item"], strict=True))
+        assert model.recommend(users[:3], n=2, candidates=["brand-new"], exclude_seen=False)["item"].eq("brand-new").all()
+        assert len(model.similar_items(["brand-new"], n=3)) == 3
+        if not isinstance(model, recsys.ALS):  # exact: the same as a refit on the union of the logs
+            refit = self.make_model().fit(union)
+            a, b = model.recommend(users, n=6), refit.recommend(users, n=6)
+            pd.testing.assert_frame_equal(a.drop(columns="score"), b.drop(columns="score"))
+            np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5, atol=1e-6)
+            pd.testing.assert_frame_equal(model.similar_items(union.item_ids.external_ids, n=4).drop(columns="score"),
+                                          refit.similar_items(union.item_ids.external_ids, n=4).drop(columns="score"))
+        with pytest.raises(NotFittedError):
+            self.make_model().partial_fit(new_data)
 
 
 def test_public_names() -> None:
