@@ -18,8 +18,15 @@ def _as_1d_array(ids: Any, what: str) -> np.ndarray:
         raise TypeError(f"{what} must be a list, array or Series of IDs, not a single {type(ids).__name__}; wrap it in a list")
     if isinstance(ids, (pd.Series, pd.Index)):
         arr = ids.to_numpy()
+    elif isinstance(ids, np.ndarray):
+        arr = ids
     else:
-        arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
+        values = list(ids)
+        arr = np.asarray(values)
+        # numpy turns [1, "x"] into the strings ["1", "x"]: keep each ID's own type instead
+        if arr.dtype.kind in "US" and not all(isinstance(v, (str, bytes)) for v in values):
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = values
     if arr.ndim != 1:
         raise ValueError(f"{what} must be one-dimensional, got shape {arr.shape}")
     return arr

@@ -286,6 +286,9 @@ class Interactions:
         """
         if not sp.issparse(matrix):
             raise TypeError(f"matrix must be a scipy sparse matrix, got {type(matrix).__name__}")
+        if not (np.issubdtype(matrix.dtype, np.integer) or np.issubdtype(matrix.dtype, np.floating)
+                or matrix.dtype == np.bool_):
+            raise TypeError(f"matrix weights must be real numbers, got dtype {matrix.dtype}")
         csr = sp.csr_matrix(matrix, dtype=np.float32)
         if csr.shape[0] == 0 or csr.shape[1] == 0:
             raise ValueError(f"matrix is empty (shape {csr.shape})")

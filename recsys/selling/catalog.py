@@ -453,6 +453,48 @@ class TierCatalog:
             raise UnknownIdError(f"family {family!r} is not in the catalog")
         return self._index[self._members[family]].tolist()
 
+    # ------------------------------------------------------------- persistence
+    def save(self, path: Any, *, compress: bool = False) -> None:
+        """Save the catalog to ``path`` (arrays and JSON, never pickle); read it back with :func:`recsys.load`.
+
+        Items, families and features must be ints, floats, bools or strings
+        (one type each); see :mod:`recsys.persistence` for the format.
+        """
+        from recsys.persistence import save
+
+        save(self, path, compress=compress)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        from recsys import persistence
+
+        meta: dict[str, Any] = {}
+        arrays: dict[str, np.ndarray] = {}
+        persistence.put_ids(meta, arrays, "items", self._index.to_numpy(), index_dtype=self._index.dtype)
+        persistence.put_ids(meta, arrays, "families", self._family)
+        arrays["tiers"], arrays["prices"] = self._tier.astype(np.float64), self._price.astype(np.float64)
+        flat = [f for feats in self._features for f in feats]
+        codes, vocabulary = pd.factorize(np.array(flat, dtype=object)) if flat else (np.empty(0, np.int64), [])
+        persistence.put_ids(meta, arrays, "features.vocabulary", np.array(list(vocabulary), dtype=object))
+        arrays["features.indptr"] = np.concatenate([[0], np.cumsum([len(f) for f in self._features])]).astype(np.int64)
+        arrays["features.indices"] = np.asarray(codes, dtype=np.int64)
+        return meta, arrays
+
+    @classmethod
+    def _from_state(cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TierCatalog:
+        from recsys import persistence
+
+        items = persistence.get_ids(meta, arrays, "items")
+        vocabulary = persistence.get_ids(meta, arrays, "features.vocabulary")
+        indptr, indices = arrays["features.indptr"], arrays["features.indices"]
+        persistence.check_csr_parts(indptr, indices, (items.size, vocabulary.size), "features")
+        features = [frozenset(vocabulary[indices[a:b]].tolist()) for a, b in zip(indptr[:-1], indptr[1:], strict=True)]
+        catalog = cls(items, persistence.get_ids(meta, arrays, "families"), arrays["tiers"], arrays["prices"],
+                      features, price_order="ignore")
+        wanted = meta["items"].get("index_dtype")
+        if wanted is not None and str(catalog._index.dtype) != wanted:
+            catalog._index = catalog._index.astype(wanted)
+        return catalog
+
     # ----------------------------------------------------------------- helpers
     def to_pandas(self) -> pd.DataFrame:
         """One row per item: ``item, family, tier, price, features`` (sorted by family, tier).
@@ -682,6 +724,11 @@ def catalog_view(catalog: TierCatalogProtocol, model: Any) -> CatalogView:
     >>> catalog_view(TierCatalog.from_mapping({"f": ["a", "b"]}), model).family.tolist()
     [0, 0, -1]
     """
+    if not isinstance(catalog, (TierCatalog, TierCatalogProtocol)):
+        raise TypeError(
+            f"catalog must be a TierCatalog or implement TierCatalogProtocol "
+            f"(items, family_of, tier_of, price_of, features_of, higher_tiers); got {type(catalog).__name__}"
+        )
     if isinstance(catalog, TierCatalog):
         cached = catalog._view_cache
         if cached is not None and cached[0] is model.item_ids_:

@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.threads import resolve_num_threads
 from recsys.core.constrained import (
     Constraints,
     constrained_topn_candidates,
@@ -761,6 +762,7 @@ def recommend_cross_sell(
     """
     model = _check_model(model)
     n = check_n(n)
+    resolve_num_threads(num_threads)
     rules = _check_rules(rules)
     user_weight = _check_weight(user_weight)
     base = model.default if isinstance(model, SegmentedModel) else model
@@ -832,6 +834,7 @@ def recommend_cross_sell_batch(
     """
     model = _check_model(model)
     n = check_n(n)
+    resolve_num_threads(num_threads)
     rules = _check_rules(rules)
     user_weight = _check_weight(user_weight)
     unknown_items = _unknown_items(unknown_items)

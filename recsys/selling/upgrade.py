@@ -38,7 +38,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.threads import resolve_num_threads
 from recsys.core.constrained import constrained_topn_candidates
+from recsys.data.ids import _as_1d_array
 from recsys.data.validation import require_columns, require_dataframe
 from recsys.exceptions import UnknownIdError
 from recsys.models.base import Recommender, check_n
@@ -410,6 +412,8 @@ def recommend_upgrade(
     n = check_n(n)
     rules = _check_rules(rules)
     _check_common(catalog, affinity_weight, segment_price_caps, max_price_ratio, max_tier_jump)
+    resolve_num_threads(num_threads)
+    n = min(n, max(1, len(_as_1d_array(catalog.items, "catalog items"))))  # never more offers than items
     if item is None and user is None:
         raise ValueError("recommend_upgrade needs an item, a user, or both")
     frame, _ = _upgrade(
@@ -476,6 +480,8 @@ def recommend_upgrade_batch(
     n = check_n(n)
     rules = _check_rules(rules)
     _check_common(catalog, affinity_weight, segment_price_caps, max_price_ratio, max_tier_jump)
+    resolve_num_threads(num_threads)
+    n = min(n, max(1, len(_as_1d_array(catalog.items, "catalog items"))))  # never more offers than items
     queries = require_dataframe(queries, "queries")
     if item_col is None and user_col is None:
         raise ValueError("recommend_upgrade_batch needs item_col, user_col or both")
