@@ -18,7 +18,7 @@ How each model scores a basket ``B``
 With a known ``user`` the basket score is blended with the user's own
 history: ``(1 - user_weight) * basket + user_weight * history`` (item-item:
 mean similarity to their past items; factor models: their own score), with
-``user_weight = 0.3`` by default — the cart says what they are doing now, the
+``user_weight = 0.1`` by default — the cart says what they are doing now, the
 history who they are.
 
 Markets (segments)
@@ -90,7 +90,7 @@ __all__ = [
 ]
 
 #: Share of the customer's own history in a personalised cross-sell score.
-DEFAULT_USER_WEIGHT = 0.3
+DEFAULT_USER_WEIGHT = 0.1
 
 #: Columns of :func:`recommend_cross_sell` (``explain=True``).
 CROSS_SELL_COLUMNS = ["item", "score", "rank", "because", "together_count", "lift", "reason"]
@@ -753,10 +753,10 @@ def recommend_cross_sell(
     ...     "item": ["phone", "case", "phone", "case", "phone", "charger", "case", "cable"],
     ... })
     >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
-    >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+    >>> model = recsys.ItemItem(similarity="cosine", min_count=1).fit(data)
     >>> recs = recommend_cross_sell(model, ["phone"], n=3)
     >>> recs[["item", "rank", "because", "together_count"]].values.tolist()
-    [['case', 1, 'phone', 3], ['charger', 2, 'phone', 1], ['cable', 3, nan, 0]]
+    [['case', 1, 'phone', 3], ['charger', 2, 'phone', 1], ['cable', 3, None, 0]]
     >>> recs["reason"].tolist()[0]
     'bought together with phone in 3 orders, lift 1.3'
     """
@@ -827,7 +827,7 @@ def recommend_cross_sell_batch(
     >>> orders = pd.DataFrame({"order": [1, 1, 2, 2, 3], "customer": ["a", "a", "a", "a", "b"],
     ...                        "item": ["tea", "cup", "tea", "cup", "pot"]})
     >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
-    >>> model = recsys.ItemItem().fit(data)
+    >>> model = recsys.ItemItem(min_count=1).fit(data)
     >>> carts = pd.DataFrame({"cart": ["x", "y"], "item": ["tea", "pot"]})
     >>> recommend_cross_sell_batch(model, carts, n=1, basket_col="cart")[["cart", "item", "reason"]].values.tolist()
     [['x', 'cup', 'bought together with tea in 2 orders, lift 1.5'], ['y', 'tea', 'popular with customers']]
@@ -912,7 +912,9 @@ def _output(base: Recommender, result: _Result, explain: bool, query_col: str | 
             hit = units == unit
             reasons[hit] = cross_sell_reasons(kind[hit], because[hit], together[hit], lift[hit], unit=unit,
                                               segment=labels[hit])
-        columns["because"] = because
+        # object dtype, so a missing explanation is None whatever else the batch holds (pandas would
+        # otherwise infer a string column with NaN in some batches and keep None in others)
+        columns["because"] = pd.Series(because, dtype=object)
         columns["together_count"] = together
         columns["lift"] = lift
         columns["reason"] = reasons

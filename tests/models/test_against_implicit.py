@@ -73,7 +73,8 @@ def test_item_item_cosine_ranks_like_implicit() -> None:
 
     log = make_log(seed=3, n_users=80, n_items=50, n_orders=500)
     data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item", weight_col="qty")
-    ours = recsys.ItemItem(similarity="cosine", k=20, use_baskets=False, binary=False, num_threads=1).fit(data)
+    ours = recsys.ItemItem(similarity="cosine", k=20, min_count=1, use_baskets=False, binary=False,
+                           num_threads=1).fit(data)
     theirs = CosineRecommender(K=21, num_threads=1)  # implicit's K counts the item itself
     theirs.fit(data.matrix, show_progress=False)
     users = np.arange(data.n_users)

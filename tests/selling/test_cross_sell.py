@@ -72,7 +72,7 @@ def phones() -> recsys.ItemItem:
         "item": ["phone", "case", "phone", "case", "phone", "charger", "case", "cable", "phone-pro", "case"],
     })
     data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
-    return recsys.ItemItem(similarity="cosine").fit(data)
+    return recsys.ItemItem(similarity="cosine", min_count=1).fit(data)  # worked example: every pair counts
 
 
 def test_worked_example(phones) -> None:

@@ -39,7 +39,7 @@ def model() -> recsys.ItemItem:
         "country": ["UK", "UK", "UK", "DE", "DE", "UK", "UK", "DE", "DE", "UK"],
     })
     data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
-    return recsys.ItemItem(num_threads=1).fit(data)
+    return recsys.ItemItem(similarity="cosine", min_count=1, num_threads=1).fit(data)  # formula checks need every pair
 
 
 def test_item_upgrade_worked_example(model, catalog) -> None:
