@@ -151,6 +151,8 @@ def test_matrix_equals_groupby_sum(rows: list[tuple[int, str, float]]) -> None:
         warnings.simplefilter("ignore")
         data = Interactions.from_pandas(df, user_col="u", item_col="i", weight_col="w")
     got = data.to_pandas().set_index(["user", "item"])["weight"].sort_index()
-    np.testing.assert_allclose(got.to_numpy(), expected[expected > 0].sort_index().to_numpy(), rtol=1e-5)
+    # the matrix is float32: each pair holds the float32 nearest to its (float64) sum
+    want = expected[expected > 0].sort_index().to_numpy().astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(got.to_numpy(), want, rtol=1e-6)
     assert data.matrix.has_sorted_indices
     assert data.nnz == int((expected > 0).sum())
