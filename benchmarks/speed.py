@@ -6,14 +6,20 @@ Usage::
     python -m benchmarks speed --dataset movielens --dataset online-retail
 
 Both libraries get the same matrix, factors, iterations and regularisation, and
-run with 2 threads.  BLAS is limited to one thread during ALS fits (implicit's
+run with 2 threads.  ``peak MB`` columns are the growth of the process's peak
+RSS during the first timed call (free heap pages are returned to the OS and
+the kernel's peak mark is reset before it, see :class:`PeakMemory`): cheap and
+in-process; ``benchmarks.scaling`` measures memory in fresh processes.  BLAS is limited to one thread during ALS fits (implicit's
 own advice); implicit's ``recommend`` keeps BLAS at its default because its
 batch top-k relies on it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +48,86 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object]:
         result = fn()
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+# ----------------------------------------------------------------- peak memory
+def _status_mb(field: str) -> float:
+    """A ``Vm*`` line of /proc/self/status in MB (NaN off Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, MB."""
+    return _status_mb("VmRSS")
+
+
+def max_rss_mb() -> float:
+    """``getrusage(RUSAGE_SELF).ru_maxrss``: this process's peak RSS in MB (since start or the last reset)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0: ``5 > /proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the OS (glibc ``malloc_trim(0)``; a no-op elsewhere).
+
+    Without it, memory freed by an earlier run stays resident and is reused
+    without growing RSS, and a later run's peak looks close to zero.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Peak RSS while the ``with`` block runs: ``peak_mb`` (whole process) and ``delta_mb`` (above the start).
+
+    On entry, free heap pages go back to the OS (:func:`release_free_memory`)
+    and the kernel's peak mark is reset, so the peak is the block's own, not
+    the process's history.  Where the reset is impossible ``delta_mb`` is NaN.
+    """
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        release_free_memory()
+        self.ok = reset_peak_rss()
+        self.start_mb = rss_mb()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.peak_mb = max_rss_mb()
+        self.delta_mb = self.peak_mb - self.start_mb if self.ok else float("nan")
+
+
+def timed_peak(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object, float]:
+    """As :func:`timed`, plus the peak RSS growth (MB) of the first run, measured with :class:`PeakMemory`.
+
+    Only the first run pays for the heap trim (its first-touch page faults);
+    the best time usually comes from a later run, as with :func:`timed`.
+    """
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        result = fn()
+        first = time.perf_counter() - start
+    best, result = timed(fn, repeat - 1) if repeat > 1 else (np.inf, result)
+    return min(first, best), result, memory.delta_mb
 
 
 def ndcg_at_10(ids: np.ndarray, test: sp.csr_matrix) -> float:
@@ -75,8 +161,8 @@ def bench_als(name: str, matrix: sp.csr_matrix, *, factors: int, iterations: int
     data = recsys.Interactions.from_csr(train)
     ours.fit(data)  # compile / warm caches once, untimed
     with threadpool_limits(1, "blas"):
-        t_ours, _ = timed(lambda: ours.fit(data), repeat=2)
-        t_theirs, _ = timed(lambda: theirs.fit(train, show_progress=False), repeat=2)
+        t_ours, _, mem_ours = timed_peak(lambda: ours.fit(data), repeat=2)
+        t_theirs, _, mem_theirs = timed_peak(lambda: theirs.fit(train, show_progress=False), repeat=2)
     all_rows = np.arange(train.shape[0])
     ids_ours, _ = ours.recommend_rows(all_rows, 10)
     ids_theirs, _ = theirs.recommend(all_rows, train[all_rows], N=10, filter_already_liked_items=True)
@@ -85,6 +171,7 @@ def bench_als(name: str, matrix: sp.csr_matrix, *, factors: int, iterations: int
         "data": name, "users": train.shape[0], "items": train.shape[1], "pairs": train.nnz,
         "factors": factors, "iterations": iterations,
         "recsys fit s": t_ours, "implicit fit s": t_theirs, "speed-up (implicit/recsys)": t_theirs / t_ours,
+        "recsys peak MB": mem_ours, "implicit peak MB": mem_theirs,
         "recsys NDCG@10": ndcg_ours, "implicit NDCG@10": ndcg_theirs,
         "NDCG ratio": ndcg_ours / ndcg_theirs if ndcg_theirs else np.nan,
     }])
@@ -100,14 +187,15 @@ def bench_batch_recommend(name: str, ours: recsys.ALS, train: sp.csr_matrix, *, 
     theirs.user_factors, theirs.item_factors = ours.user_factors_, ours.item_factors_
     rows = np.arange(train.shape[0])
     ours.recommend_rows(rows[:100], 10)  # warm
-    t_ours, (ids_ours, _) = timed(lambda: ours.recommend_rows(rows, 10), repeat=3)
-    t_theirs, (ids_theirs, _) = timed(
+    t_ours, (ids_ours, _), mem_ours = timed_peak(lambda: ours.recommend_rows(rows, 10), repeat=3)
+    t_theirs, (ids_theirs, _), mem_theirs = timed_peak(
         lambda: theirs.recommend(rows, train, N=10, filter_already_liked_items=True), repeat=3)
     same = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids_ours[:5000], ids_theirs[:5000], strict=True)])
     table = pd.DataFrame([{
         "data": name, "users": rows.size, "items": train.shape[1],
         "recsys users/s": rows.size / t_ours, "implicit users/s": rows.size / t_theirs,
-        "throughput ratio (recsys/implicit)": t_theirs / t_ours, "same top-10": same,
+        "throughput ratio (recsys/implicit)": t_theirs / t_ours,
+        "recsys peak MB": mem_ours, "implicit peak MB": mem_theirs, "same top-10": same,
     }])
     show(f"Batch recommend, all users, seen items excluded ({name}, {threads} threads)", table, markdown)
 
@@ -149,11 +237,12 @@ def bench_item_item(name: str, matrix: sp.csr_matrix, *, k: int, threads: int, m
     ours = recsys.ItemItem(similarity="cosine", k=k, binary=False, num_threads=threads)
     theirs = CosineRecommender(K=k, num_threads=threads)
     ours.fit(data)  # warm
-    t_ours, _ = timed(lambda: ours.fit(data), repeat=2)
-    t_theirs, _ = timed(lambda: theirs.fit(matrix, show_progress=False), repeat=2)
+    t_ours, _, mem_ours = timed_peak(lambda: ours.fit(data), repeat=2)
+    t_theirs, _, mem_theirs = timed_peak(lambda: theirs.fit(matrix, show_progress=False), repeat=2)
     table = pd.DataFrame([{
         "data": name, "rows": matrix.shape[0], "items": matrix.shape[1], "pairs": matrix.nnz, "k": k,
         "recsys fit s": t_ours, "implicit fit s": t_theirs, "speed-up (implicit/recsys)": t_theirs / t_ours,
+        "recsys peak MB": mem_ours, "implicit peak MB": mem_theirs,
     }])
     show(f"Item-item cosine fit ({name}, {threads} threads)", table, markdown)
 

@@ -1,4 +1,11 @@
-"""Offline evaluation: leak-free train/test splits and top-k ranking metrics.
+"""Offline evaluation and online experiments.
+
+* leak-free train/test splits (:mod:`~recsys.evaluation.splits`);
+* top-k ranking metrics (:mod:`~recsys.evaluation.metrics`) and
+  :func:`evaluate`, which compares several models in one call;
+* A/B tests: stable hash-based :func:`assign_variant` / :func:`assign_variants`
+  and :func:`ab_summary` (:mod:`~recsys.evaluation.ab`);
+* plots (optional matplotlib): :func:`plot_metric_at_k`, :func:`plot_ab_uplift`.
 
 Examples
 --------
@@ -13,6 +20,8 @@ Examples
 {'hit_rate': 0.0, 'n_users': 2, 'n_users_skipped': 0}
 """
 
+from recsys.evaluation.ab import HOLDOUT, ab_summary, assign_variant, assign_variants
+from recsys.evaluation.evaluate import evaluate
 from recsys.evaluation.metrics import (
     DEFAULT_METRICS,
     coverage,
@@ -26,6 +35,7 @@ from recsys.evaluation.metrics import (
     recall_at_k,
     revenue_at_k,
 )
+from recsys.evaluation.plots import plot_ab_uplift, plot_metric_at_k
 from recsys.evaluation.splits import (
     basket_holdout,
     filter_to_known,
@@ -36,8 +46,13 @@ from recsys.evaluation.splits import (
 
 __all__ = [
     "DEFAULT_METRICS",
+    "HOLDOUT",
+    "ab_summary",
+    "assign_variant",
+    "assign_variants",
     "basket_holdout",
     "coverage",
+    "evaluate",
     "evaluate_ranking",
     "filter_to_known",
     "hit_rate_at_k",
@@ -46,6 +61,8 @@ __all__ = [
     "mrr_at_k",
     "ndcg_at_k",
     "novelty_at_k",
+    "plot_ab_uplift",
+    "plot_metric_at_k",
     "precision_at_k",
     "random_split",
     "recall_at_k",
