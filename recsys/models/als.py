@@ -129,7 +129,8 @@ class ALS(Recommender):
         self._cosine_index: FactorIndex | None = None
 
     def _fit_numba(self, matrix: sp.csr_matrix, show_progress: bool) -> tuple[np.ndarray, np.ndarray]:
-        confidence = (matrix * np.float32(self.alpha)).astype(np.float32).tocsr()
+        confidence = matrix.astype(np.float32, copy=True).tocsr()  # one copy, scaled in place
+        confidence.data *= np.float32(self.alpha)
         confidence_t = confidence.T.tocsr()
         rng = np.random.default_rng(self.random_state)
         user_factors = (rng.random((confidence.shape[0], self.factors), dtype=np.float32) * 0.01)
