@@ -32,11 +32,11 @@ from recsys.selling.catalog import TierCatalog, TierCatalogProtocol, check_catal
 from recsys.selling.cross_sell import (
     CROSS_SELL_COLUMNS,
     DEFAULT_USER_WEIGHT,
-    SegmentedModel,
     recommend_cross_sell,
     recommend_cross_sell_batch,
 )
 from recsys.selling.rules import CompiledRules, Rules
+from recsys.selling.segments import SegmentedModel
 from recsys.selling.upgrade import (
     DEFAULT_AFFINITY_WEIGHT,
     UPGRADE_COLUMNS,

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,6 @@ from recsys.core.constrained import (
     constrained_topn_neighbours,
 )
 from recsys.data.ids import IdMap, _as_1d_array
-from recsys.data.interactions import Interactions
 from recsys.data.validation import require_columns, require_dataframe, require_no_missing
 from recsys.models.base import Recommender, check_n
 from recsys.selling.catalog import TierCatalogProtocol, catalog_view
@@ -80,6 +79,7 @@ from recsys.selling.explain import (
     neighbour_evidence,
 )
 from recsys.selling.rules import Rules, _rows_csr
+from recsys.selling.segments import SegmentedModel
 
 __all__ = [
     "CROSS_SELL_COLUMNS",
@@ -98,192 +98,6 @@ CROSS_SELL_COLUMNS = ["item", "score", "rank", "because", "together_count", "lif
 #: Dense scoring (factor models) handles this many score cells per chunk.
 _DENSE_CELLS = 1 << 23
 _DEFAULT_RULES = Rules()
-
-
-# ---------------------------------------------------------------------------
-# one model per segment
-# ---------------------------------------------------------------------------
-
-
-class SegmentedModel:
-    """One model per segment (market, country, store), with a global default.
-
-    All models share the default's items (same ``item_ids_``), so rules,
-    catalogs and exclusions are compiled once; the owned items and history
-    of a customer come from the default model.
-
-    Parameters
-    ----------
-    default : Recommender
-        Fitted on all data: used for segments without their own model and
-        for baskets the segment model has no evidence for.
-    models : mapping
-        ``{segment: fitted Recommender}`` on the same items as ``default``
-        (build them with :meth:`fit`).
-
-    Examples
-    --------
-    >>> import recsys
-    >>> orders = pd.DataFrame({
-    ...     "order": [1, 1, 2, 2, 3, 3, 4, 4],
-    ...     "customer": ["a", "a", "b", "b", "c", "c", "d", "d"],
-    ...     "country": ["UK", "UK", "UK", "UK", "DE", "DE", "DE", "DE"],
-    ...     "item": ["coat", "scarf", "coat", "scarf", "coat", "gloves", "coat", "gloves"],
-    ... })
-    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order",
-    ...                                        user_attribute_cols=["country"])
-    >>> model = SegmentedModel.fit(lambda: recsys.ItemItem(), data, "country", min_users=1)
-    >>> for country in ["UK", "DE"]:
-    ...     print(country, recommend_cross_sell(model, ["coat"], n=1, segment=country)["item"].tolist())
-    UK ['scarf']
-    DE ['gloves']
-    """
-
-    def __init__(self, default: Recommender, models: Mapping[Any, Recommender]) -> None:
-        if not isinstance(default, Recommender) or not hasattr(default, "item_ids_"):
-            raise TypeError(f"default must be a fitted Recommender, got {type(default).__name__}")
-        if not isinstance(models, Mapping):
-            raise TypeError(f"models must be a mapping {{segment: model}}, got {type(models).__name__}")
-        for segment, model in models.items():
-            if not isinstance(model, Recommender) or not hasattr(model, "item_ids_"):
-                raise TypeError(f"model of segment {segment!r} must be a fitted Recommender")
-            if model.item_ids_ != default.item_ids_:
-                raise ValueError(
-                    f"model of segment {segment!r} has other items than the default model; fit the segment models "
-                    "on the same items (SegmentedModel.fit does)"
-                )
-        self.default = default
-        self.models = dict(models)
-        self._fill: dict[Any, np.ndarray] = {}
-
-    @classmethod
-    def fit(
-        cls,
-        make_model: Callable[[], Recommender],
-        interactions: Interactions,
-        segment_col: str,
-        *,
-        min_users: int = 50,
-    ) -> SegmentedModel:
-        """Fit a default model on everything and one model per segment with ``min_users`` users.
-
-        Parameters
-        ----------
-        make_model : callable
-            Returns a new unfitted model, e.g. ``lambda: ItemItem(k=50)``.
-        interactions : Interactions
-            With ``user_attribute_cols=[segment_col]`` (and baskets, for
-            item-item on orders).
-        segment_col : str
-            The user attribute holding the segment.
-        min_users : int
-            Smaller segments use the default model.
-
-        Returns
-        -------
-        SegmentedModel
-        """
-        if not isinstance(interactions, Interactions):
-            raise TypeError(f"interactions must be recsys.Interactions, got {type(interactions).__name__}")
-        attrs = interactions.user_attributes
-        if attrs is None or segment_col not in attrs.columns:
-            have = [] if attrs is None else list(attrs.columns)
-            raise ValueError(
-                f"segment_col={segment_col!r} is not a user attribute of the interactions (have {have}); build them "
-                f"with Interactions.from_pandas(..., user_attribute_cols=[{segment_col!r}])"
-            )
-        default = make_model().fit(interactions)
-        segments = attrs[segment_col].to_numpy()
-        models: dict[Any, Recommender] = {}
-        for segment in pd.unique(segments[~pd.isna(segments)]):
-            rows = np.flatnonzero(segments == segment)
-            if rows.size >= min_users:
-                models[segment] = make_model().fit(_user_subset(interactions, rows))
-        return cls(default, models)
-
-    def model_for(self, segment: Any) -> Recommender:
-        """The segment's model, or the default for segments without one (and ``None``).
-
-        Examples
-        --------
-        >>> import recsys
-        >>> log = pd.DataFrame({"user": [1, 2], "item": ["a", "b"], "country": ["UK", "DE"]})
-        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
-        ...                                        user_attribute_cols=["country"])
-        >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=1)
-        >>> model.model_for("UK") is model.models["UK"], model.model_for("FR") is model.default
-        (True, True)
-        """
-        if segment is None or (np.isscalar(segment) and pd.isna(segment)):
-            return self.default
-        try:
-            return self.models.get(segment, self.default)
-        except TypeError:  # unhashable
-            return self.default
-
-    def fill_order(self, segment: Any) -> np.ndarray:
-        """Item rows by the segment's popularity, ties (and unseen items) by overall popularity.
-
-        Examples
-        --------
-        >>> import recsys
-        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"], "country": ["UK", "DE", "UK"]})
-        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
-        ...                                        user_attribute_cols=["country"])
-        >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=1)
-        >>> model.item_ids_.to_external(model.fill_order("DE")).tolist()
-        ['b', 'a']
-        """
-        key = segment if segment in self.models else None
-        if key not in self._fill:
-            model = self.model_for(key)
-            overall = self.default.item_popularity_
-            own = model.item_popularity_
-            ids = np.arange(overall.size)
-            self._fill[key] = np.lexsort((ids, -overall, -own)).astype(np.int32)
-        return self._fill[key]
-
-    @property
-    def item_ids_(self) -> IdMap:
-        """The items of every model (the default's)."""
-        return self.default.item_ids_
-
-    @property
-    def user_ids_(self) -> IdMap:
-        """The default model's users."""
-        return self.default.user_ids_
-
-    @property
-    def user_items_(self) -> sp.csr_matrix:
-        """The default model's users × items."""
-        return self.default.user_items_
-
-    def __repr__(self) -> str:
-        return f"SegmentedModel(default={self.default!r}, segments={list(self.models)})"
-
-
-def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
-    """The interactions of some users, on all items (same item IdMap)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    matrix = data.matrix[rows]
-    times = None
-    if data.times is not None:
-        _, take = _rows_csr(data.matrix.indptr, np.arange(data.matrix.nnz), rows)
-        times = data.times[take]
-    basket_matrix = basket_ids = basket_users = None
-    if data.basket_matrix is not None and data.basket_users is not None and data.basket_ids is not None:
-        new_row = np.full(data.n_users, -1, dtype=np.int32)
-        new_row[rows] = np.arange(rows.size, dtype=np.int32)
-        keep = np.flatnonzero(new_row[data.basket_users] >= 0)
-        basket_matrix = data.basket_matrix[keep]
-        basket_ids = IdMap(data.basket_ids.external_ids[keep], name="basket")
-        basket_users = new_row[data.basket_users[keep]]
-    attrs = data.user_attributes.iloc[rows] if data.user_attributes is not None else None
-    return Interactions(
-        matrix=matrix, user_ids=IdMap(data.user_ids.external_ids[rows], name="user"), item_ids=data.item_ids,
-        times=times, basket_matrix=basket_matrix, basket_ids=basket_ids, basket_users=basket_users,
-        user_attributes=attrs, reference_time=data.reference_time,
-    )
 
 
 # ---------------------------------------------------------------------------

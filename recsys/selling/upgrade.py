@@ -45,9 +45,10 @@ from recsys.data.validation import require_columns, require_dataframe
 from recsys.exceptions import UnknownIdError
 from recsys.models.base import Recommender, check_n
 from recsys.selling.catalog import CatalogView, TierCatalogProtocol, catalog_view, check_catalog
-from recsys.selling.cross_sell import SegmentedModel, _check_model, _check_rules, _item_lookup
+from recsys.selling.cross_sell import _check_model, _check_rules, _item_lookup
 from recsys.selling.explain import upgrade_reasons
 from recsys.selling.rules import Rules, _rows_csr
+from recsys.selling.segments import SegmentedModel
 
 __all__ = ["DEFAULT_AFFINITY_WEIGHT", "UPGRADE_COLUMNS", "recommend_upgrade", "recommend_upgrade_batch"]
 
