@@ -60,12 +60,12 @@ def main() -> None:
     _show(f"1. Cart holds {basket[0]} {names[basket[0]]}: add before checkout",
           offers, ["rank", "item", "description", "reason"])
 
-    # 2. The same cart, personalised by the customer's own history.
+    # 2. The same cart, personalised: what this customer keeps re-buying can come back.
     customer = lines.groupby("CustomerID")["InvoiceNo"].nunique().idxmax()
     offers = recommend_cross_sell(model, basket, n=5, user=customer, catalog=catalog)
     offers["description"] = offers["item"].map(names)
     country = data.user_attributes.loc[customer, "Country"] if data.user_attributes is not None else "?"
-    _show(f"2. Same cart for customer {customer} ({country}), owned items excluded",
+    _show(f"2. Same cart for customer {customer} ({country}), with their repeat purchases",
           offers, ["rank", "item", "description", "reason"])
 
     # 3. Upgrade of the item being viewed: a bigger size in the same family.

@@ -251,6 +251,8 @@ def test_fit_bad_data(name: str, matrix: Any, exc: type, match: str) -> None:
         (ItemItem(min_count=0), ValueError, "min_count must be >= 1"),
         (ItemItem(shrinkage=-1), ValueError, "shrinkage must be >= 0"),
         (ItemItem(shrinkage=np.nan), ValueError, "shrinkage must be finite"),
+        (ItemItem(basket_prior=-1.0), ValueError, "basket_prior must be 'auto'"),
+        (ItemItem(repeat_prior="often"), ValueError, "repeat_prior must be 'auto', None"),
         (ItemItem(similarity="bm25", bm25_b=2), ValueError, "bm25_b"),
         (ItemItem(num_threads=-2), ValueError, "num_threads"),
         (Popularity(half_life_days=0), ValueError, "needs interactions built with time_col|positive"),

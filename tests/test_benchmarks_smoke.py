@@ -68,7 +68,7 @@ def test_run_returns_sane_tables() -> None:
     tables = cs.run(["synthetic"], grid="smoke", seeds=1, progress=None)
     table = tables["synthetic"]
     methods = table["method"].tolist()
-    assert methods[:2] == [cs.RECOMMENDED.label, cs.PROPOSED_CONFIG.label]
+    assert methods[:2] == [cs.RECOMMENDED.label, cs.PREVIOUS.label]
     assert {"popularity", "implicit tfidf, baskets x items, K=20"} <= set(methods)
     assert table[["HR@10", "MRR@10"]].stack().between(0, 1).all()
     assert (table["MRR@10"] <= table["HR@10"] + 1e-12).all()

@@ -384,23 +384,38 @@ def _dense_serial_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _neighbour_query(
-    qi, q_indptr, q_indices, q_weights, q_explain,
+    qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
     sim_indptr, sim_indices, sim_data,
     ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
     group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    acc, flag, touched, best_c, best_pos, ci, cs, heap, mark, gcount,
+    acc, direct, flag, touched, best_c, best_pos, ci, cs, heap, mark, gcount,
     out_ids, out_scores, out_srcpos,
 ):  # pragma: no cover - compiled
     """One query of :func:`constrained_topn_neighbours`; returns False on a bad similarity CSR."""
     n = out_ids.shape[0]
     n_items = sim_indptr.shape[0] - 1
     nnz_sim = sim_indices.shape[0]
-    # ---- accumulate weight * similarity; remember the best explaining entry
+    # ---- accumulate weight * similarity (sum, or max with noisy_or); direct entries score their
+    # own item; remember the best explaining entry
     nt = 0
     bad = False
     for p in range(q_indptr[qi], q_indptr[qi + 1]):
         i = q_indices[p]
         w = q_weights[p]
+        if q_direct[p]:
+            if not flag[i]:
+                flag[i] = True
+                touched[nt] = i
+                nt += 1
+                acc[i] = 0.0
+                direct[i] = 0.0
+                best_c[i] = -np.inf
+                best_pos[i] = -1
+            if noisy_or:
+                direct[i] = direct[i] + w - direct[i] * w
+            else:
+                acc[i] += w
+            continue
         explain = q_explain[p]
         r0 = sim_indptr[i]
         r1 = sim_indptr[i + 1]
@@ -418,9 +433,14 @@ def _neighbour_query(
                 touched[nt] = j
                 nt += 1
                 acc[j] = 0.0
+                direct[j] = 0.0
                 best_c[j] = -np.inf
                 best_pos[j] = -1
-            acc[j] += contribution
+            if noisy_or:
+                if contribution > acc[j]:
+                    acc[j] = contribution
+            else:
+                acc[j] += contribution
             if explain and contribution > best_c[j]:
                 best_c[j] = contribution
                 best_pos[j] = r
@@ -430,9 +450,10 @@ def _neighbour_query(
     if not bad:
         for t in range(nt):
             j = touched[t]
-            if acc[j] > 0:
+            score = acc[j] + direct[j] - acc[j] * direct[j] if noisy_or else acc[j]
+            if score > 0:
                 ci[m] = j
-                cs[m] = acc[j]
+                cs[m] = score
                 m += 1
     lo = ex_indptr[qi]
     hi = ex_indptr[qi + 1]
@@ -455,11 +476,11 @@ def _neighbour_query(
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _neighbour_kernel(
-    q_indptr, q_indices, q_weights, q_explain,
+    q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
     sim_indptr, sim_indices, sim_data,
     ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
     group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    accs, flags, toucheds, best_cs, best_poss, cand_is, cand_ss, heaps, marks, gcounts,
+    accs, directs, flags, toucheds, best_cs, best_poss, cand_is, cand_ss, heaps, marks, gcounts,
     out_ids, out_scores, out_srcpos, err,
 ):  # pragma: no cover - compiled
     for qi in numba.prange(q_indptr.shape[0] - 1):
@@ -468,9 +489,9 @@ def _neighbour_kernel(
             err[qi] = _ERR_THREAD
             continue
         ok = _neighbour_query(
-            qi, q_indptr, q_indices, q_weights, q_explain, sim_indptr, sim_indices, sim_data,
+            qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or, sim_indptr, sim_indices, sim_data,
             ex_indptr, ex_indices, allowed, a_of_q, has_allowed, group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            accs[tid], flags[tid], toucheds[tid], best_cs[tid], best_poss[tid], cand_is[tid], cand_ss[tid],
+            accs[tid], directs[tid], flags[tid], toucheds[tid], best_cs[tid], best_poss[tid], cand_is[tid], cand_ss[tid],
             heaps[tid], marks[tid], gcounts[tid], out_ids[qi], out_scores[qi], out_srcpos[qi],
         )
         if not ok:
@@ -479,18 +500,18 @@ def _neighbour_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _neighbour_serial_kernel(
-    q_indptr, q_indices, q_weights, q_explain,
+    q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
     sim_indptr, sim_indices, sim_data,
     ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
     group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    accs, flags, toucheds, best_cs, best_poss, cand_is, cand_ss, heaps, marks, gcounts,
+    accs, directs, flags, toucheds, best_cs, best_poss, cand_is, cand_ss, heaps, marks, gcounts,
     out_ids, out_scores, out_srcpos, err,
 ):  # pragma: no cover - compiled
     for qi in range(q_indptr.shape[0] - 1):
         ok = _neighbour_query(
-            qi, q_indptr, q_indices, q_weights, q_explain, sim_indptr, sim_indices, sim_data,
+            qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or, sim_indptr, sim_indices, sim_data,
             ex_indptr, ex_indices, allowed, a_of_q, has_allowed, group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            accs[0], flags[0], toucheds[0], best_cs[0], best_poss[0], cand_is[0], cand_ss[0],
+            accs[0], directs[0], flags[0], toucheds[0], best_cs[0], best_poss[0], cand_is[0], cand_ss[0],
             heaps[0], marks[0], gcounts[0], out_ids[qi], out_scores[qi], out_srcpos[qi],
         )
         if not ok:
@@ -815,6 +836,7 @@ def _neighbour_scratch(threads: int, n_items: int, c: Constraints) -> tuple[np.n
     heaps, marks, gcounts = _scratch(threads, n_items, c)
     return (
         np.empty((threads, size), dtype=np.float32),  # acc
+        np.empty((threads, size), dtype=np.float32),  # direct
         np.zeros((threads, size), dtype=np.bool_),  # flags
         np.empty((threads, size), dtype=_I32),  # touched
         np.empty((threads, size), dtype=np.float32),  # best contribution
@@ -977,12 +999,22 @@ def constrained_topn_neighbours(
     n: int,
     constraints: Constraints | None = None,
     query_explain: np.ndarray | None = None,
+    query_direct: np.ndarray | None = None,
+    combine: str = "sum",
     num_threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Constrained top-n by summed neighbour similarity, with the best explaining pair.
+    """Constrained top-n by neighbour similarity, with the best explaining pair.
 
-    ``score(q, j) = sum_i weight(q, i) * sim(i, j)`` over the query's items;
-    items with a score ``> 0`` are the candidates, the fill order pads short
+    ``combine="sum"``: ``score(q, j) = sum_i weight(q, i) * sim(i, j)`` over
+    the query's items.  ``combine="noisy_or"`` treats each ``weight * sim`` as
+    a probability that ``j`` belongs in the basket: the neighbour evidence is
+    its maximum over the query's items, ``b = max_i weight(q, i) * sim(i, j)``,
+    and it is combined with the query's *direct* entries (``query_direct``:
+    the entry scores its own item, with probability ``weight``; several
+    direct entries of one item combine by noisy-or too) as
+    ``1 - (1 - b) (1 - d)``.  With ``sum``, a direct entry adds its weight.
+
+    Items with a score ``> 0`` are the candidates, the fill order pads short
     lists.  For every returned candidate the kernel also reports the
     similarity entry with the largest contribution among the query entries
     flagged in ``query_explain`` — the basket item "because" of which it is
@@ -999,6 +1031,11 @@ def constrained_topn_neighbours(
     query_explain : array_like of bool, optional
         Aligned with ``query_indices``: which entries may explain a result
         (default all).
+    query_direct : array_like of bool, optional
+        Aligned with ``query_indices``: entries that score their own item
+        instead of its neighbours (default none).
+    combine : {"sum", "noisy_or"}
+        How contributions combine (see above).
     num_threads : int
 
     Returns
@@ -1017,8 +1054,18 @@ def constrained_topn_neighbours(
     ...     constraints=Constraints.make(1, 3, exclude_indptr=[0, 2], exclude_indices=[0, 1]))
     >>> ids.tolist(), scores.tolist(), pos.tolist()
     ([[2, -1]], [[1.25, -inf]], [[2, -1]])
+
+    As probabilities: item 2 is 1.0 likely after item 1 alone (the maximum),
+    and a direct entry gives item 0 a 0.5 chance:
+
+    >>> ids, scores, _ = constrained_topn_neighbours([0, 3], [0, 1, 0], [1.0, 1.0, 0.5], *sim, n=3,
+    ...     query_direct=[False, False, True], combine="noisy_or")
+    >>> ids.tolist(), scores.tolist()
+    ([[2, 0, 1]], [[1.0, 0.5, 0.5]])
     """
     n = _check_n(n)
+    if combine not in ("sum", "noisy_or"):
+        raise ValueError(f"combine must be 'sum' or 'noisy_or', got {combine!r}")
     s_ip = _int_array(sim_indptr, _I64, "sim_indptr")
     s_ix = _int_array(sim_indices, _I32, "sim_indices")
     s_data = np.ascontiguousarray(sim_data, dtype=np.float32)
@@ -1041,11 +1088,20 @@ def constrained_topn_neighbours(
         q_ex = np.ascontiguousarray(query_explain, dtype=np.bool_)
         if q_ex.shape != q_ix.shape:
             raise ValueError(f"query_explain must have the shape of query_indices {q_ix.shape}, got {q_ex.shape}")
+    if query_direct is None:
+        q_dir = np.zeros(q_ix.shape, dtype=np.bool_)
+    else:
+        q_dir = np.ascontiguousarray(query_direct, dtype=np.bool_)
+        if q_dir.shape != q_ix.shape:
+            raise ValueError(f"query_direct must have the shape of query_indices {q_ix.shape}, got {q_dir.shape}")
+    noisy_or = combine == "noisy_or"
+    if noisy_or and q_w.size and not (np.all(q_w >= 0) and np.all(q_w <= 1)):
+        raise ValueError("combine='noisy_or' needs query_weights in [0, 1] (probabilities)")
     c = _constraints(constraints, n_queries, n_items)
     out_ids, out_scores, out_pos, err = _outputs(n_queries, n)
 
     def args(a: int, b: int, buffers: tuple) -> tuple:
-        return (q_ip[a : b + 1], q_ix, q_w, q_ex, s_ip, s_ix, s_data, *c._args(a, b), *buffers,
+        return (q_ip[a : b + 1], q_ix, q_w, q_ex, q_dir, noisy_or, s_ip, s_ix, s_data, *c._args(a, b), *buffers,
                 out_ids[a:b], out_scores[a:b], out_pos[a:b], err[a:b])
 
     _launch(_neighbour_kernel, _neighbour_serial_kernel, n_queries, num_threads,

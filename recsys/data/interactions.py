@@ -46,6 +46,9 @@ class Interactions:
     basket_ids : IdMap or None
     basket_users : numpy.ndarray or None
         The user row of every basket (int32).
+    basket_times : numpy.ndarray or None
+        The time of every basket's first event, in seconds since the epoch
+        (float64), when a time column was given.
     user_attributes : pandas.DataFrame or None
         One row per user (index = external user ID, in row order), the latest
         value of each column named in ``user_attribute_cols``, e.g. the country.
@@ -70,6 +73,7 @@ class Interactions:
     basket_matrix: sp.csr_matrix | None = None
     basket_ids: IdMap | None = None
     basket_users: np.ndarray | None = None
+    basket_times: np.ndarray | None = None
     user_attributes: pd.DataFrame | None = None
     reference_time: pd.Timestamp | None = None
     _item_user_cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -87,6 +91,9 @@ class Interactions:
                 raise ValueError(
                     f"basket_matrix shape {self.basket_matrix.shape} does not match {len(self.basket_ids)} baskets x {n_items} items"
                 )
+        if self.basket_times is not None and (self.basket_matrix is None
+                                              or self.basket_times.shape != (self.basket_matrix.shape[0],)):
+            raise ValueError("basket_times needs basket_matrix and one time per basket")
         if self.times is not None and self.times.shape != self.matrix.data.shape:
             raise ValueError("times must be aligned with matrix.data")
 
@@ -238,7 +245,7 @@ class Interactions:
 
         matrix, pair_times = _aggregate(user_rows, item_rows, w, t, (len(user_ids), len(item_ids)))
 
-        basket_matrix = basket_ids = basket_users = None
+        basket_matrix = basket_ids = basket_users = basket_times = None
         if basket_col is not None:
             require_no_missing(kept, basket_col, "interactions")
             basket_ids, basket_rows = IdMap.from_values(kept[basket_col].to_numpy(), name="basket")
@@ -250,6 +257,9 @@ class Interactions:
             basket_users = np.empty(len(basket_ids), dtype=np.int32)
             basket_users[owners["b"].to_numpy()] = owners["u"].to_numpy()
             basket_matrix, _ = _aggregate(basket_rows, item_rows, w, None, (len(basket_ids), len(item_ids)))
+            if t is not None:
+                basket_times = np.full(len(basket_ids), np.inf)
+                np.minimum.at(basket_times, basket_rows, t)
 
         user_attributes = None
         if attr_cols:
@@ -265,6 +275,7 @@ class Interactions:
             basket_matrix=basket_matrix,
             basket_ids=basket_ids,
             basket_users=basket_users,
+            basket_times=basket_times,
             user_attributes=user_attributes,
             reference_time=ref,
         )

@@ -8,18 +8,27 @@ has exactly ``n`` items whenever ``n`` eligible items remain.
 
 How each model scores a basket ``B``
 ------------------------------------
-* :class:`~recsys.ItemItem`: the mean similarity of an item to the basket's
-  items, ``mean_{b in B} sim(b, j)``; items with no co-purchase evidence are
-  filled in by popularity (score 0).
+* :class:`~recsys.ItemItem` with ``similarity="confidence"`` (the default):
+  the probability that the item joins the basket,
+  ``1 - (1 - max_{i in B} P(j | i)) (1 - r_j)``, where ``P(j | i)`` is the
+  smoothed share of baskets with ``i`` that also hold ``j`` and ``r_j`` the
+  known customer's repeat-purchase probability (both priors calibrated at
+  fit time; see :mod:`recsys.models.basket_probability`).  What the customer
+  bought before may come back — as a repeat, when their history says they
+  re-buy it — unless ``rules`` exclude owned items.
+* :class:`~recsys.ItemItem` with another similarity: the mean similarity of
+  an item to the basket's items, ``mean_{b in B} sim(b, j)``.
 * :class:`~recsys.ALS` (and any other model): the basket folded in as a new
   user (``_score_histories``), every item scored.
 * :class:`~recsys.Popularity`: the (segment's) popularity.
 
-With a known ``user`` the basket score is blended with the user's own
-history: ``(1 - user_weight) * basket + user_weight * history`` (item-item:
-mean similarity to their past items; factor models: their own score), with
-``user_weight = 0.1`` by default — the cart says what they are doing now, the
-history who they are.
+Items with no evidence are filled in by popularity (score 0).  For the
+models other than the probability model, a known ``user``'s own history is
+blended in: ``(1 - user_weight) * basket + user_weight * history``
+(item-item: mean similarity to their past items; factor models: their own
+score), with ``user_weight = 0.1`` by default — the cart says what they are
+doing now, the history who they are.  What they own is not offered (the
+default ``Rules()``).
 
 Markets (segments)
 ------------------
@@ -74,6 +83,7 @@ from recsys.selling.explain import (
     FROM_BASKET,
     FROM_HISTORY,
     FROM_POPULARITY,
+    FROM_REPEAT,
     cooccurrence_evidence,
     cross_sell_reasons,
     neighbour_evidence,
@@ -89,7 +99,8 @@ __all__ = [
     "recommend_cross_sell_batch",
 ]
 
-#: Share of the customer's own history in a personalised cross-sell score.
+#: Share of the customer's own history in a personalised cross-sell score (models other than
+#: the basket-probability ItemItem, whose repeat probability is used as is).
 DEFAULT_USER_WEIGHT = 0.1
 
 #: Columns of :func:`recommend_cross_sell` (``explain=True``).
@@ -98,6 +109,7 @@ CROSS_SELL_COLUMNS = ["item", "score", "rank", "because", "together_count", "lif
 #: Dense scoring (factor models) handles this many score cells per chunk.
 _DENSE_CELLS = 1 << 23
 _DEFAULT_RULES = Rules()
+_REPEAT_RULES = Rules(exclude_owned=False)
 
 
 # ---------------------------------------------------------------------------
@@ -114,23 +126,31 @@ def _check_model(model: Any) -> Recommender | SegmentedModel:
     return model
 
 
-def _check_rules(rules: Rules | None) -> Rules:
+def _check_rules(rules: Rules | None, model: Recommender | SegmentedModel | None = None) -> Rules:
+    """``rules``, or the default: owned items may come back only as repeats of a probability model."""
     if rules is None:
-        return _DEFAULT_RULES
+        if model is None:
+            return _DEFAULT_RULES
+        base = model.default if isinstance(model, SegmentedModel) else model
+        return _REPEAT_RULES if _model_kind(base) == "probability" else _DEFAULT_RULES
     if not isinstance(rules, Rules):
         raise TypeError(f"rules must be a recsys.selling.Rules, got {type(rules).__name__}")
     return rules
 
 
-def _check_weight(user_weight: float) -> float:
+def _check_weight(user_weight: float | None) -> float | None:
+    if user_weight is None:
+        return None
     if isinstance(user_weight, bool) or not isinstance(user_weight, (int, float, np.floating)) or not (
         0.0 <= float(user_weight) <= 1.0
     ):
-        raise ValueError(f"user_weight must be a number in [0, 1], got {user_weight!r}")
+        raise ValueError(f"user_weight must be None or a number in [0, 1], got {user_weight!r}")
     return float(user_weight)
 
 
 def _model_kind(scorer: Recommender) -> str:
+    if getattr(scorer, "conditional_probability_", None) is not None:
+        return "probability"
     if hasattr(scorer, "neighbours_"):
         return "neighbours"
     if hasattr(scorer, "item_scores_") and hasattr(scorer, "_global_order"):
@@ -172,6 +192,8 @@ class _Result:
             self.together = np.zeros((n_queries, n), dtype=np.int64)
             self.lift = np.full((n_queries, n), np.nan)
             self.kind = np.full((n_queries, n), FROM_POPULARITY, dtype=np.int8)
+            self.repeat_count = np.zeros((n_queries, n), dtype=np.int64)  # FROM_REPEAT rows: orders with the item
+            self.order_count = np.zeros((n_queries, n), dtype=np.int64)  # ... out of the customer's orders
 
 
 # ---------------------------------------------------------------------------
@@ -218,6 +240,59 @@ def _neighbour_path(scorer: Recommender, base: Recommender, batch: _Batch, n: in
         out.because[pos], out.together[pos], out.lift[pos] = because, together, lift
         out.kind[pos] = np.where(sim_pos >= 0, FROM_BASKET, np.where(scores > 0, FROM_HISTORY, FROM_POPULARITY))
         out.unit[pos] = _co_purchase_unit(scorer, table)
+
+
+def _scorer_user_rows(scorer: Recommender, base: Recommender, batch: _Batch) -> np.ndarray:
+    """The batch's users as rows of ``scorer`` (a segment's model has its own users), ``-1`` if unknown."""
+    if scorer is base:
+        return batch.user_rows
+    rows = np.full(batch.size, -1, dtype=np.int32)
+    known = batch.user_rows >= 0
+    if known.any():
+        rows[known] = scorer.user_ids_.to_rows(batch.users[known], missing="ignore")
+    return rows
+
+
+def _probability_path(scorer: Any, base: Recommender, batch: _Batch, n: int, constraints: Constraints,
+                      user_weight: float | None, explain: bool, num_threads: int, out: _Result,
+                      pos: np.ndarray) -> None:
+    """ItemItem(similarity="confidence"): rank by the probability of joining the basket."""
+    table = scorer.neighbours_
+    user_rows = _scorer_user_rows(scorer, base, batch)
+    q_ip, q_rows, q_w, q_ex, q_dir = scorer.basket_probability_queries(
+        batch.indptr, batch.rows, user_rows, 1.0 if user_weight is None else user_weight)
+    ids, scores, sim_pos = constrained_topn_neighbours(
+        q_ip, q_rows, q_w, table.indptr, table.indices, scorer.conditional_probability_, n, constraints,
+        query_explain=q_ex, query_direct=q_dir, combine="noisy_or", num_threads=num_threads,
+    )
+    out.ids[pos], out.scores[pos] = ids, scores
+    if not explain:
+        return
+    # the main reason of each row: its best basket item, or the customer's repeat purchases when
+    # their repeat probability is the larger piece of evidence
+    basket_p = np.where(sim_pos >= 0, scorer.conditional_probability_[np.maximum(sim_pos, 0)], 0.0)
+    kind = np.where(sim_pos >= 0, FROM_BASKET, FROM_POPULARITY).astype(np.int8)
+    repeat_count = np.zeros(ids.shape, dtype=np.int64)
+    order_count = np.zeros(ids.shape, dtype=np.int64)
+    counts = scorer._repeat_counts
+    if counts is not None and user_weight != 0:
+        q, slot = np.nonzero((ids >= 0) & (user_rows[:, None] >= 0))
+        if q.size:
+            h = np.asarray(counts[0][user_rows[q], ids[q, slot]]).ravel()
+            n_orders = counts[1][user_rows[q]]
+            p = scorer.neighbours_.item_support[ids[q, slot]] / max(scorer.neighbours_.n_rows, 1)
+            a = scorer.repeat_prior_
+            r = (1.0 if user_weight is None else user_weight) * (h + a * p) / (n_orders + a)
+            repeat = (h > 0) & (r >= basket_p[q, slot])
+            q, slot = q[repeat], slot[repeat]
+            repeat_count[q, slot], order_count[q, slot] = h[repeat], n_orders[repeat]
+            kind[q, slot] = FROM_REPEAT
+            sim_pos = sim_pos.copy()
+            sim_pos[q, slot] = -1
+    because, together, lift = neighbour_evidence(table, sim_pos, ids)
+    out.because[pos], out.together[pos], out.lift[pos] = because, together, lift
+    out.kind[pos], out.repeat_count[pos], out.order_count[pos] = kind, repeat_count, order_count
+    out.unit[pos] = _co_purchase_unit(scorer, table)
 
 
 def _co_purchase_unit(scorer: Recommender, table: Any) -> str:
@@ -372,11 +447,12 @@ def _cross_sell(
     catalog: TierCatalogProtocol | None,
     rules: Rules,
     explain: bool,
-    user_weight: float,
+    user_weight: float | None,
     now: Any,
     num_threads: int,
 ) -> _Result:
     base = model.default if isinstance(model, SegmentedModel) else model
+    blend = DEFAULT_USER_WEIGHT if user_weight is None else user_weight  # the sum and dense paths
     compiled = rules.compile(base)
     extra = [(batch.indptr, batch.rows)]
     if catalog is not None:
@@ -407,14 +483,21 @@ def _cross_sell(
             )
 
         kind = _model_kind(scorer)
-        if kind == "neighbours":
+        if kind == "probability":
+            order = (model.fill_order(segments[pos[0]] if pos.size else None) if isinstance(model, SegmentedModel)
+                     else scorer._popular_order[0])
+            constraints = make_constraints(fill=(order, None, np.zeros(sub.size, dtype=np.int32)))
+            _probability_path(scorer, base, sub, n, constraints, user_weight, explain, num_threads, out, pos)
+            if isinstance(model, SegmentedModel) and scorer is not model.default:
+                out.segment_label[pos] = sub_segments
+        elif kind == "neighbours":
             if isinstance(model, SegmentedModel):
                 order = model.fill_order(segments[pos[0]] if pos.size else None)
             else:
                 order = scorer._popular_order[0]
             fill_rows = np.zeros(sub.size, dtype=np.int32)
             constraints = make_constraints(fill=(order, None, fill_rows))
-            _neighbour_path(scorer, base, sub, n, constraints, user_weight, explain, num_threads, out, pos)
+            _neighbour_path(scorer, base, sub, n, constraints, blend, explain, num_threads, out, pos)
             if isinstance(model, SegmentedModel) and scorer is not model.default:
                 out.segment_label[pos] = sub_segments
         elif kind == "popularity":
@@ -426,7 +509,7 @@ def _cross_sell(
             out.ids[pos], out.scores[pos] = ids, scores
             out.segment_label[pos] = labels
         else:
-            _dense_path(scorer, base, sub, n, make_constraints, user_weight, explain, num_threads, out, pos)
+            _dense_path(scorer, base, sub, n, make_constraints, blend, explain, num_threads, out, pos)
     return out
 
 
@@ -496,7 +579,7 @@ def recommend_cross_sell(
     rules: Rules | None = None,
     segment: Any = None,
     explain: bool = True,
-    user_weight: float = DEFAULT_USER_WEIGHT,
+    user_weight: float | None = None,
     now: Any = None,
     unknown_items: str = "raise",
     return_frame: bool = True,
@@ -513,24 +596,33 @@ def recommend_cross_sell(
     n : int
         Exactly ``n`` rows whenever ``n`` eligible items remain.
     user : optional
-        The customer.  If the model knows them, the score blends in their
-        history (``user_weight``) and, with ``rules.exclude_owned`` (the
-        default), what they own is not offered.  Unknown customers are served
-        anonymously.  An empty basket with a known user gives personal picks.
+        The customer.  If the model knows them, their history counts: as the
+        repeat-purchase probability of each item they bought (the default
+        ItemItem), or blended in with ``user_weight`` (other models, which by
+        default never offer what the customer owns).  Unknown customers are
+        served anonymously.  An empty basket with a known user gives personal
+        picks.
     catalog : TierCatalogProtocol, optional
         Other tiers of a basket item's family are upgrades, not cross-sells:
         they are left out.  Catalog items the model does not know are
         ignored (but a catalog sharing no item with the model is an error).
     rules : Rules, optional
-        Business rules; default ``Rules()`` (exclude what the user owns).
+        Business rules.  Default: ``Rules(exclude_owned=False)`` for an
+        ItemItem with ``similarity="confidence"`` (the customer's repeat
+        probability decides whether an owned item comes back: right for
+        consumables; pass ``Rules()`` for durables), ``Rules()`` — exclude
+        what the customer owns — for every other model.
     segment : optional
         The customer's market: picks the segment's model of a
         :class:`SegmentedModel` (and its best sellers as the fill), a
         Popularity model's segment ranking, and ``rules.segment_items``.
     explain : bool
         Add ``because, together_count, lift, reason``.
-    user_weight : float
-        Share of the customer's history in the score (0..1).
+    user_weight : float, optional
+        Weight of the customer's history (0..1).  For the default ItemItem it
+        scales the repeat-purchase probability (``None`` = 1: as calibrated;
+        0 ignores the history); for other models it is the history's share
+        of the score (``None`` = :data:`DEFAULT_USER_WEIGHT`).
     now : datetime-like, optional
         For the declines cooldown (default ``rules.now``, else the current time).
     unknown_items : {"raise", "ignore"}
@@ -577,7 +669,7 @@ def recommend_cross_sell(
     model = _check_model(model)
     n = check_n(n)
     resolve_num_threads(num_threads)
-    rules = _check_rules(rules)
+    rules = _check_rules(rules, model)
     user_weight = _check_weight(user_weight)
     base = model.default if isinstance(model, SegmentedModel) else model
     rows = _basket_rows(base, basket, _unknown_items(unknown_items))
@@ -606,7 +698,7 @@ def recommend_cross_sell_batch(
     catalog: TierCatalogProtocol | None = None,
     rules: Rules | None = None,
     explain: bool = True,
-    user_weight: float = DEFAULT_USER_WEIGHT,
+    user_weight: float | None = None,
     now: Any = None,
     unknown_items: str = "raise",
     num_threads: int = 0,
@@ -649,7 +741,7 @@ def recommend_cross_sell_batch(
     model = _check_model(model)
     n = check_n(n)
     resolve_num_threads(num_threads)
-    rules = _check_rules(rules)
+    rules = _check_rules(rules, model)
     user_weight = _check_weight(user_weight)
     unknown_items = _unknown_items(unknown_items)
     base = model.default if isinstance(model, SegmentedModel) else model
@@ -721,11 +813,13 @@ def _output(base: Recommender, result: _Result, explain: bool, query_col: str | 
         lift = result.lift[valid]
         units = np.repeat(result.unit, per_query)
         labels = np.repeat(result.segment_label, per_query)
+        repeat_count, order_count = result.repeat_count[valid], result.order_count[valid]
         reasons = np.empty(ids.size, dtype=object)
         for unit in set(result.unit.tolist()) if ids.size else ():
             hit = units == unit
             reasons[hit] = cross_sell_reasons(kind[hit], because[hit], together[hit], lift[hit], unit=unit,
-                                              segment=labels[hit])
+                                              segment=labels[hit], repeat_count=repeat_count[hit],
+                                              order_count=order_count[hit])
         # object dtype, so a missing explanation is None whatever else the batch holds (pandas would
         # otherwise infer a string column with NaN in some batches and keep None in others)
         columns["because"] = pd.Series(because, dtype=object)

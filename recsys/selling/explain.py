@@ -20,14 +20,16 @@ __all__ = [
     "FROM_BASKET",
     "FROM_HISTORY",
     "FROM_POPULARITY",
+    "FROM_REPEAT",
     "cooccurrence_evidence",
     "cross_sell_reasons",
     "neighbour_evidence",
     "upgrade_reasons",
 ]
 
-#: Where a cross-sell came from: a basket item, the customer's own history, or popularity.
-FROM_BASKET, FROM_HISTORY, FROM_POPULARITY = 0, 1, 2
+#: Where a cross-sell came from: a basket item, customers like this one, popularity, or the
+#: customer's own past orders (a repeat purchase).
+FROM_BASKET, FROM_HISTORY, FROM_POPULARITY, FROM_REPEAT = 0, 1, 2, 3
 
 _item_user_cache: dict[int, tuple[weakref.ref, Any]] = {}
 
@@ -130,13 +132,15 @@ def cross_sell_reasons(
     *,
     unit: str = "orders",
     segment: Any = None,
+    repeat_count: np.ndarray | None = None,
+    order_count: np.ndarray | None = None,
 ) -> list[str]:
     """One sentence per cross-sell row.
 
     Parameters
     ----------
     kind : numpy.ndarray of int
-        :data:`FROM_BASKET`, :data:`FROM_HISTORY` or :data:`FROM_POPULARITY`.
+        :data:`FROM_BASKET`, :data:`FROM_HISTORY`, :data:`FROM_POPULARITY` or :data:`FROM_REPEAT`.
     because : sequence
         The explaining basket item (external ID) of every row.
     together_count, lift : numpy.ndarray
@@ -144,12 +148,17 @@ def cross_sell_reasons(
         What ``together_count`` counts.
     segment : optional
         Named in popularity reasons (a scalar, or a sequence with one per row).
+    repeat_count, order_count : numpy.ndarray, optional
+        For :data:`FROM_REPEAT` rows: in how many of the customer's orders
+        the item was, out of how many.
 
     Examples
     --------
-    >>> cross_sell_reasons(np.array([0, 1, 2]), ["coat", None, None], np.array([312, 0, 0]),
-    ...                    np.array([4.06, np.nan, np.nan]), segment="Germany")
-    ['bought together with coat in 312 orders, lift 4.1', 'customers like you bought it', 'popular in Germany']
+    >>> cross_sell_reasons(np.array([0, 1, 2, 3]), ["coat", None, None, None], np.array([312, 0, 0, 0]),
+    ...                    np.array([4.06, np.nan, np.nan, np.nan]), segment="Germany",
+    ...                    repeat_count=np.array([0, 0, 0, 3]), order_count=np.array([0, 0, 0, 5]))  # doctest: +NORMALIZE_WHITESPACE
+    ['bought together with coat in 312 orders, lift 4.1', 'customers like you bought it', 'popular in Germany',
+     'you bought it in 3 of your 5 orders']
     """
     kind = np.asarray(kind)
     out = np.empty(kind.size, dtype=object)
@@ -173,7 +182,13 @@ def cross_sell_reasons(
             ]
         out[basket] = text
     out[kind == FROM_HISTORY] = "customers like you bought it"
-    popular = np.flatnonzero((kind != FROM_BASKET) & (kind != FROM_HISTORY))
+    repeat = np.flatnonzero(kind == FROM_REPEAT)
+    if repeat.size:
+        if repeat_count is None or order_count is None:
+            raise ValueError("FROM_REPEAT rows need repeat_count and order_count")
+        h, n = np.asarray(repeat_count)[repeat].tolist(), np.asarray(order_count)[repeat].tolist()
+        out[repeat] = [f"you bought it in {a:g} of your {b:g} order{'s' if b != 1 else ''}" for a, b in zip(h, n, strict=True)]
+    popular = np.flatnonzero((kind != FROM_BASKET) & (kind != FROM_HISTORY) & (kind != FROM_REPEAT))
     if popular.size:
         if isinstance(segment, (list, np.ndarray)):
             segs = np.asarray(segment, dtype=object)[popular].tolist()

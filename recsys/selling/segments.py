@@ -188,7 +188,7 @@ def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
     if data.times is not None:
         _, take = _rows_csr(data.matrix.indptr, np.arange(data.matrix.nnz), rows)
         times = data.times[take]
-    basket_matrix = basket_ids = basket_users = None
+    basket_matrix = basket_ids = basket_users = basket_times = None
     if data.basket_matrix is not None and data.basket_users is not None and data.basket_ids is not None:
         new_row = np.full(data.n_users, -1, dtype=np.int32)
         new_row[rows] = np.arange(rows.size, dtype=np.int32)
@@ -196,9 +196,10 @@ def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
         basket_matrix = data.basket_matrix[keep]
         basket_ids = IdMap(data.basket_ids.external_ids[keep], name="basket")
         basket_users = new_row[data.basket_users[keep]]
+        basket_times = None if data.basket_times is None else data.basket_times[keep]
     attrs = data.user_attributes.iloc[rows] if data.user_attributes is not None else None
     return Interactions(
         matrix=matrix, user_ids=IdMap(data.user_ids.external_ids[rows], name="user"), item_ids=data.item_ids,
         times=times, basket_matrix=basket_matrix, basket_ids=basket_ids, basket_users=basket_users,
-        user_attributes=attrs, reference_time=data.reference_time,
+        basket_times=basket_times, user_attributes=attrs, reference_time=data.reference_time,
     )

@@ -210,6 +210,78 @@ def test_neighbours_match_reference(data, p) -> None:
         assert pos[q].tolist() == ref_pos
 
 
+def reference_noisy_or(q_items, q_weights, q_explain, q_direct, sim_indptr, sim_indices, sim_data):
+    """``combine="noisy_or"``: max of weight * sim over neighbour entries, noisy-or with direct entries."""
+    best_nb: dict[int, np.float32] = {}
+    direct: dict[int, np.float32] = {}
+    best: dict[int, tuple[np.float32, int]] = {}
+    touched: list[int] = []
+    for i, w, ex, d in zip(q_items, q_weights, q_explain, q_direct, strict=True):
+        if d:
+            i = int(i)
+            if i not in touched:
+                touched.append(i)
+            old = direct.get(i, np.float32(0))
+            direct[i] = np.float32(np.float32(old + np.float32(w)) - np.float32(old * np.float32(w)))
+            continue
+        for r in range(sim_indptr[i], sim_indptr[i + 1]):
+            j = int(sim_indices[r])
+            if j not in touched:
+                touched.append(j)
+            contribution = np.float32(np.float32(w) * sim_data[r])
+            best_nb[j] = max(best_nb.get(j, np.float32(0)), contribution)
+            if ex and (j not in best or contribution > best[j][0]):
+                best[j] = (contribution, r)
+    out = []
+    for j in touched:
+        b, d = best_nb.get(j, np.float32(0)), direct.get(j, np.float32(0))
+        score = np.float32(np.float32(b + d) - np.float32(b * d))
+        if score > 0:
+            out.append((j, score, best.get(j, (0, -1))[1]))
+    return out
+
+
+@SETTINGS
+@given(data=st.data(), p=problems())
+def test_noisy_or_matches_reference(data, p) -> None:
+    sim_indptr, sim_indices, sim_data = data.draw(similarity(p["n_items"]))
+    sim_data = np.clip(sim_data / 2, 0, 1).astype(np.float32)  # probabilities
+    queries = []
+    for _ in range(p["n_queries"]):
+        items = data.draw(st.lists(st.integers(0, p["n_items"] - 1), max_size=5))
+        weights = [data.draw(st.sampled_from([0.0, 0.125, 0.5, 1.0])) for _ in items]
+        explain = [data.draw(st.booleans()) for _ in items]
+        direct = [data.draw(st.booleans()) for _ in items]
+        queries.append((items, weights, explain, direct))
+    q_indptr = np.cumsum([0] + [len(q[0]) for q in queries])
+    flat = [np.array([v for q in queries for v in q[k]]) for k in range(4)]
+    c, fill_sc = make_constraints(p)
+    ids, scores, pos = constrained_topn_neighbours(
+        q_indptr, flat[0].astype(np.int64), flat[1].astype(np.float32), sim_indptr, sim_indices, sim_data, p["n"], c,
+        query_explain=flat[2].astype(bool), query_direct=flat[3].astype(bool), combine="noisy_or", num_threads=2)
+    for q, (items, weights, explain, direct) in enumerate(queries):
+        cands = reference_noisy_or(items, weights, explain, direct, sim_indptr, sim_indices, sim_data)
+        excluded, allowed_row, fill, fills = query_context(p, q, fill_sc)
+        ref_ids, ref_scores, ref_pos = reference_select(cands, p["n"], excluded, allowed_row, p["group_of"],
+                                                        p["cap"], fill, fills)
+        assert ids[q].tolist() == ref_ids
+        np.testing.assert_array_equal(scores[q], np.array(ref_scores, dtype=np.float32))
+        assert pos[q].tolist() == ref_pos
+
+
+def test_noisy_or_arguments() -> None:
+    sim = ([0, 1, 1], [1], [0.5])
+    with pytest.raises(ValueError, match="combine"):
+        constrained_topn_neighbours([0, 1], [0], [1.0], *sim, 1, combine="max")
+    with pytest.raises(ValueError, match="probabilities"):
+        constrained_topn_neighbours([0, 1], [0], [2.0], *sim, 1, combine="noisy_or")
+    with pytest.raises(ValueError, match="query_direct"):
+        constrained_topn_neighbours([0, 1], [0], [1.0], *sim, 1, query_direct=[True, False])
+    # a direct entry adds its weight when summing
+    ids, scores, _ = constrained_topn_neighbours([0, 2], [0, 1], [1.0, 0.25], *sim, 2, query_direct=[False, True])
+    assert ids.tolist() == [[1, -1]] and scores.tolist() == [[0.75, -np.inf]]
+
+
 # --------------------------------------------------------------------------- properties
 @SETTINGS
 @given(data=st.data(), p=problems(max_items=20, max_queries=4))

@@ -59,6 +59,18 @@ def test_baskets_and_user_attributes() -> None:
     assert data.user_attributes.loc[1, "country"] == "AT"  # the latest value
 
 
+def test_basket_times_are_each_baskets_first_event() -> None:
+    df = pd.DataFrame({"order": ["o1", "o2", "o1", "o2"], "cust": [1, 2, 1, 2], "item": ["a", "a", "b", "c"],
+                       "t": pd.to_datetime(["2024-01-05", "2024-01-03", "2024-01-02", "2024-01-04"])})
+    data = Interactions.from_pandas(df, user_col="cust", item_col="item", basket_col="order", time_col="t")
+    expected = pd.to_datetime(["2024-01-02", "2024-01-03"]).to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+    assert data.basket_times is not None and data.basket_times.tolist() == expected.tolist()
+    assert Interactions.from_pandas(df, user_col="cust", item_col="item", basket_col="order").basket_times is None
+    with pytest.raises(ValueError, match="basket_times"):
+        Interactions(matrix=data.matrix, user_ids=data.user_ids, item_ids=data.item_ids,
+                     basket_times=np.zeros(2))
+
+
 @pytest.mark.parametrize(
     ("frame", "kwargs", "message"),
     [
