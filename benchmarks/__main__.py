@@ -2,6 +2,9 @@
 
 ``python -m benchmarks cross-sell [--dataset online-retail ...] [--markdown PATH]``: cross-sell quality.
 
+``python -m benchmarks selling-latency [--items 100000]``: single-call latency of recommend_cross_sell and
+recommend_upgrade on a large catalog, next to implicit's item-item recommend.
+
 ``python -m benchmarks scaling [--markdown PATH]``: fit time and peak memory at 1x and 10x data, batch
 recommendation for 1M users (every measurement in a fresh process).
 
@@ -40,6 +43,11 @@ def main() -> None:
     cross.add_argument("--grid", choices=["full", "smoke"], default="full",
                        help="configurations to compare (smoke: a handful, for tests)")
     cross.add_argument("--markdown", help="append the tables as Markdown to this file")
+    latency = sub.add_parser("selling-latency", help="single-call latency of the selling APIs on a large catalog")
+    latency.add_argument("--items", type=int, default=100_000)
+    latency.add_argument("--queries", type=int, default=2000)
+    latency.add_argument("--threads", type=int, default=2)
+    latency.add_argument("--markdown", help="append the table as Markdown to this file")
     scaling = sub.add_parser("scaling", help="fit time / peak memory at 1x and 10x, batch recommend for 1M users")
     _add_scaling_arguments(scaling)
     scaling.add_argument("--factors", type=int, default=64)
@@ -71,6 +79,10 @@ def main() -> None:
 
         cross_sell.main(args.dataset, markdown=args.markdown, threads=args.threads, grid=args.grid,
                         seeds=args.seeds)
+    elif args.suite == "selling-latency":
+        from benchmarks import selling_latency
+
+        selling_latency.main(items=args.items, queries=args.queries, threads=args.threads, markdown=args.markdown)
     elif args.suite == "scaling":
         _run_scaling(args)
     elif args.suite == "all":

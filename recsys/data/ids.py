@@ -163,6 +163,26 @@ class IdMap:
         values = _as_1d_array(external_ids, f"{self.name}s")
         if values.size == 0:
             return np.empty(0, dtype=np.int32)
+        if values.size == 1 and self._index.dtype.kind in "iu":  # one customer at the checkout: a hash lookup
+            value = values[0]
+            if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+                try:
+                    return np.array([self._index.get_loc(value)], dtype=np.int32)
+                except KeyError:
+                    if missing == "ignore":
+                        return np.array([-1], dtype=np.int32)
+        if values.dtype == object and self._index.dtype != object:
+            # Python objects (e.g. a column of ints in an object array): looked up as they are, pandas
+            # would cast the whole index to object and hash it again on every call
+            kind = pd.api.types.infer_dtype(values, skipna=False)
+            if kind == "integer" and self._index.dtype.kind in "iu":
+                values = values.astype(np.int64)
+            elif kind == "floating" and self._index.dtype.kind == "f":
+                values = values.astype(np.float64)
+            else:
+                inferred = pd.Index(values)
+                if inferred.dtype == self._index.dtype:
+                    values = inferred.to_numpy()
         try:
             rows = self._index.get_indexer(values)
         except TypeError as err:  # unorderable / unhashable

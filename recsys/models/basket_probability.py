@@ -40,7 +40,6 @@ import scipy.sparse as sp
 from recsys.core.constrained import Constraints, constrained_topn_neighbours
 from recsys.core.cooccurrence import NeighbourTable
 from recsys.core.topn import sort_scores
-from recsys.models.base import select_csr_rows
 
 __all__ = [
     "PRIOR_GRID",
@@ -117,9 +116,9 @@ def probability_queries(
     basket_indptr: np.ndarray,
     basket_rows: np.ndarray,
     user_rows: np.ndarray,
-    counts: sp.csr_matrix,
-    n_baskets: np.ndarray,
-    popularity: np.ndarray,
+    counts: sp.csr_matrix | None,
+    n_baskets: np.ndarray | None,
+    popularity: np.ndarray | None,
     repeat_prior: float | None,
     repeat_scale: float = 1.0,
 ) -> tuple[np.ndarray, ...]:
@@ -146,15 +145,17 @@ def probability_queries(
     b_len = np.diff(basket_indptr)
     ones = np.ones(basket_rows.size, dtype=bool)
     known = user_rows >= 0
-    if repeat_prior is None or repeat_scale <= 0 or not known.any():
+    if repeat_prior is None or counts is None or repeat_scale <= 0 or not known.any():
         return (basket_indptr.astype(np.int64), basket_rows.astype(np.int32), np.ones(basket_rows.size, np.float32),
                 ones, ~ones)
-    h_ip, h_ix = select_csr_rows(counts.indptr, counts.indices, np.where(known, user_rows, 0))
-    h_len = np.where(known, np.diff(h_ip), 0)
-    _, h_data_pos = select_csr_rows(counts.indptr, np.arange(counts.nnz), np.where(known, user_rows, 0))
-    keep = np.repeat(known, np.diff(h_ip))
-    h_ix, h_count = h_ix[keep], counts.data[h_data_pos[keep]].astype(np.float64)
-    h_user = np.repeat(np.where(known, user_rows, 0), h_len)
+    assert n_baskets is not None and popularity is not None
+    users = user_rows[known].astype(np.int64)
+    h_len = np.zeros(n_q, dtype=np.int64)
+    h_len[known] = counts.indptr[users + 1] - counts.indptr[users]
+    starts = np.repeat(counts.indptr[users], h_len[known])
+    take = starts + np.arange(starts.size) - np.repeat(np.cumsum(h_len[known]) - h_len[known], h_len[known])
+    h_ix, h_count = counts.indices[take].astype(np.int32), counts.data[take].astype(np.float64)
+    h_user = np.repeat(users, h_len[known])
     a = float(repeat_prior)
     r = repeat_scale * (h_count + a * popularity[h_ix]) / (n_baskets[h_user] + a)
     q_of = np.concatenate([np.repeat(np.arange(n_q), b_len), np.repeat(np.arange(n_q), h_len)])

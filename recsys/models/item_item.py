@@ -185,11 +185,14 @@ class ItemItem(Recommender):
         self.similarity_matrix_: sp.csr_matrix = table.to_csr()
         self._history = self._prepare(user_items)
         self.conditional_probability_: np.ndarray | None = None
-        self._repeat_counts: tuple[sp.csr_matrix, np.ndarray] | None = None
+        # (user x item basket counts, baskets per user, item popularity) for repeat probabilities
+        self._repeat_counts: tuple[sp.csr_matrix, np.ndarray, np.ndarray] | None = None
         if self.basket_prior_ is not None:
             self.conditional_probability_ = conditional_probabilities(table, self.basket_prior_)
             if self.repeat_prior_ is not None and self._transactions is not None and self._basket_users is not None:
-                self._repeat_counts = user_basket_counts(self._transactions, self._basket_users, user_items.shape[0])
+                counts, n_baskets = user_basket_counts(self._transactions, self._basket_users, user_items.shape[0])
+                popularity = table.item_support.astype(np.float64) / max(table.n_rows, 1)
+                self._repeat_counts = (counts, n_baskets, popularity)
 
     def basket_probability_queries(self, basket_indptr: np.ndarray, basket_rows: np.ndarray, user_rows: np.ndarray,
                                    repeat_scale: float = 1.0) -> tuple[np.ndarray, ...] | None:
@@ -203,11 +206,11 @@ class ItemItem(Recommender):
         self._check_fitted()
         if self.conditional_probability_ is None:
             return None
-        table = self.neighbours_
-        popularity = table.item_support.astype(np.float64) / max(table.n_rows, 1)
-        counts, n_baskets = self._repeat_counts if self._repeat_counts is not None else (None, None)
+        if self._repeat_counts is None:
+            return probability_queries(basket_indptr, basket_rows, user_rows, None, None, None, None)
+        counts, n_baskets, popularity = self._repeat_counts
         return probability_queries(basket_indptr, basket_rows, user_rows, counts, n_baskets, popularity,
-                                   self.repeat_prior_ if counts is not None else None, repeat_scale)
+                                   self.repeat_prior_, repeat_scale)
 
     # -------------------------------------------------------- incremental
     def partial_fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> ItemItem:
@@ -415,11 +418,45 @@ class ItemItem(Recommender):
         return self._neighbour_topn(one_hot, n, exclude, item_allowed)
 
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        return self._score_histories(self._history[user_rows], item_rows)
+        h = self._history
+        rows = np.asarray(user_rows, dtype=np.int64)
+        lengths = h.indptr[rows + 1] - h.indptr[rows]
+        offsets = np.cumsum(lengths) - lengths
+        take = np.repeat(h.indptr[rows] - offsets, lengths) + np.arange(int(lengths.sum()))
+        return self._score_history_entries(np.repeat(np.arange(rows.size), lengths), h.indices[take], h.data[take],
+                                           rows.size, item_rows)
 
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
-        scores = self._prepare(histories) @ self.similarity_matrix_[:, item_rows]
-        return np.asarray(scores.todense(), dtype=np.float32)
+        H = self._prepare(histories)
+        query = np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
+        return self._score_history_entries(query, H.indices, H.data, H.shape[0], item_rows)
+
+    def _score_history_entries(self, query: np.ndarray, items: np.ndarray, weights: np.ndarray, n_queries: int,
+                               item_rows: np.ndarray) -> np.ndarray:
+        """``sum_h weight * sim(h, j)`` for the wanted items ``j`` of each query, from (query, item, weight) entries.
+
+        Walks the neighbour rows of the history items (cost: history length x k) and keeps the wanted
+        items; slicing their columns out of the whole similarity matrix would touch every entry.
+        """
+        S = self.similarity_matrix_
+        item_rows = np.asarray(item_rows, dtype=np.int64)
+        out = np.zeros((n_queries, item_rows.size), dtype=np.float64)
+        lengths = S.indptr[items + 1] - S.indptr[items]
+        total = int(lengths.sum())
+        if total == 0 or item_rows.size == 0:
+            return out.astype(np.float32)
+        if total > _BLOCK_CELLS:  # big batches: scipy's product, then the wanted columns
+            H = sp.csr_matrix((weights, (query, items)), shape=(n_queries, S.shape[0]))
+            return np.asarray((H @ S).tocsc()[:, item_rows].todense(), dtype=np.float32)
+        offsets = np.cumsum(lengths) - lengths
+        take = np.repeat(S.indptr[items] - offsets, lengths) + np.arange(total)
+        neighbour = S.indices[take]
+        order = np.argsort(item_rows, kind="stable")
+        pos = np.minimum(np.searchsorted(item_rows[order], neighbour), item_rows.size - 1)
+        hit = item_rows[order][pos] == neighbour
+        weight = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * S.data[take]
+        np.add.at(out, (np.repeat(query, lengths)[hit], order[pos[hit]]), weight[hit])
+        return out.astype(np.float32)
 
 
 def _check_priors(basket_prior: object, repeat_prior: object) -> tuple[float | str, float | str | None]:

@@ -375,7 +375,16 @@ class TierCatalog:
             return np.asarray([self._index.get_loc(v) if v in self else -1 for v in values], dtype=np.int64)
 
     def _position(self, item: Any) -> int:
-        pos = self._positions([item])[0]
+        # one item at a time (higher_tiers, features_of): a dict lookup, not a pandas index search
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None:
+            lookup = self.__dict__["_lookup"] = dict(zip(self._index.tolist(), range(len(self._index)), strict=True))
+        try:
+            pos = lookup.get(item, -1)
+        except TypeError:  # unhashable
+            pos = -1
+        if pos < 0 and item in self:  # e.g. a NumPy scalar that hashes differently from its Python twin
+            pos = int(self._positions([item])[0])
         if pos < 0:
             raise UnknownIdError(f"item {item!r} is not in the catalog")
         return int(pos)

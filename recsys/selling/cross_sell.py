@@ -278,9 +278,9 @@ def _probability_path(scorer: Any, base: Recommender, batch: _Batch, n: int, con
     if counts is not None and user_weight != 0:
         q, slot = np.nonzero((ids >= 0) & (user_rows[:, None] >= 0))
         if q.size:
-            h = np.asarray(counts[0][user_rows[q], ids[q, slot]]).ravel()
+            h = _csr_values(counts[0], user_rows[q], ids[q, slot])
             n_orders = counts[1][user_rows[q]]
-            p = scorer.neighbours_.item_support[ids[q, slot]] / max(scorer.neighbours_.n_rows, 1)
+            p = counts[2][ids[q, slot]]
             a = scorer.repeat_prior_
             r = (1.0 if user_weight is None else user_weight) * (h + a * p) / (n_orders + a)
             repeat = (h > 0) & (r >= basket_p[q, slot])
@@ -293,6 +293,21 @@ def _probability_path(scorer: Any, base: Recommender, batch: _Batch, n: int, con
     out.because[pos], out.together[pos], out.lift[pos] = because, together, lift
     out.kind[pos], out.repeat_count[pos], out.order_count[pos] = kind, repeat_count, order_count
     out.unit[pos] = _co_purchase_unit(scorer, table)
+
+
+def _csr_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[i], cols[i]]`` for each i (sorted indices): a binary search per pair for a few
+    pairs — scipy's fancy indexing costs more than the whole single-basket call."""
+    if rows.size > 256:
+        return np.asarray(matrix[rows, cols]).ravel()
+    out = np.zeros(rows.size, dtype=matrix.dtype)
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        lo, hi = indptr[r], indptr[r + 1]
+        p = lo + int(np.searchsorted(indices[lo:hi], c))
+        if p < hi and indices[p] == c:
+            out[k] = data[p]
+    return out
 
 
 def _co_purchase_unit(scorer: Recommender, table: Any) -> str:

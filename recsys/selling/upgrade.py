@@ -44,7 +44,13 @@ from recsys.data.ids import _as_1d_array
 from recsys.data.validation import require_columns, require_dataframe
 from recsys.exceptions import UnknownIdError
 from recsys.models.base import Recommender, check_n
-from recsys.selling.catalog import CatalogView, TierCatalogProtocol, catalog_view, check_catalog
+from recsys.selling.catalog import (
+    CatalogView,
+    TierCatalog,
+    TierCatalogProtocol,
+    catalog_view,
+    check_catalog,
+)
 from recsys.selling.cross_sell import _check_model, _check_rules, _item_lookup
 from recsys.selling.explain import upgrade_reasons
 from recsys.selling.rules import Rules, _rows_csr
@@ -132,7 +138,20 @@ def _from_rows(base: Recommender, view: CatalogView, items: np.ndarray, user_row
 
 def _candidates(base: Recommender, catalog: TierCatalogProtocol, view: CatalogView, q: np.ndarray,
                 src: np.ndarray) -> _Candidates:
-    """Expand every (query, from row) into its higher tiers via ``catalog.higher_tiers``."""
+    """Expand every (query, from row) into its higher tiers via ``catalog.higher_tiers``.
+
+    A :class:`TierCatalog` is expanded from its aligned view in one go (the same items, lowest tier
+    first); other catalogs are asked item by item, and their answers checked.
+    """
+    if isinstance(catalog, TierCatalog):
+        family = view.family[src]
+        start = view.members_indptr[family]
+        lengths = view.members_indptr[family + 1] - start
+        take = np.repeat(start - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        dst = view.members[take].astype(np.int64)
+        from_rows = np.repeat(src, lengths)
+        higher = view.tier[dst] > view.tier[from_rows]
+        return _Candidates(np.repeat(q, lengths)[higher], from_rows[higher], dst[higher])
     lookup, external = _item_lookup(base.item_ids_)
     higher: dict[int, np.ndarray] = {}
     for row in np.unique(src).tolist():
@@ -180,13 +199,37 @@ def _affinity(scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos
                 scores = scorer._score_histories(onehot, union)
             inside = (key_idx >= a) & (key_idx < a + chunk.size)
             out[sel[inside]] = np.asarray(scores)[key_idx[inside] - a, col[inside]]
-    return np.nan_to_num(out, nan=-np.inf)
+    return np.where(np.isnan(out), -np.inf, out)
 
 
 def _pct_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    if values.size == 0:
-        return values.astype(np.float64)
-    return pd.Series(values).groupby(groups).rank(method="average", pct=True).to_numpy(dtype=np.float64)
+    """Average rank of each value within its group, divided by the group's size (NaN stays NaN).
+
+    The same as ``pandas`` ``groupby(groups).rank(method="average", pct=True)``, in NumPy.
+
+    Examples
+    --------
+    >>> _pct_rank(np.array([3.0, 1.0, 3.0, 5.0, np.nan]), np.array([0, 0, 0, 1, 1])).tolist()
+    [0.8333333333333334, 0.3333333333333333, 0.8333333333333334, 1.0, nan]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.size, np.nan)
+    ok = np.flatnonzero(~np.isnan(values))
+    if ok.size == 0:
+        return out
+    order = ok[np.lexsort((values[ok], groups[ok]))]
+    g, v = groups[order], values[order]
+    new_group = np.ones(order.size, dtype=bool)
+    new_group[1:] = g[1:] != g[:-1]
+    new_run = new_group.copy()
+    new_run[1:] |= v[1:] != v[:-1]
+    idx = np.arange(order.size)
+    rank = idx - np.maximum.accumulate(np.where(new_group, idx, 0)) + 1.0
+    run = np.cumsum(new_run) - 1
+    average = np.bincount(run, weights=rank) / np.bincount(run)
+    group = np.cumsum(new_group) - 1
+    out[order] = average[run] / np.bincount(group)[group]
+    return out
 
 
 def _upgrade(
@@ -205,7 +248,7 @@ def _upgrade(
     affinity_weight: float,
     now: Any,
     num_threads: int,
-) -> tuple[pd.DataFrame, np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray]:
     base = model.default if isinstance(model, SegmentedModel) else model
     view = catalog_view(catalog, base)
     if view.unknown:
@@ -300,12 +343,12 @@ def _upgrade(
     if explain:
         columns["reason"] = upgrade_reasons(columns["from_item"], columns["from_tier"], columns["to_tier"],
                                             price_from, price_to, added_taken)
-    return pd.DataFrame(columns), per_query
+    return columns, per_query
 
 
 def _check_common(catalog: Any, affinity_weight: float, segment_price_caps: Any, max_price_ratio: Any,
                   max_tier_jump: Any) -> None:
-    if not isinstance(catalog, TierCatalogProtocol):
+    if not isinstance(catalog, (TierCatalog, TierCatalogProtocol)):  # the concrete class first: cheaper
         raise TypeError(f"catalog must implement TierCatalogProtocol (e.g. a TierCatalog), got {type(catalog).__name__}")
     if isinstance(affinity_weight, bool) or not isinstance(affinity_weight, numbers.Real) or not (
         0.0 <= affinity_weight <= 1.0
@@ -336,8 +379,9 @@ def recommend_upgrade(
     explain: bool = True,
     affinity_weight: float = DEFAULT_AFFINITY_WEIGHT,
     now: Any = None,
+    return_frame: bool = True,
     num_threads: int = 0,
-) -> pd.DataFrame:
+) -> pd.DataFrame | dict[str, Any]:
     """The ``n`` best upgrades of an item, or of everything a customer owns.
 
     Parameters
@@ -380,6 +424,10 @@ def recommend_upgrade(
         Weight of the model's affinity against value for money (module docstring).
     now : datetime-like, optional
         For the declines cooldown.
+    return_frame : bool
+        ``False`` returns a dict of the same columns (NumPy arrays and
+        lists) without building a DataFrame — the fastest path for online
+        serving.
     num_threads : int
 
     Returns
@@ -417,13 +465,13 @@ def recommend_upgrade(
     n = min(n, max(1, len(_as_1d_array(catalog.items, "catalog items"))))  # never more offers than items
     if item is None and user is None:
         raise ValueError("recommend_upgrade needs an item, a user, or both")
-    frame, _ = _upgrade(
+    columns, _ = _upgrade(
         model, catalog, np.array([item], dtype=object), np.array([user], dtype=object),
         None if segment is None else np.array([segment], dtype=object), n,
         max_price_ratio=max_price_ratio, max_tier_jump=max_tier_jump, segment_price_caps=segment_price_caps,
         rules=rules, explain=explain, affinity_weight=float(affinity_weight), now=now, num_threads=num_threads,
     )
-    return frame
+    return pd.DataFrame(columns) if return_frame else columns
 
 
 def recommend_upgrade_batch(
@@ -493,12 +541,11 @@ def recommend_upgrade_batch(
     items = np.where(pd.isna(items), None, items)
     users = np.where(pd.isna(users), None, users)
     segments = queries[segment_col].to_numpy(dtype=object) if segment_col is not None else None
-    frame, per_query = _upgrade(
+    columns, per_query = _upgrade(
         model, catalog, items, users, segments, n,
         max_price_ratio=max_price_ratio, max_tier_jump=max_tier_jump, segment_price_caps=segment_price_caps,
         rules=rules, explain=explain, affinity_weight=float(affinity_weight), now=now, num_threads=num_threads,
     )
     labels = queries[query_col].to_numpy() if query_col is not None else queries.index.to_numpy()
-    frame.insert(0, query_col or "query", np.repeat(labels, per_query))
-    return frame
+    return pd.DataFrame({query_col or "query": np.repeat(labels, per_query), **columns})
 

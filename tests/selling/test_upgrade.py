@@ -294,3 +294,17 @@ def test_private_label_to_national_brand() -> None:
     assert (brand[out["item"]].to_numpy() == "National").all()
     assert (catalog.family_of(out["from_item"]) == catalog.family_of(out["item"])).all()
     assert (out["price_to"] <= 1.5 * out["price_from"] + 1e-9).all()
+
+
+def test_return_frame_false_gives_the_same_columns() -> None:
+    import recsys
+    from recsys.selling import TierCatalog, recommend_upgrade
+
+    log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]})
+    model = recsys.ItemItem().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    catalog = TierCatalog.from_mapping({"phone": ["64gb", "128gb", "256gb"]},
+                                       prices={"64gb": 500, "128gb": 600, "256gb": 800})
+    frame = recommend_upgrade(model, catalog, item="64gb", user=2)
+    arrays = recommend_upgrade(model, catalog, item="64gb", user=2, return_frame=False)
+    assert isinstance(arrays, dict) and list(arrays) == frame.columns.tolist()
+    pd.testing.assert_frame_equal(pd.DataFrame(arrays), frame)
