@@ -125,6 +125,20 @@ def test_from_csr_validates() -> None:
         Interactions.from_csr(sp.csr_matrix(np.eye(2)), user_ids=[1, 2, 3])
 
 
+def test_id_lookup_fast_paths_agree_with_pandas() -> None:
+    ints = IdMap(np.array([7, 3, 11]), name="user")
+    assert ints.to_rows([3]).tolist() == [1] and ints.to_rows(np.array([np.int32(11)])).tolist() == [2]
+    assert ints.to_rows(np.array([3, 7], dtype=object)).tolist() == [1, 0]
+    assert ints.to_rows([5], missing="ignore").tolist() == [-1]
+    with pytest.raises(UnknownIdError, match="5"):
+        ints.to_rows([5])
+    assert ints.to_rows(["3"], missing="ignore").tolist() == [-1]  # a string is not the number
+    assert ints.to_rows(np.array([3.0, 7.5], dtype=object), missing="ignore").tolist() == [1, -1]
+    assert ints.to_rows(np.array([3, "7"], dtype=object), missing="ignore").tolist() == [1, -1]
+    strs = IdMap(["x", "y"], name="item")
+    assert strs.to_rows(np.array(["y"], dtype=object)).tolist() == [1]
+
+
 def test_id_map() -> None:
     ids = IdMap(["x", "y"], name="item")
     with pytest.raises(UnknownIdError, match=r"1 unknown item\(s\): \['z'\]"):

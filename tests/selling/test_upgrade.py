@@ -179,6 +179,32 @@ def test_other_models(catalog) -> None:
 
 
 # --------------------------------------------------------------------------- properties
+class Delegating:
+    """A user's own catalog class giving a TierCatalog's answers through the protocol only."""
+
+    def __init__(self, catalog: TierCatalog) -> None:
+        self.catalog = catalog
+
+    @property
+    def items(self):
+        return self.catalog.items
+
+    def family_of(self, items):
+        return self.catalog.family_of(items)
+
+    def tier_of(self, items):
+        return self.catalog.tier_of(items)
+
+    def price_of(self, items):
+        return self.catalog.price_of(items)
+
+    def features_of(self, item):
+        return self.catalog.features_of(item)
+
+    def higher_tiers(self, item):
+        return self.catalog.higher_tiers(item)
+
+
 @st.composite
 def worlds(draw):
     n_items = draw(st.integers(4, 14))
@@ -222,6 +248,11 @@ def test_upgrade_properties(world, data) -> None:
     exclude_owned = data.draw(st.booleans())
     recs = recommend_upgrade(model, catalog, item=item, user=user, n=n, max_price_ratio=ratio, max_tier_jump=jump,
                              rules=Rules(exclude_owned=exclude_owned))
+    # a TierCatalog takes a vectorised path; the protocol path must give the same offers
+    through_protocol = recommend_upgrade(model, Delegating(catalog), item=item, user=user, n=n,
+                                         max_price_ratio=ratio, max_tier_jump=jump,
+                                         rules=Rules(exclude_owned=exclude_owned))
+    pd.testing.assert_frame_equal(through_protocol, recs)
     owned = set(log.loc[log["user"] == user, "item"]) if user is not None else set()
 
     def tiers(x):
@@ -308,3 +339,14 @@ def test_return_frame_false_gives_the_same_columns() -> None:
     arrays = recommend_upgrade(model, catalog, item="64gb", user=2, return_frame=False)
     assert isinstance(arrays, dict) and list(arrays) == frame.columns.tolist()
     pd.testing.assert_frame_equal(pd.DataFrame(arrays), frame)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, np.nan, -np.inf]), max_size=12), data=st.data())
+def test_group_percentile_ranks_match_pandas(values, data) -> None:
+    from recsys.selling.upgrade import _pct_rank
+
+    groups = np.array([data.draw(st.integers(0, 2)) for _ in values], dtype=np.int64)
+    values = np.array(values, dtype=np.float64)
+    expected = pd.Series(values).groupby(groups).rank(method="average", pct=True).to_numpy(dtype=np.float64)
+    np.testing.assert_allclose(_pct_rank(values, groups), expected, rtol=1e-12)
