@@ -42,16 +42,16 @@ fitted with ``segment_col`` ranks by the segment's best sellers instead, and
 
 On Online Retail, with one ItemItem per country of at least 20 customers
 (United Kingdom, France, Germany, Spain, Belgium), the "REGENCY CAKESTAND 3
-TIER" (22423) gets the matching teacups and saucers in the UK, ribbons,
-plasters and a jam-making set in Germany, and a teacup, sugar tongs and cake
-tins in France::
+TIER" (22423) gets the matching teacups and saucers in the UK, and ribbons,
+snack boxes, plasters and a jam-making set in Germany::
 
     from recsys.datasets.loaders import load_online_retail
 
     df = load_online_retail()
     data = recsys.Interactions.from_pandas(df, user_col="CustomerID", item_col="StockCode",
-                                           basket_col="InvoiceNo", user_attribute_cols=["Country"])
-    model = SegmentedModel.fit(lambda: recsys.ItemItem(k=50), data, "Country", min_users=20)
+                                           basket_col="InvoiceNo", time_col="InvoiceDate",
+                                           user_attribute_cols=["Country"])
+    model = SegmentedModel.fit(lambda: recsys.ItemItem(), data, "Country", min_users=20)
     recommend_cross_sell(model, ["22423"], n=3, segment="Germany")
 
 Countries without their own model (and ``segment=None``) use the default.
