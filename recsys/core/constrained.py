@@ -382,6 +382,20 @@ def _dense_serial_kernel(
         )
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _touch(j, nt, flag, touched, acc, direct, best_c, best_pos):  # pragma: no cover - compiled
+    """First contribution to item ``j`` in this query: reset its accumulators; returns the touched count."""
+    if not flag[j]:
+        flag[j] = True
+        touched[nt] = j
+        nt += 1
+        acc[j] = 0.0
+        direct[j] = 0.0
+        best_c[j] = -np.inf
+        best_pos[j] = -1
+    return nt
+
+
 @numba.njit(cache=True, nogil=True)
 def _neighbour_query(
     qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
@@ -403,14 +417,7 @@ def _neighbour_query(
         i = q_indices[p]
         w = q_weights[p]
         if q_direct[p]:
-            if not flag[i]:
-                flag[i] = True
-                touched[nt] = i
-                nt += 1
-                acc[i] = 0.0
-                direct[i] = 0.0
-                best_c[i] = -np.inf
-                best_pos[i] = -1
+            nt = _touch(i, nt, flag, touched, acc, direct, best_c, best_pos)
             if noisy_or:
                 direct[i] = direct[i] + w - direct[i] * w
             else:
@@ -428,14 +435,7 @@ def _neighbour_query(
                 bad = True
                 break
             contribution = w * sim_data[r]
-            if not flag[j]:
-                flag[j] = True
-                touched[nt] = j
-                nt += 1
-                acc[j] = 0.0
-                direct[j] = 0.0
-                best_c[j] = -np.inf
-                best_pos[j] = -1
+            nt = _touch(j, nt, flag, touched, acc, direct, best_c, best_pos)
             if noisy_or:
                 if contribution > acc[j]:
                     acc[j] = contribution
@@ -989,6 +989,16 @@ def constrained_topn_dense(
     return out_ids, out_scores
 
 
+def _entry_flags(flags: object, shape: tuple[int, ...], name: str, *, default: bool) -> np.ndarray:
+    """A bool array aligned with the query entries (``default`` everywhere when not given)."""
+    if flags is None:
+        return np.full(shape, default, dtype=np.bool_)
+    out = np.ascontiguousarray(flags, dtype=np.bool_)
+    if out.shape != shape:
+        raise ValueError(f"{name} must have the shape of query_indices {shape}, got {out.shape}")
+    return out
+
+
 def constrained_topn_neighbours(
     query_indptr: np.ndarray,
     query_indices: np.ndarray,
@@ -1082,18 +1092,8 @@ def constrained_topn_neighbours(
     q_w = np.ascontiguousarray(query_weights, dtype=np.float32)
     if q_w.shape != q_ix.shape:
         raise ValueError(f"query_weights must have the shape of query_indices {q_ix.shape}, got {q_w.shape}")
-    if query_explain is None:
-        q_ex = np.ones(q_ix.shape, dtype=np.bool_)
-    else:
-        q_ex = np.ascontiguousarray(query_explain, dtype=np.bool_)
-        if q_ex.shape != q_ix.shape:
-            raise ValueError(f"query_explain must have the shape of query_indices {q_ix.shape}, got {q_ex.shape}")
-    if query_direct is None:
-        q_dir = np.zeros(q_ix.shape, dtype=np.bool_)
-    else:
-        q_dir = np.ascontiguousarray(query_direct, dtype=np.bool_)
-        if q_dir.shape != q_ix.shape:
-            raise ValueError(f"query_direct must have the shape of query_indices {q_ix.shape}, got {q_dir.shape}")
+    q_ex = _entry_flags(query_explain, q_ix.shape, "query_explain", default=True)
+    q_dir = _entry_flags(query_direct, q_ix.shape, "query_direct", default=False)
     noisy_or = combine == "noisy_or"
     if noisy_or and q_w.size and not (np.all(q_w >= 0) and np.all(q_w <= 1)):
         raise ValueError("combine='noisy_or' needs query_weights in [0, 1] (probabilities)")

@@ -200,8 +200,14 @@ def test_neighbours_match_reference(data, p) -> None:
     c, fill_sc = make_constraints(p)
     ids, scores, pos = constrained_topn_neighbours(q_indptr, q_items, q_w, sim_indptr, sim_indices, sim_data,
                                                    p["n"], c, query_explain=q_ex, num_threads=2)
-    for q, (items, weights, explain) in enumerate(queries):
-        cands = reference_neighbours(items, weights, explain, sim_indptr, sim_indices, sim_data, p["n_items"])
+    candidates = [reference_neighbours(items, weights, explain, sim_indptr, sim_indices, sim_data, p["n_items"])
+                  for items, weights, explain in queries]
+    assert_selected_like_reference(ids, scores, pos, candidates, p, fill_sc)
+
+
+def assert_selected_like_reference(ids, scores, pos, candidates, p, fill_sc) -> None:
+    """Every query's kernel output equals the reference selection from its reference candidates."""
+    for q, cands in enumerate(candidates):
         excluded, allowed_row, fill, fills = query_context(p, q, fill_sc)
         ref_ids, ref_scores, ref_pos = reference_select(cands, p["n"], excluded, allowed_row, p["group_of"],
                                                         p["cap"], fill, fills)
@@ -259,14 +265,9 @@ def test_noisy_or_matches_reference(data, p) -> None:
     ids, scores, pos = constrained_topn_neighbours(
         q_indptr, flat[0].astype(np.int64), flat[1].astype(np.float32), sim_indptr, sim_indices, sim_data, p["n"], c,
         query_explain=flat[2].astype(bool), query_direct=flat[3].astype(bool), combine="noisy_or", num_threads=2)
-    for q, (items, weights, explain, direct) in enumerate(queries):
-        cands = reference_noisy_or(items, weights, explain, direct, sim_indptr, sim_indices, sim_data)
-        excluded, allowed_row, fill, fills = query_context(p, q, fill_sc)
-        ref_ids, ref_scores, ref_pos = reference_select(cands, p["n"], excluded, allowed_row, p["group_of"],
-                                                        p["cap"], fill, fills)
-        assert ids[q].tolist() == ref_ids
-        np.testing.assert_array_equal(scores[q], np.array(ref_scores, dtype=np.float32))
-        assert pos[q].tolist() == ref_pos
+    candidates = [reference_noisy_or(items, weights, explain, direct, sim_indptr, sim_indices, sim_data)
+                  for items, weights, explain, direct in queries]
+    assert_selected_like_reference(ids, scores, pos, candidates, p, fill_sc)
 
 
 def test_noisy_or_arguments() -> None:
