@@ -181,6 +181,10 @@ def _affinity(scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos
     q, src, dst = cand.q[pos], cand.src[pos], cand.dst[pos]
     n_items = len(scorer.item_ids_)
     users = user_rows[q]
+    if user_rows.size == 1 and users[0] >= 0:  # one known customer (a shop-front call): one scoring pass
+        scores = scorer._score_users(users[:1].astype(np.int32), dst)
+        out[:] = np.asarray(scores, dtype=np.float64)[0]
+        return np.where(np.isnan(out), -np.inf, out)
     for personal in (True, False):
         sel = np.flatnonzero((users >= 0) if personal else (users < 0))
         if sel.size == 0:
@@ -216,6 +220,11 @@ def _pct_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     out = np.full(values.size, np.nan)
     ok = np.flatnonzero(~np.isnan(values))
     if ok.size == 0:
+        return out
+    if groups.size and groups[0] == groups[-1] and (groups == groups[0]).all():  # one group (one query)
+        unique, inverse, counts = np.unique(values[ok], return_inverse=True, return_counts=True)
+        ends = np.cumsum(counts)
+        out[ok] = (ends - (counts - 1) / 2.0)[inverse] / ok.size
         return out
     order = ok[np.lexsort((values[ok], groups[ok]))]
     g, v = groups[order], values[order]

@@ -253,6 +253,11 @@ def test_upgrade_properties(world, data) -> None:
                                          max_price_ratio=ratio, max_tier_jump=jump,
                                          rules=Rules(exclude_owned=exclude_owned))
     pd.testing.assert_frame_equal(through_protocol, recs)
+    # one call takes single-customer shortcuts; the batch form the general path: the same offers
+    batch = recommend_upgrade_batch(model, catalog, pd.DataFrame({"item": [item], "user": [user]}), n=n,
+                                    user_col="user", max_price_ratio=ratio, max_tier_jump=jump,
+                                    rules=Rules(exclude_owned=exclude_owned))
+    pd.testing.assert_frame_equal(batch.drop(columns="query"), recs, check_dtype=False)
     owned = set(log.loc[log["user"] == user, "item"]) if user is not None else set()
 
     def tiers(x):
