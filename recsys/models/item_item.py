@@ -9,6 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys._utils.threads import resolve_num_threads
+from recsys.core.constrained import Constraints, constrained_topn_neighbours
 from recsys.core.cooccurrence import SIMILARITIES, NeighbourTable, item_neighbours
 from recsys.core.topn import topn_neighbour_scores
 from recsys.data.ids import IdMap
@@ -36,7 +37,11 @@ class ItemItem(Recommender):
     (``basket_col``), else over users, by a parallel Numba kernel that keeps
     only the top-``k`` neighbours of each item (memory bounded by the output,
     never a dense items × items matrix).  A user's (or basket's) score for an
-    item is the sum of its similarities to the items in their history.  When
+    item is the sum of its similarities to the items in their history, except
+    for ``similarity="confidence"``: there ``recommend`` and ``score_items``
+    rank by the same basket-completion probability as cross-sells, with the
+    history as the basket (the strongest ``P(j | i)`` of its items,
+    noisy-or the user's repeat probability).  When
     fewer than ``n`` items have a positive score, the most popular remaining
     items fill the list (score 0), so results are exactly ``n`` whenever
     ``n`` candidates remain.
@@ -392,7 +397,10 @@ class ItemItem(Recommender):
 
     # ---------------------------------------------------------------- hooks
     def _neighbour_topn(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                        item_allowed: np.ndarray | None) -> Arrays:
+                        item_allowed: np.ndarray | None, user_rows: np.ndarray | None = None,
+                        probability: bool = True) -> Arrays:
+        if probability and self.conditional_probability_ is not None:
+            return self._probability_topn(histories, n, exclude, item_allowed, user_rows)
         sim = self.similarity_matrix_
         q_indptr, q_indices = csr_parts(histories)
         return topn_neighbour_scores(
@@ -402,9 +410,29 @@ class ItemItem(Recommender):
             num_threads=self.num_threads,
         )
 
+    def _probability_topn(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
+                          item_allowed: np.ndarray | None, user_rows: np.ndarray | None) -> Arrays:
+        """``similarity="confidence"``: rank by the probability of joining the history, as cross-sells are.
+
+        The history plays the basket (the strongest ``P(j | i)`` of its items); known users add their
+        repeat-purchase probabilities (which matter when seen items are not excluded).
+        """
+        q_indptr, q_rows = csr_parts(histories)
+        users = np.full(histories.shape[0], -1, dtype=np.int32) if user_rows is None else user_rows.astype(np.int32)
+        q_ip, q_ix, q_w, q_ex, q_dir = self.basket_probability_queries(q_indptr, q_rows, users)
+        table = self.neighbours_
+        constraints = Constraints.make(histories.shape[0], len(self.item_ids_), exclude_indptr=exclude[0],
+                                       exclude_indices=exclude[1], item_allowed=item_allowed,
+                                       fill_order=self._popular_order[0])
+        ids, scores, _ = constrained_topn_neighbours(
+            q_ip, q_ix, q_w, table.indptr, table.indices, self.conditional_probability_, n, constraints,
+            query_explain=q_ex, query_direct=q_dir, combine="noisy_or", num_threads=self.num_threads,
+        )
+        return ids, scores
+
     def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
                     item_allowed: np.ndarray | None) -> Arrays:
-        return self._neighbour_topn(self._history[user_rows], n, exclude, item_allowed)
+        return self._neighbour_topn(self._history[user_rows], n, exclude, item_allowed, user_rows=user_rows)
 
     def _topn_histories(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
                         item_allowed: np.ndarray | None) -> Arrays:
@@ -415,7 +443,7 @@ class ItemItem(Recommender):
         one_hot = sp.csr_matrix((np.ones(m, dtype=np.float32), item_rows, np.arange(m + 1)),
                                 shape=(m, len(self.item_ids_)))
         exclude = (np.arange(m + 1, dtype=np.int64), item_rows.astype(np.int32))
-        return self._neighbour_topn(one_hot, n, exclude, item_allowed)
+        return self._neighbour_topn(one_hot, n, exclude, item_allowed, probability=False)  # the similarities
 
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         h = self._history
@@ -423,13 +451,50 @@ class ItemItem(Recommender):
         lengths = h.indptr[rows + 1] - h.indptr[rows]
         offsets = np.cumsum(lengths) - lengths
         take = np.repeat(h.indptr[rows] - offsets, lengths) + np.arange(int(lengths.sum()))
-        return self._score_history_entries(np.repeat(np.arange(rows.size), lengths), h.indices[take], h.data[take],
-                                           rows.size, item_rows)
+        query = np.repeat(np.arange(rows.size), lengths)
+        if self.conditional_probability_ is not None:
+            return self._probability_scores(query, h.indices[take], rows, item_rows)
+        return self._score_history_entries(query, h.indices[take], h.data[take], rows.size, item_rows)
 
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
         H = self._prepare(histories)
         query = np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
+        if self.conditional_probability_ is not None:
+            return self._probability_scores(query, H.indices, np.full(H.shape[0], -1), item_rows)
         return self._score_history_entries(query, H.indices, H.data, H.shape[0], item_rows)
+
+    def _probability_scores(self, query: np.ndarray, items: np.ndarray, user_rows: np.ndarray,
+                            item_rows: np.ndarray) -> np.ndarray:
+        """What :meth:`_probability_topn` ranks by, for the wanted items: ``1 - (1 - max P(j | h)) (1 - r_j)``."""
+        table = self.neighbours_
+        item_rows = np.asarray(item_rows, dtype=np.int64)
+        n_queries = user_rows.size
+        basket = np.zeros((n_queries, item_rows.size), dtype=np.float32)
+        order = np.argsort(item_rows, kind="stable")
+        wanted = item_rows[order]
+        if item_rows.size:
+            lengths = table.indptr[items + 1] - table.indptr[items]
+            take = np.repeat(table.indptr[items] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+            neighbour = table.indices[take]
+            pos = np.minimum(np.searchsorted(wanted, neighbour), item_rows.size - 1)
+            hit = wanted[pos] == neighbour
+            np.maximum.at(basket, (np.repeat(query, lengths)[hit], order[pos[hit]]),
+                          self.conditional_probability_[take[hit]])
+        repeat = np.zeros_like(basket)
+        known = np.flatnonzero(user_rows >= 0)
+        if self._repeat_counts is not None and known.size and item_rows.size:
+            counts, n_baskets, popularity = self._repeat_counts
+            rows = user_rows[known].astype(np.int64)
+            lengths = counts.indptr[rows + 1] - counts.indptr[rows]
+            take = np.repeat(counts.indptr[rows] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+            owner = np.repeat(np.arange(known.size), lengths)
+            item = counts.indices[take]
+            pos = np.minimum(np.searchsorted(wanted, item), item_rows.size - 1)
+            hit = wanted[pos] == item
+            a = self.repeat_prior_
+            r = (counts.data[take] + a * popularity[item]) / (n_baskets[rows][owner] + a)
+            repeat[known[owner[hit]], order[pos[hit]]] = np.clip(r[hit], 0.0, 1.0).astype(np.float32)
+        return basket + repeat - basket * repeat
 
     def _score_history_entries(self, query: np.ndarray, items: np.ndarray, weights: np.ndarray, n_queries: int,
                                item_rows: np.ndarray) -> np.ndarray:

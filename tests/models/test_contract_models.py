@@ -26,6 +26,22 @@ class TestItemItemConfidence(RecommenderContract):
         return ItemItem(similarity="confidence", k=20, use_baskets=False, binary=False)
 
 
+class TestItemItemDefaults(RecommenderContract):
+    """The default: basket-completion probabilities with calibrated priors and repeats."""
+
+    def make_model(self) -> Recommender:
+        return ItemItem()
+
+    def make_refit(self, updated: Recommender) -> Recommender:
+        # partial_fit keeps the calibrated priors: a refit equals it with them fixed
+        return ItemItem(basket_prior=updated.basket_prior_, repeat_prior=updated.repeat_prior_)
+
+
+class TestItemItemFixedPriors(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemItem(k=10, basket_prior=5.0, repeat_prior=2.0)
+
+
 class TestPopularity(RecommenderContract):
     def make_model(self) -> Recommender:
         return Popularity()
