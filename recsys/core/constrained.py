@@ -57,6 +57,7 @@ import numba
 import numpy as np
 
 from recsys._utils.threads import parallel_section
+from recsys.core._scoring import add_direct, add_neighbour, combined
 
 __all__ = [
     "CHUNK_SIZE",
@@ -418,10 +419,7 @@ def _neighbour_query(
         w = q_weights[p]
         if q_direct[p]:
             nt = _touch(i, nt, flag, touched, acc, direct, best_c, best_pos)
-            if noisy_or:
-                direct[i] = direct[i] + w - direct[i] * w
-            else:
-                acc[i] += w
+            add_direct(acc, direct, i, w, noisy_or)
             continue
         explain = q_explain[p]
         r0 = sim_indptr[i]
@@ -436,11 +434,7 @@ def _neighbour_query(
                 break
             contribution = w * sim_data[r]
             nt = _touch(j, nt, flag, touched, acc, direct, best_c, best_pos)
-            if noisy_or:
-                if contribution > acc[j]:
-                    acc[j] = contribution
-            else:
-                acc[j] += contribution
+            add_neighbour(acc, j, contribution, noisy_or)
             if explain and contribution > best_c[j]:
                 best_c[j] = contribution
                 best_pos[j] = r
@@ -450,7 +444,7 @@ def _neighbour_query(
     if not bad:
         for t in range(nt):
             j = touched[t]
-            score = acc[j] + direct[j] - acc[j] * direct[j] if noisy_or else acc[j]
+            score = combined(acc[j], direct[j], noisy_or)
             if score > 0:
                 ci[m] = j
                 cs[m] = score

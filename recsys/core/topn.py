@@ -36,6 +36,7 @@ import numba
 import numpy as np
 
 from recsys._utils.threads import parallel_section
+from recsys.core._scoring import sorted_position
 
 __all__ = [
     "CHUNK_SIZE",
@@ -144,19 +145,6 @@ def _mark(mark, indices, lo, hi, value):  # pragma: no cover - compiled
         mark[indices[k]] = value
 
 
-@numba.njit(cache=True, nogil=True)
-def _in_sorted(sorted_ids, x):  # pragma: no cover - compiled
-    lo = 0
-    hi = sorted_ids.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if sorted_ids[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < sorted_ids.shape[0] and sorted_ids[lo] == x
-
-
 # ---------------------------------------------------------------------------
 # kernel 1: factor models with norm-bound pruning
 # ---------------------------------------------------------------------------
@@ -202,7 +190,7 @@ def _scan_factors(
                 continue
             if use_mark and mark[iid]:
                 continue
-            if check_ex and _in_sorted(ex_sorted, iid):
+            if check_ex and sorted_position(ex_sorted, iid) >= 0:
                 continue
             if has_allowed and not allowed[iid]:
                 continue

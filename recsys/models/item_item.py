@@ -11,10 +11,17 @@ import scipy.sparse as sp
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.constrained import Constraints, constrained_topn_neighbours
 from recsys.core.cooccurrence import SIMILARITIES, NeighbourTable, item_neighbours
+from recsys.core.neighbour_scores import neighbour_item_scores
 from recsys.core.topn import topn_neighbour_scores
 from recsys.data.ids import IdMap
 from recsys.data.interactions import Interactions, as_interactions
-from recsys.models.base import Arrays, Recommender, csr_parts, merge_ids, union_pairs
+from recsys.models.base import (
+    Arrays,
+    Recommender,
+    csr_parts,
+    merge_ids,
+    union_pairs,
+)
 from recsys.models.basket_probability import (
     FALLBACK_BASKET_PRIOR,
     calibrate,
@@ -446,82 +453,28 @@ class ItemItem(Recommender):
         return self._neighbour_topn(one_hot, n, exclude, item_allowed, probability=False)  # the similarities
 
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
-        h = self._history
         rows = np.asarray(user_rows, dtype=np.int64)
+        h = self._history
         lengths = h.indptr[rows + 1] - h.indptr[rows]
-        offsets = np.cumsum(lengths) - lengths
-        take = np.repeat(h.indptr[rows] - offsets, lengths) + np.arange(int(lengths.sum()))
-        query = np.repeat(np.arange(rows.size), lengths)
-        if self.conditional_probability_ is not None:
-            return self._probability_scores(query, h.indices[take], rows, item_rows)
-        return self._score_history_entries(query, h.indices[take], h.data[take], rows.size, item_rows)
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        take = np.repeat(h.indptr[rows] - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return self._item_scores(indptr, h.indices[take], h.data[take], rows, item_rows)
 
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
         H = self._prepare(histories)
-        query = np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
-        if self.conditional_probability_ is not None:
-            return self._probability_scores(query, H.indices, np.full(H.shape[0], -1), item_rows)
-        return self._score_history_entries(query, H.indices, H.data, H.shape[0], item_rows)
+        return self._item_scores(H.indptr, H.indices, H.data, np.full(H.shape[0], -1), item_rows)
 
-    def _probability_scores(self, query: np.ndarray, items: np.ndarray, user_rows: np.ndarray,
-                            item_rows: np.ndarray) -> np.ndarray:
-        """What :meth:`_probability_topn` ranks by, for the wanted items: ``1 - (1 - max P(j | h)) (1 - r_j)``."""
+    def _item_scores(self, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, user_rows: np.ndarray,
+                     item_rows: np.ndarray) -> np.ndarray:
+        """What ``recommend`` ranks by, for the wanted items only (the same arithmetic as its kernel)."""
         table = self.neighbours_
-        item_rows = np.asarray(item_rows, dtype=np.int64)
-        n_queries = user_rows.size
-        basket = np.zeros((n_queries, item_rows.size), dtype=np.float32)
-        order = np.argsort(item_rows, kind="stable")
-        wanted = item_rows[order]
-        if item_rows.size:
-            lengths = table.indptr[items + 1] - table.indptr[items]
-            take = np.repeat(table.indptr[items] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-            neighbour = table.indices[take]
-            pos = np.minimum(np.searchsorted(wanted, neighbour), item_rows.size - 1)
-            hit = wanted[pos] == neighbour
-            np.maximum.at(basket, (np.repeat(query, lengths)[hit], order[pos[hit]]),
-                          self.conditional_probability_[take[hit]])
-        repeat = np.zeros_like(basket)
-        known = np.flatnonzero(user_rows >= 0)
-        if self._repeat_counts is not None and known.size and item_rows.size:
-            counts, n_baskets, popularity = self._repeat_counts
-            rows = user_rows[known].astype(np.int64)
-            lengths = counts.indptr[rows + 1] - counts.indptr[rows]
-            take = np.repeat(counts.indptr[rows] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-            owner = np.repeat(np.arange(known.size), lengths)
-            item = counts.indices[take]
-            pos = np.minimum(np.searchsorted(wanted, item), item_rows.size - 1)
-            hit = wanted[pos] == item
-            a = self.repeat_prior_
-            r = (counts.data[take] + a * popularity[item]) / (n_baskets[rows][owner] + a)
-            repeat[known[owner[hit]], order[pos[hit]]] = np.clip(r[hit], 0.0, 1.0).astype(np.float32)
-        return basket + repeat - basket * repeat
-
-    def _score_history_entries(self, query: np.ndarray, items: np.ndarray, weights: np.ndarray, n_queries: int,
-                               item_rows: np.ndarray) -> np.ndarray:
-        """``sum_h weight * sim(h, j)`` for the wanted items ``j`` of each query, from (query, item, weight) entries.
-
-        Walks the neighbour rows of the history items (cost: history length x k) and keeps the wanted
-        items; slicing their columns out of the whole similarity matrix would touch every entry.
-        """
-        S = self.similarity_matrix_
-        item_rows = np.asarray(item_rows, dtype=np.int64)
-        out = np.zeros((n_queries, item_rows.size), dtype=np.float64)
-        lengths = S.indptr[items + 1] - S.indptr[items]
-        total = int(lengths.sum())
-        if total == 0 or item_rows.size == 0:
-            return out.astype(np.float32)
-        if total > _BLOCK_CELLS:  # big batches: scipy's product, then the wanted columns
-            H = sp.csr_matrix((weights, (query, items)), shape=(n_queries, S.shape[0]))
-            return np.asarray((H @ S).tocsc()[:, item_rows].todense(), dtype=np.float32)
-        offsets = np.cumsum(lengths) - lengths
-        take = np.repeat(S.indptr[items] - offsets, lengths) + np.arange(total)
-        neighbour = S.indices[take]
-        order = np.argsort(item_rows, kind="stable")
-        pos = np.minimum(np.searchsorted(item_rows[order], neighbour), item_rows.size - 1)
-        hit = item_rows[order][pos] == neighbour
-        weight = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * S.data[take]
-        np.add.at(out, (np.repeat(query, lengths)[hit], order[pos[hit]]), weight[hit])
-        return out.astype(np.float32)
+        if self.conditional_probability_ is not None:
+            q_ip, q_ix, q_w, _, q_dir = self.basket_probability_queries(
+                np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int32), user_rows.astype(np.int32))
+            return neighbour_item_scores(q_ip, q_ix, q_w, table.indptr, table.indices, self.conditional_probability_,
+                                         item_rows, query_direct=q_dir, combine="noisy_or")
+        return neighbour_item_scores(indptr, indices, weights, table.indptr, table.indices, table.scores, item_rows)
 
 
 def _check_priors(basket_prior: object, repeat_prior: object) -> tuple[float | str, float | str | None]:
