@@ -49,6 +49,7 @@ cost of entering a parallel section.
 from __future__ import annotations
 
 import numbers
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -817,17 +818,51 @@ def _raise_kernel_errors(err: np.ndarray) -> None:
     raise RuntimeError("numba ran more threads than the scratch space was sized for")
 
 
+_SERIAL_SCRATCH = threading.local()
+
+
+def _reused(kind: str, threads: int, n_items: int, c: Constraints, build: Callable[[], tuple]) -> tuple:
+    """Scratch for a serial launch, kept per thread and reused.
+
+    A single-basket call would otherwise allocate (and zero) a dozen arrays of
+    ``n_items`` each time: tens of microseconds on a 100k-item catalog.  The
+    kernels leave their scratch as they found it (marks and flags cleared,
+    group counts back at zero), which is what makes reuse safe; each thread
+    has its own copy.
+    """
+    if threads != 1:
+        return build()
+    cache = getattr(_SERIAL_SCRATCH, "buffers", None)
+    if cache is None:
+        cache = _SERIAL_SCRATCH.buffers = {}
+    key = (kind, n_items, c.n_groups)
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 8:
+            cache.clear()
+        hit = cache[key] = build()
+    return hit
+
+
 def _scratch(threads: int, n_items: int, c: Constraints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (
+    return _reused("select", threads, n_items, c, lambda: (
         np.empty((threads, max(n_items, 1)), dtype=_I32),
         np.zeros((threads, max(n_items, 1)), dtype=np.bool_),
         np.zeros((threads, max(c.n_groups, 1)), dtype=_I32),
-    )
+    ))
 
 
 def _neighbour_scratch(threads: int, n_items: int, c: Constraints) -> tuple[np.ndarray, ...]:
+    return _reused("neighbours", threads, n_items, c, lambda: _new_neighbour_scratch(threads, n_items, c))
+
+
+def _new_neighbour_scratch(threads: int, n_items: int, c: Constraints) -> tuple[np.ndarray, ...]:
     size = max(n_items, 1)
-    heaps, marks, gcounts = _scratch(threads, n_items, c)
+    heaps, marks, gcounts = (
+        np.empty((threads, size), dtype=_I32),
+        np.zeros((threads, size), dtype=np.bool_),
+        np.zeros((threads, max(c.n_groups, 1)), dtype=_I32),
+    )
     return (
         np.empty((threads, size), dtype=np.float32),  # acc
         np.empty((threads, size), dtype=np.float32),  # direct

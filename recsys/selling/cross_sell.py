@@ -830,14 +830,18 @@ def _output(base: Recommender, result: _Result, explain: bool, query_col: str | 
         labels = np.repeat(result.segment_label, per_query)
         repeat_count, order_count = result.repeat_count[valid], result.order_count[valid]
         reasons = np.empty(ids.size, dtype=object)
-        for unit in set(result.unit.tolist()) if ids.size else ():
+        unit_set = set(result.unit.tolist()) if ids.size else set()
+        if len(unit_set) == 1:  # the common case (and every single call): no masks
+            reasons[:] = cross_sell_reasons(kind, because, together, lift, unit=unit_set.pop(), segment=labels,
+                                            repeat_count=repeat_count, order_count=order_count)
+        for unit in unit_set:
             hit = units == unit
             reasons[hit] = cross_sell_reasons(kind[hit], because[hit], together[hit], lift[hit], unit=unit,
                                               segment=labels[hit], repeat_count=repeat_count[hit],
                                               order_count=order_count[hit])
-        # object dtype, so a missing explanation is None whatever else the batch holds (pandas would
-        # otherwise infer a string column with NaN in some batches and keep None in others)
-        columns["because"] = pd.Series(because, dtype=object)
+        # in a frame, object dtype: a missing explanation is None whatever else the batch holds (pandas
+        # would otherwise infer a string column with NaN in some batches and keep None in others)
+        columns["because"] = pd.Series(because, dtype=object) if frame else because
         columns["together_count"] = together
         columns["lift"] = lift
         columns["reason"] = reasons

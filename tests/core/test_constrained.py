@@ -394,3 +394,27 @@ def test_neighbours_parallel_batch_matches_reference() -> None:
                                                         fill.tolist(), [0.0] * n_items)
         assert ids[q].tolist() == ref_ids
         assert pos[q].tolist() == ref_pos
+
+
+def test_serial_scratch_is_reused_and_left_clean() -> None:
+    """Single-basket calls reuse per-thread scratch: every kernel must leave it as it found it."""
+    rng = np.random.default_rng(3)
+    n_items = 40
+    sim_indptr = np.arange(0, 4 * n_items + 1, 4)
+    sim_indices = rng.integers(0, n_items, 4 * n_items).astype(np.int32)
+    sim_data = rng.random(4 * n_items).astype(np.float32)
+    group_of = rng.integers(-1, 5, n_items)
+    for trial in range(30):
+        items = rng.choice(n_items, size=3, replace=False)
+        c = Constraints.make(1, n_items, exclude_indptr=[0, 2], exclude_indices=items[:2], group_of=group_of,
+                             max_per_group=1, fill_order=np.arange(n_items))
+        ids, _, _ = constrained_topn_neighbours([0, 3], items, np.ones(3, np.float32), sim_indptr, sim_indices,
+                                                sim_data, 6, c, query_direct=[False, False, trial % 2 == 0],
+                                                combine="noisy_or" if trial % 3 else "sum")
+        assert not set(ids[0].tolist()) & set(items[:2].tolist())
+        constrained_topn_candidates([0, 3], items, [0.3, 0.2, 0.1], 2, n_items, c)
+        for buffers in cmod._SERIAL_SCRATCH.buffers.values():
+            for array in buffers:
+                if array.dtype == np.bool_:
+                    assert not array.any(), "a mark or flag was left set"
+            assert not buffers[-1].any(), "group counts were left non-zero"  # every scratch tuple ends with them
