@@ -58,7 +58,7 @@ import numba
 import numpy as np
 
 from recsys._utils.threads import parallel_section
-from recsys.core._scoring import add_direct, add_neighbour, combined
+from recsys.core._scoring import combined
 
 __all__ = [
     "CHUNK_SIZE",
@@ -384,20 +384,6 @@ def _dense_serial_kernel(
         )
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _touch(j, nt, flag, touched, acc, direct, best_c, best_pos):  # pragma: no cover - compiled
-    """First contribution to item ``j`` in this query: reset its accumulators; returns the touched count."""
-    if not flag[j]:
-        flag[j] = True
-        touched[nt] = j
-        nt += 1
-        acc[j] = 0.0
-        direct[j] = 0.0
-        best_c[j] = -np.inf
-        best_pos[j] = -1
-    return nt
-
-
 @numba.njit(cache=True, nogil=True)
 def _neighbour_query(
     qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
@@ -419,8 +405,18 @@ def _neighbour_query(
         i = q_indices[p]
         w = q_weights[p]
         if q_direct[p]:
-            nt = _touch(i, nt, flag, touched, acc, direct, best_c, best_pos)
-            add_direct(acc, direct, i, w, noisy_or)
+            if not flag[i]:
+                flag[i] = True
+                touched[nt] = i
+                nt += 1
+                acc[i] = 0.0
+                direct[i] = 0.0
+                best_c[i] = -np.inf
+                best_pos[i] = -1
+            if noisy_or:
+                direct[i] = direct[i] + w - direct[i] * w
+            else:
+                acc[i] += w
             continue
         explain = q_explain[p]
         r0 = sim_indptr[i]
@@ -434,8 +430,19 @@ def _neighbour_query(
                 bad = True
                 break
             contribution = w * sim_data[r]
-            nt = _touch(j, nt, flag, touched, acc, direct, best_c, best_pos)
-            add_neighbour(acc, j, contribution, noisy_or)
+            if not flag[j]:  # (written out, not a helper: a call per entry costs 3x in this loop)
+                flag[j] = True
+                touched[nt] = j
+                nt += 1
+                acc[j] = 0.0
+                direct[j] = 0.0
+                best_c[j] = -np.inf
+                best_pos[j] = -1
+            if noisy_or:
+                if contribution > acc[j]:
+                    acc[j] = contribution
+            else:
+                acc[j] += contribution
             if explain and contribution > best_c[j]:
                 best_c[j] = contribution
                 best_pos[j] = r

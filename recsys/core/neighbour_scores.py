@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from recsys.core._scoring import add_direct, add_neighbour, combined, sorted_position
+from recsys.core._scoring import combined, sorted_position
 
 __all__ = ["neighbour_item_scores"]
 
@@ -36,7 +36,10 @@ def _scores_kernel(q_indptr, q_indices, q_weights, q_direct, noisy_or, sim_indpt
             if q_direct[p]:
                 k = sorted_position(wanted, i)
                 if k >= 0:
-                    add_direct(basket, direct, k, w, noisy_or)
+                    if noisy_or:
+                        direct[k] = direct[k] + w - direct[k] * w
+                    else:
+                        basket[k] += w
                 continue
             r0 = sim_indptr[i]
             r1 = sim_indptr[i + 1]
@@ -44,8 +47,13 @@ def _scores_kernel(q_indptr, q_indices, q_weights, q_direct, noisy_or, sim_indpt
                 return False
             for r in range(r0, r1):
                 k = sorted_position(wanted, sim_indices[r])
-                if k >= 0:
-                    add_neighbour(basket, k, w * sim_data[r], noisy_or)
+                if k >= 0:  # the arithmetic of constrained._neighbour_query, written out in both hot loops
+                    contribution = w * sim_data[r]
+                    if noisy_or:
+                        if contribution > basket[k]:
+                            basket[k] = contribution
+                    else:
+                        basket[k] += contribution
         for k in range(m):
             out[qi, k] = combined(basket[k], direct[k], noisy_or)
     return True
