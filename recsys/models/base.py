@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.sparse import select_csr_rows
 from recsys.core.topn import sort_scores, topn_shared_scores
 from recsys.data.ids import IdMap, _as_1d_array
 from recsys.data.interactions import Interactions, _aggregate, as_interactions
@@ -68,25 +69,6 @@ def check_n(n: Any) -> int:
 def empty_exclusions(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
     """A CSR (indptr, indices) that excludes nothing for ``n_queries`` queries."""
     return np.zeros(n_queries + 1, dtype=np.int64), np.empty(0, dtype=np.int32)
-
-
-def select_csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr, indices) of the sub-CSR made of ``rows`` (cheaper than scipy fancy indexing).
-
-    Examples
-    --------
-    >>> indptr, indices = np.array([0, 2, 3]), np.array([4, 5, 6])
-    >>> [a.tolist() for a in select_csr_rows(indptr, indices, np.array([1, 0]))]
-    [[0, 1, 3], [6, 4, 5]]
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    lengths = indptr[rows + 1] - indptr[rows]
-    sub_indptr = np.zeros(rows.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=sub_indptr[1:])
-    if sub_indptr[-1] == 0:
-        return sub_indptr, np.empty(0, dtype=np.int32)
-    take = np.repeat(indptr[rows] - sub_indptr[:-1], lengths) + np.arange(sub_indptr[-1])
-    return sub_indptr, indices[take].astype(np.int32, copy=False)
 
 
 def csr_parts(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:

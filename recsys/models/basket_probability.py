@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.sparse import row_positions
 from recsys.core.constrained import Constraints, constrained_topn_neighbours
 from recsys.core.cooccurrence import NeighbourTable
 from recsys.core.topn import sort_scores
@@ -162,13 +163,10 @@ def probability_queries(
         explain[: basket_rows.size] = True
         return (np.array([0, weights.size], dtype=np.int64), np.concatenate([basket_rows, h_ix]).astype(np.int32),
                 weights, explain, ~explain)
-    users = user_rows[known].astype(np.int64)
-    h_len = np.zeros(n_q, dtype=np.int64)
-    h_len[known] = counts.indptr[users + 1] - counts.indptr[users]
-    starts = np.repeat(counts.indptr[users], h_len[known])
-    take = starts + np.arange(starts.size) - np.repeat(np.cumsum(h_len[known]) - h_len[known], h_len[known])
+    h_ip, take = row_positions(counts.indptr, np.where(known, user_rows, -1))
+    h_len = np.diff(h_ip)
     h_ix, h_count = counts.indices[take].astype(np.int32), counts.data[take].astype(np.float64)
-    h_user = np.repeat(users, h_len[known])
+    h_user = np.repeat(np.where(known, user_rows, 0), h_len)
     r = repeat_scale * (h_count + a * popularity[h_ix]) / (n_baskets[h_user] + a)
     q_of = np.concatenate([np.repeat(np.arange(n_q), b_len), np.repeat(np.arange(n_q), h_len)])
     order = np.argsort(q_of, kind="stable")

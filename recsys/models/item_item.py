@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.sparse import row_positions
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.constrained import Constraints, constrained_topn_neighbours
 from recsys.core.cooccurrence import SIMILARITIES, NeighbourTable, item_neighbours
@@ -455,10 +456,7 @@ class ItemItem(Recommender):
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(user_rows, dtype=np.int64)
         h = self._history
-        lengths = h.indptr[rows + 1] - h.indptr[rows]
-        indptr = np.zeros(rows.size + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        take = np.repeat(h.indptr[rows] - indptr[:-1], lengths) + np.arange(indptr[-1])
+        indptr, take = row_positions(h.indptr, rows)
         return self._item_scores(indptr, h.indices[take], h.data[take], rows, item_rows)
 
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from recsys._utils.sparse import row_positions
 from recsys.data.ids import _as_1d_array, check_id_types
 from recsys.data.validation import (
     numeric_column,
@@ -702,19 +703,10 @@ class CatalogView:
         >>> [a.tolist() for a in view.family_exclusions(np.array([0, 1, 2]), np.array([0, 2]))]
         [[0, 2, 2], [0, 1]]
         """
-        codes = self.family[query_rows]
-        safe = np.maximum(codes, 0)
-        lengths = np.where(codes >= 0, self.members_indptr[safe + 1] - self.members_indptr[safe], 0)
-        n_queries = query_indptr.size - 1
-        query_of = np.repeat(np.arange(n_queries), np.diff(query_indptr))
-        per_query = np.bincount(query_of, weights=lengths, minlength=n_queries).astype(np.int64)
-        indptr = np.zeros(n_queries + 1, dtype=np.int64)
-        np.cumsum(per_query, out=indptr[1:])
-        total = int(indptr[-1])
-        if total == 0:
-            return indptr, np.empty(0, dtype=np.int32)
-        starts = self.members_indptr[safe]
-        take = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(total)
+        # the member rows of every query entry's family, in entry order: entries are grouped by query,
+        # so the query's CSR just sums its entries' lengths
+        entry_ip, take = row_positions(self.members_indptr, self.family[query_rows])
+        indptr = entry_ip[query_indptr]
         return indptr, self.members[take].astype(np.int32, copy=False)
 
 

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.sparse import row_positions, select_csr_rows
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.constrained import (
     Constraints,
@@ -88,7 +89,7 @@ from recsys.selling.explain import (
     cross_sell_reasons,
     neighbour_evidence,
 )
-from recsys.selling.rules import Rules, _rows_csr
+from recsys.selling.rules import Rules
 from recsys.selling.segments import SegmentedModel
 
 __all__ = [
@@ -174,7 +175,7 @@ class _Batch:
         return self.indptr.size - 1
 
     def take(self, positions: np.ndarray) -> _Batch:
-        indptr, take = _rows_csr(self.indptr, np.arange(self.rows.size), positions)
+        indptr, take = row_positions(self.indptr, positions)
         return _Batch(indptr, self.rows[take], self.users[positions], self.user_rows[positions],
                       None if self.segments is None else self.segments[positions])
 
@@ -209,7 +210,7 @@ def _history_queries(base: Recommender, batch: _Batch, user_weight: float) -> tu
         weights = np.repeat((1.0 / np.maximum(b_len, 1)).astype(np.float32), b_len)
         return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
     ui = base.user_items_
-    h_ip, h_ix = _rows_csr(ui.indptr, ui.indices, batch.user_rows)
+    h_ip, h_ix = select_csr_rows(ui.indptr, ui.indices, batch.user_rows)
     h_len = np.diff(h_ip)
     basket_share = np.where(h_len > 0, 1.0 - user_weight, 1.0) / np.maximum(b_len, 1)
     history_share = np.where(b_len > 0, user_weight, 1.0) / np.maximum(h_len, 1)
@@ -529,7 +530,7 @@ def _cross_sell(
 
 
 def _take_csr(csr: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return _rows_csr(csr[0], csr[1], rows)
+    return select_csr_rows(csr[0], csr[1], rows)
 
 
 # ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys._utils.sparse import row_positions, select_csr_rows
 from recsys.core.constrained import Constraints
 from recsys.data.ids import IdMap, _as_1d_array
 from recsys.data.validation import datetime_column, require_columns, require_dataframe
@@ -87,20 +88,6 @@ def merge_csr(n_queries: int, parts: Iterable[tuple[np.ndarray, np.ndarray]]) ->
     indptr = np.zeros(n_queries + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_queries), out=indptr[1:])
     return indptr, indices[order]
-
-
-def _rows_csr(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sub-CSR of ``rows`` of a CSR; row ``-1`` gives an empty row."""
-    rows = np.asarray(rows, dtype=np.int64)
-    safe = np.maximum(rows, 0)
-    lengths = np.where(rows >= 0, indptr[safe + 1] - indptr[safe], 0)
-    sub = np.zeros(rows.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=sub[1:])
-    total = int(sub[-1])
-    if total == 0:
-        return sub, np.empty(0, dtype=np.int32)
-    take = np.repeat(indptr[safe] - sub[:-1], lengths) + np.arange(total)
-    return sub, np.asarray(indices[take], dtype=np.int32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -553,7 +540,7 @@ class CompiledRules:
         parts = []
         if self.rules.exclude_owned and user_rows is not None and (user_rows >= 0).any():
             ui = self.model.user_items_
-            parts.append(_rows_csr(ui.indptr, ui.indices, user_rows))
+            parts.append(select_csr_rows(ui.indptr, ui.indices, user_rows))
         if self._declines is not None and users is not None and not pd.isna(users).all():
             parts.append(self._declined(users, now))
         return merge_csr(n_queries, parts)
@@ -574,7 +561,7 @@ class CompiledRules:
         hi = when.value
         lo = hi - int(self.rules.cooldown_days * _SECONDS_PER_DAY * 1e9)
         rows = self._user_rows(users, user_ids)
-        sub_ip, take = _rows_csr(indptr, np.arange(item_rows.size), rows)
+        sub_ip, take = row_positions(indptr, rows)
         keep = (times[take] > lo) & (times[take] <= hi)
         query_of = np.repeat(np.arange(rows.size), np.diff(sub_ip))[keep]
         out = np.zeros(rows.size + 1, dtype=np.int64)

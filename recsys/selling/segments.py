@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.sparse import row_positions
 from recsys.data.ids import IdMap
 from recsys.data.interactions import Interactions
 from recsys.models.base import Recommender
-from recsys.selling.rules import _rows_csr
 
 
 class SegmentedModel:
@@ -186,7 +186,7 @@ def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
     matrix = data.matrix[rows]
     times = None
     if data.times is not None:
-        _, take = _rows_csr(data.matrix.indptr, np.arange(data.matrix.nnz), rows)
+        _, take = row_positions(data.matrix.indptr, rows)
         times = data.times[take]
     basket_matrix = basket_ids = basket_users = basket_times = None
     if data.basket_matrix is not None and data.basket_users is not None and data.basket_ids is not None:

@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._utils.sparse import row_positions, select_csr_rows
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.constrained import constrained_topn_candidates
-from recsys.data.ids import _as_1d_array
 from recsys.data.validation import require_columns, require_dataframe
 from recsys.exceptions import UnknownIdError
 from recsys.models.base import Recommender, check_n
@@ -53,7 +53,7 @@ from recsys.selling.catalog import (
 )
 from recsys.selling.cross_sell import _check_model, _check_rules, _item_lookup
 from recsys.selling.explain import upgrade_reasons
-from recsys.selling.rules import Rules, _rows_csr
+from recsys.selling.rules import Rules
 from recsys.selling.segments import SegmentedModel
 
 __all__ = ["DEFAULT_AFFINITY_WEIGHT", "UPGRADE_COLUMNS", "recommend_upgrade", "recommend_upgrade_batch"]
@@ -119,7 +119,7 @@ def _from_rows(base: Recommender, view: CatalogView, items: np.ndarray, user_row
     owners = np.flatnonzero(~has_item)
     if owners.size:
         ui = base.user_items_
-        indptr, owned = _rows_csr(ui.indptr, ui.indices, user_rows[owners])
+        indptr, owned = select_csr_rows(ui.indptr, ui.indices, user_rows[owners])
         q_of = owners[np.repeat(np.arange(owners.size), np.diff(indptr))]
         fam = view.family[owned]
         keep = fam >= 0
@@ -144,10 +144,8 @@ def _candidates(base: Recommender, catalog: TierCatalogProtocol, view: CatalogVi
     first); other catalogs are asked item by item, and their answers checked.
     """
     if isinstance(catalog, TierCatalog):
-        family = view.family[src]
-        start = view.members_indptr[family]
-        lengths = view.members_indptr[family + 1] - start
-        take = np.repeat(start - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        members_ip, take = row_positions(view.members_indptr, view.family[src])
+        lengths = np.diff(members_ip)
         dst = view.members[take].astype(np.int64)
         from_rows = np.repeat(src, lengths)
         higher = view.tier[dst] > view.tier[from_rows]
@@ -355,10 +353,19 @@ def _upgrade(
     return columns, per_query
 
 
-def _check_common(catalog: Any, affinity_weight: float, segment_price_caps: Any, max_price_ratio: Any,
-                  max_tier_jump: Any) -> None:
+def _check_common(model: Any, n: Any, rules: Any, catalog: Any, affinity_weight: float, segment_price_caps: Any,
+                  max_price_ratio: Any, max_tier_jump: Any, num_threads: Any) -> tuple[Any, int, Rules]:
+    """The arguments both upgrade calls share, checked; returns the model, ``n`` and the rules.
+
+    ``n`` is capped at the catalog's size: never more offers than items.
+    """
+    model = _check_model(model)
+    n = check_n(n)
+    rules = _check_rules(rules)
+    resolve_num_threads(num_threads)
     if not isinstance(catalog, (TierCatalog, TierCatalogProtocol)):  # the concrete class first: cheaper
         raise TypeError(f"catalog must implement TierCatalogProtocol (e.g. a TierCatalog), got {type(catalog).__name__}")
+    n = min(n, max(1, len(catalog.items)))
     if isinstance(affinity_weight, bool) or not isinstance(affinity_weight, numbers.Real) or not (
         0.0 <= affinity_weight <= 1.0
     ):
@@ -371,6 +378,7 @@ def _check_common(catalog: Any, affinity_weight: float, segment_price_caps: Any,
                             f"{type(segment_price_caps).__name__}")
         for seg, cap in segment_price_caps.items():
             _positive(f"segment_price_caps[{seg!r}]", cap)
+    return model, n, rules
 
 
 def recommend_upgrade(
@@ -466,12 +474,8 @@ def recommend_upgrade(
     >>> recommend_upgrade(model, catalog, user=2)["item"].tolist()
     ['256gb']
     """
-    model = _check_model(model)
-    n = check_n(n)
-    rules = _check_rules(rules)
-    _check_common(catalog, affinity_weight, segment_price_caps, max_price_ratio, max_tier_jump)
-    resolve_num_threads(num_threads)
-    n = min(n, max(1, len(_as_1d_array(catalog.items, "catalog items"))))  # never more offers than items
+    model, n, rules = _check_common(model, n, rules, catalog, affinity_weight, segment_price_caps, max_price_ratio,
+                                    max_tier_jump, num_threads)
     if item is None and user is None:
         raise ValueError("recommend_upgrade needs an item, a user, or both")
     columns, _ = _upgrade(
@@ -534,12 +538,8 @@ def recommend_upgrade_batch(
     >>> recommend_upgrade_batch(model, catalog, queries, n=2, user_col="user")[["query", "item"]].values.tolist()
     [[0, 'm'], [0, 'l'], [1, 'l']]
     """
-    model = _check_model(model)
-    n = check_n(n)
-    rules = _check_rules(rules)
-    _check_common(catalog, affinity_weight, segment_price_caps, max_price_ratio, max_tier_jump)
-    resolve_num_threads(num_threads)
-    n = min(n, max(1, len(_as_1d_array(catalog.items, "catalog items"))))  # never more offers than items
+    model, n, rules = _check_common(model, n, rules, catalog, affinity_weight, segment_price_caps, max_price_ratio,
+                                    max_tier_jump, num_threads)
     queries = require_dataframe(queries, "queries")
     if item_col is None and user_col is None:
         raise ValueError("recommend_upgrade_batch needs item_col, user_col or both")
