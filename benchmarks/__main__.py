@@ -19,36 +19,67 @@ import argparse
 from benchmarks.report import machine_line
 
 DATASETS = ["synthetic", "movielens", "online-retail", "lastfm"]
-CROSS_SELL_DATASETS = ["online-retail", "groceries", "completejourney", "online-retail-sample", "synthetic"]
+CROSS_SELL_DATASETS = [
+    "online-retail",
+    "groceries",
+    "completejourney",
+    "online-retail-sample",
+    "synthetic",
+]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="suite", required=True)
     speed = sub.add_parser("speed", help="ALS / item-item fit and recommend speed vs implicit")
-    speed.add_argument("--dataset", action="append", choices=DATASETS, help="repeatable; default synthetic")
+    speed.add_argument(
+        "--dataset", action="append", choices=DATASETS, help="repeatable; default synthetic"
+    )
     speed.add_argument("--factors", type=int, default=64)
     speed.add_argument("--iterations", type=int, default=15)
     speed.add_argument("--threads", type=int, default=2)
     speed.add_argument("--k", type=int, default=100, help="item-item neighbours")
-    speed.add_argument("--latency-items", type=int, default=100_000,
-                       help="items in the single-user latency data set (synthetic only)")
+    speed.add_argument(
+        "--latency-items",
+        type=int,
+        default=100_000,
+        help="items in the single-user latency data set (synthetic only)",
+    )
     speed.add_argument("--markdown", help="append the tables as Markdown to this file")
-    cross = sub.add_parser("cross-sell", help="cross-sell quality (hidden basket item) vs implicit, rules, popularity")
-    cross.add_argument("--dataset", action="append", choices=CROSS_SELL_DATASETS,
-                       help="repeatable; default all but synthetic")
+    cross = sub.add_parser(
+        "cross-sell", help="cross-sell quality (hidden basket item) vs implicit, rules, popularity"
+    )
+    cross.add_argument(
+        "--dataset",
+        action="append",
+        choices=CROSS_SELL_DATASETS,
+        help="repeatable; default all but synthetic",
+    )
     cross.add_argument("--threads", type=int, default=2)
-    cross.add_argument("--seeds", type=int, default=3, help="draws of the hidden item per test basket")
-    cross.add_argument("--grid", choices=["full", "smoke"], default="full",
-                       help="configurations to compare (smoke: a handful, for tests)")
+    cross.add_argument(
+        "--seeds", type=int, default=3, help="draws of the hidden item per test basket"
+    )
+    cross.add_argument(
+        "--grid",
+        choices=["full", "smoke"],
+        default="full",
+        help="configurations to compare (smoke: a handful, for tests)",
+    )
     cross.add_argument("--markdown", help="append the tables as Markdown to this file")
-    latency = sub.add_parser("selling-latency", help="single-call latency of the selling APIs on a large catalog")
+    latency = sub.add_parser(
+        "selling-latency", help="single-call latency of the selling APIs on a large catalog"
+    )
     latency.add_argument("--items", type=int, default=100_000)
     latency.add_argument("--queries", type=int, default=2000)
     latency.add_argument("--threads", type=int, default=2)
     latency.add_argument("--markdown", help="append the table as Markdown to this file")
-    scaling = sub.add_parser("scaling", help="fit time / peak memory at 1x and 10x, batch recommend for 1M users")
+    scaling = sub.add_parser(
+        "scaling", help="fit time / peak memory at 1x and 10x, batch recommend for 1M users"
+    )
     _add_scaling_arguments(scaling)
     scaling.add_argument("--factors", type=int, default=64)
     scaling.add_argument("--iterations", type=int, default=15)
@@ -56,15 +87,21 @@ def main() -> None:
     scaling.add_argument("--k", type=int, default=100, help="item-item neighbours")
     scaling.add_argument("--markdown", help="append the tables as Markdown to this file")
     every = sub.add_parser("all", help="speed, scaling and cross-sell in turn")
-    every.add_argument("--dataset", action="append", choices=list(dict.fromkeys(DATASETS + CROSS_SELL_DATASETS)),
-                       help="repeatable; each suite runs the ones it knows (default: each suite's default)")
+    every.add_argument(
+        "--dataset",
+        action="append",
+        choices=list(dict.fromkeys(DATASETS + CROSS_SELL_DATASETS)),
+        help="repeatable; each suite runs the ones it knows (default: each suite's default)",
+    )
     every.add_argument("--factors", type=int, default=64)
     every.add_argument("--iterations", type=int, default=15)
     every.add_argument("--threads", type=int, default=2)
     every.add_argument("--k", type=int, default=100, help="item-item neighbours")
     every.add_argument("--latency-items", type=int, default=100_000)
     every.add_argument("--grid", choices=["full", "smoke"], default="full")
-    every.add_argument("--seeds", type=int, default=3, help="cross-sell: draws of the hidden item per test basket")
+    every.add_argument(
+        "--seeds", type=int, default=3, help="cross-sell: draws of the hidden item per test basket"
+    )
     _add_scaling_arguments(every)
     every.add_argument("--markdown", help="append the tables as Markdown to this file")
     args = parser.parse_args()
@@ -72,17 +109,31 @@ def main() -> None:
     if args.suite == "speed":
         from benchmarks import speed as suite
 
-        suite.main(args.dataset or ["synthetic"], factors=args.factors, iterations=args.iterations,
-                   threads=args.threads, k=args.k, markdown=args.markdown, latency_items=args.latency_items)
+        suite.main(
+            args.dataset or ["synthetic"],
+            factors=args.factors,
+            iterations=args.iterations,
+            threads=args.threads,
+            k=args.k,
+            markdown=args.markdown,
+            latency_items=args.latency_items,
+        )
     elif args.suite == "cross-sell":
         from benchmarks import cross_sell
 
-        cross_sell.main(args.dataset, markdown=args.markdown, threads=args.threads, grid=args.grid,
-                        seeds=args.seeds)
+        cross_sell.main(
+            args.dataset,
+            markdown=args.markdown,
+            threads=args.threads,
+            grid=args.grid,
+            seeds=args.seeds,
+        )
     elif args.suite == "selling-latency":
         from benchmarks import selling_latency
 
-        selling_latency.main(items=args.items, queries=args.queries, threads=args.threads, markdown=args.markdown)
+        selling_latency.main(
+            items=args.items, queries=args.queries, threads=args.threads, markdown=args.markdown
+        )
     elif args.suite == "scaling":
         _run_scaling(args)
     elif args.suite == "all":
@@ -90,16 +141,30 @@ def main() -> None:
 
 
 def _add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=int, action="append", dest="scales",
-                        help="data size multiples of 10k users / 450k pairs, repeatable; default 1 and 10")
-    parser.add_argument("--users", type=int, default=1_000_000, help="users in the batch-recommend run")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        action="append",
+        dest="scales",
+        help="data size multiples of 10k users / 450k pairs, repeatable; default 1 and 10",
+    )
+    parser.add_argument(
+        "--users", type=int, default=1_000_000, help="users in the batch-recommend run"
+    )
 
 
 def _run_scaling(args: argparse.Namespace) -> None:
     from benchmarks import scaling
 
-    scaling.main(scales=args.scales or [1, 10], threads=args.threads, factors=args.factors,
-                 iterations=args.iterations, k=args.k, users=args.users, markdown=args.markdown)
+    scaling.main(
+        scales=args.scales or [1, 10],
+        threads=args.threads,
+        factors=args.factors,
+        iterations=args.iterations,
+        k=args.k,
+        users=args.users,
+        markdown=args.markdown,
+    )
 
 
 def _run_all(args: argparse.Namespace) -> None:
@@ -110,13 +175,26 @@ def _run_all(args: argparse.Namespace) -> None:
     cross_sets = [d for d in given if d in CROSS_SELL_DATASETS] if given else None
     if speed_sets:
         print("\n# speed", flush=True)
-        speed.main(speed_sets, factors=args.factors, iterations=args.iterations, threads=args.threads, k=args.k,
-                   markdown=args.markdown, latency_items=args.latency_items)
+        speed.main(
+            speed_sets,
+            factors=args.factors,
+            iterations=args.iterations,
+            threads=args.threads,
+            k=args.k,
+            markdown=args.markdown,
+            latency_items=args.latency_items,
+        )
     print("\n# scaling", flush=True)
     _run_scaling(args)
     if cross_sets is None or cross_sets:
         print("\n# cross-sell", flush=True)
-        cross_sell.main(cross_sets, markdown=args.markdown, threads=args.threads, grid=args.grid, seeds=args.seeds)
+        cross_sell.main(
+            cross_sets,
+            markdown=args.markdown,
+            threads=args.threads,
+            grid=args.grid,
+            seeds=args.seeds,
+        )
 
 
 if __name__ == "__main__":

@@ -125,10 +125,16 @@ class BasketSplit:
 
     name: str
     train: pd.DataFrame  # user, item, basket, time: every line of the training baskets
-    queries: list[pd.DataFrame]  # per seed: basket, item, user — the visible lines of the test baskets
-    hidden: list[pd.DataFrame]  # per seed: basket, item, user, new — one hidden item per test basket
+    queries: list[
+        pd.DataFrame
+    ]  # per seed: basket, item, user — the visible lines of the test baskets
+    hidden: list[
+        pd.DataFrame
+    ]  # per seed: basket, item, user, new — one hidden item per test basket
     cut: Any
-    items: np.ndarray = field(init=False)  # training items, sorted: the column order of every matrix
+    items: np.ndarray = field(
+        init=False
+    )  # training items, sorted: the column order of every matrix
 
     def __post_init__(self) -> None:
         self.items = np.sort(self.train["item"].unique())
@@ -153,15 +159,31 @@ def load_log(name: str) -> pd.DataFrame:
         warnings.simplefilter("ignore")  # the loaders' "dropped N rows" notes
         if name in ("online-retail", "online-retail-sample"):
             df = load_online_retail() if name == "online-retail" else load_online_retail_sample()
-            cols = {"CustomerID": "user", "StockCode": "item", "InvoiceNo": "basket", "InvoiceDate": "time"}
+            cols = {
+                "CustomerID": "user",
+                "StockCode": "item",
+                "InvoiceNo": "basket",
+                "InvoiceDate": "time",
+            }
         elif name == "groceries":
             df = load_groceries()
-            cols = {"Member_number": "user", "itemDescription": "item", "basket": "basket", "Date": "time"}
+            cols = {
+                "Member_number": "user",
+                "itemDescription": "item",
+                "basket": "basket",
+                "Date": "time",
+            }
         elif name == "completejourney":
             df = load_completejourney_transactions()
-            df["transaction_timestamp"] = df["transaction_timestamp"].dt.tz_localize(None)  # local time
-            cols = {"household_id": "user", "product_id": "item", "basket_id": "basket",
-                    "transaction_timestamp": "time"}
+            df["transaction_timestamp"] = df["transaction_timestamp"].dt.tz_localize(
+                None
+            )  # local time
+            cols = {
+                "household_id": "user",
+                "product_id": "item",
+                "basket_id": "basket",
+                "transaction_timestamp": "time",
+            }
         else:
             raise ValueError(f"unknown data set {name!r}; choose from {DATASETS}")
     log = df[list(cols)].rename(columns=cols)
@@ -170,7 +192,9 @@ def load_log(name: str) -> pd.DataFrame:
     return log.reset_index(drop=True)
 
 
-def synthetic_log(n_users: int = 300, n_items: int = 120, n_baskets: int = 2000, seed: int = 0) -> pd.DataFrame:
+def synthetic_log(
+    n_users: int = 300, n_items: int = 120, n_baskets: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """A small generated basket log with structure: themed baskets, customers with favourite themes."""
     rng = np.random.default_rng(seed)
     n_themes = 12
@@ -182,10 +206,18 @@ def synthetic_log(n_users: int = 300, n_items: int = 120, n_baskets: int = 2000,
     start = np.datetime64("2024-01-01T00:00")
     for b in range(n_baskets):
         user = int(rng.integers(n_users))
-        theme = favourite[user, int(rng.integers(2))] if rng.random() < 0.8 else int(rng.integers(n_themes))
+        theme = (
+            favourite[user, int(rng.integers(2))]
+            if rng.random() < 0.8
+            else int(rng.integers(n_themes))
+        )
         pool = members[theme] if members[theme].size else np.arange(n_items)
         p = popularity[pool] / popularity[pool].sum()
-        picks = set(rng.choice(pool, size=min(int(rng.integers(2, 7)), pool.size), replace=False, p=p).tolist())
+        picks = set(
+            rng.choice(
+                pool, size=min(int(rng.integers(2, 7)), pool.size), replace=False, p=p
+            ).tolist()
+        )
         if rng.random() < 0.5:
             picks.add(int(rng.choice(n_items, p=popularity / popularity.sum())))
         when = start + np.timedelta64(int(b * 525_600 / n_baskets), "m")
@@ -193,7 +225,9 @@ def synthetic_log(n_users: int = 300, n_items: int = 120, n_baskets: int = 2000,
     return pd.DataFrame(rows, columns=["user", "item", "basket", "time"])
 
 
-def make_split(log: pd.DataFrame, name: str, *, seeds: int = 3, test_share: float = TEST_SHARE) -> BasketSplit:
+def make_split(
+    log: pd.DataFrame, name: str, *, seeds: int = 3, test_share: float = TEST_SHARE
+) -> BasketSplit:
     """Temporal basket hold-out (see the module docstring), one hidden-item draw per seed ``0..seeds-1``."""
     t_min, t_max = log["time"].min(), log["time"].max()
     cut = (t_max - (t_max - t_min) * test_share).floor("D")
@@ -205,9 +239,17 @@ def make_split(log: pd.DataFrame, name: str, *, seeds: int = 3, test_share: floa
     for seed in range(seeds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "dropped N test baskets with fewer than 2 items"
-            _, visible, hide = basket_holdout(pd.concat([train, test]), basket_col="basket", item_col="item",
-                                              time_col="time", split_time=cut, random_state=seed)
-        visible = visible.drop_duplicates(["basket", "item"])[["basket", "item", "user"]].reset_index(drop=True)
+            _, visible, hide = basket_holdout(
+                pd.concat([train, test]),
+                basket_col="basket",
+                item_col="item",
+                time_col="time",
+                split_time=cut,
+                random_state=seed,
+            )
+        visible = visible.drop_duplicates(["basket", "item"])[
+            ["basket", "item", "user"]
+        ].reset_index(drop=True)
         user_of = visible.drop_duplicates("basket").set_index("basket")["user"]
         hide = hide.assign(user=user_of.reindex(hide["basket"]).to_numpy())
         hide["new"] = ~pd.MultiIndex.from_frame(hide[["user", "item"]]).isin(owned)
@@ -221,12 +263,17 @@ def split_summary(split: BasketSplit) -> dict[str, Any]:
     train, hidden = split.train, split.hidden[0]
     size = split.queries[0].groupby("basket").size()
     return {
-        "data": split.name, "test from": str(pd.Timestamp(split.cut).date()),
-        "train baskets": train["basket"].nunique(), "train customers": train["user"].nunique(),
-        "items": split.items.size, "test baskets": split.n_baskets, "seeds": len(split.hidden),
+        "data": split.name,
+        "test from": str(pd.Timestamp(split.cut).date()),
+        "train baskets": train["basket"].nunique(),
+        "train customers": train["user"].nunique(),
+        "items": split.items.size,
+        "test baskets": split.n_baskets,
+        "seeds": len(split.hidden),
         "visible items (median)": float(size.median()),
         "known customer %": 100 * float(hidden["user"].isin(pd.unique(train["user"])).mean()),
-        "hidden item re-bought %": 100 * float(1 - np.mean([h["new"].mean() for h in split.hidden])),
+        "hidden item re-bought %": 100
+        * float(1 - np.mean([h["new"].mean() for h in split.hidden])),
     }
 
 
@@ -259,7 +306,9 @@ def train_matrices(split: BasketSplit) -> TrainMatrices:
     basket_items = _csr(b_row, col, (len(baskets), items.size))
     user_items = _csr(u_row, col, (len(users), items.size))
     count = np.asarray(basket_items.sum(axis=0)).ravel()
-    return TrainMatrices(basket_items, user_items, np.lexsort((np.arange(items.size), -count)), count)
+    return TrainMatrices(
+        basket_items, user_items, np.lexsort((np.arange(items.size), -count)), count
+    )
 
 
 def query_matrix(split: BasketSplit, seed: int) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -272,12 +321,16 @@ def query_matrix(split: BasketSplit, seed: int) -> tuple[sp.csr_matrix, np.ndarr
     return m, query_ids
 
 
-def fill_popular(ids: np.ndarray, queries: sp.csr_matrix, popular: np.ndarray, n: int = K) -> np.ndarray:
+def fill_popular(
+    ids: np.ndarray, queries: sp.csr_matrix, popular: np.ndarray, n: int = K
+) -> np.ndarray:
     """Complete each row of ``ids`` (-1 = empty slot) with the most popular items not in the basket or the row."""
     ids = ids.copy()
     for q in np.flatnonzero((ids < 0).any(axis=1)):
         have = ids[q][ids[q] >= 0]
-        taken = set(queries.indices[queries.indptr[q]:queries.indptr[q + 1]].tolist()) | set(have.tolist())
+        taken = set(queries.indices[queries.indptr[q] : queries.indptr[q + 1]].tolist()) | set(
+            have.tolist()
+        )
         fill = [i for i in popular[: n + len(taken)].tolist() if i not in taken][: n - have.size]
         ids[q] = np.r_[have, fill, np.full(n - have.size - len(fill), -1)]
     return ids
@@ -328,7 +381,9 @@ class PairRules:
         qq, j, conf, count = qq[first], j[first], conf[first], count[first]
         order = np.lexsort((j, -self.tm.basket_count[j], -count, -conf, qq))
         qq, j = qq[order], j[order]
-        pos = np.arange(qq.size) - np.searchsorted(qq, qq)  # qq is sorted: position within its query
+        pos = np.arange(qq.size) - np.searchsorted(
+            qq, qq
+        )  # qq is sorted: position within its query
         top = pos < K
         ids = np.full((q.shape[0], K), -1, dtype=np.int64)
         ids[qq[top], pos[top]] = j[top]
@@ -341,7 +396,9 @@ def implicit_model(kind: str, fit_on: str, neighbours: int, tm: TrainMatrices, t
     cls = {"cosine": CosineRecommender, "bm25": BM25Recommender, "tfidf": TFIDFRecommender}[kind]
     model = cls(K=neighbours, num_threads=threads)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # BM25/TF-IDF weighting hands implicit's own kNN a COO matrix
+        warnings.simplefilter(
+            "ignore"
+        )  # BM25/TF-IDF weighting hands implicit's own kNN a COO matrix
         model.fit(tm.baskets if fit_on == "baskets" else tm.users, show_progress=False)
     return model
 
@@ -378,9 +435,17 @@ class Config:
         return kwargs
 
 
-def config(label: str, *, personal: bool = True, kind: str = "itemitem", call: dict[str, Any] | None = None,
-           **model: Any) -> Config:
-    return Config(label, tuple(sorted(model.items())), personal, tuple(sorted((call or {}).items())), kind)
+def config(
+    label: str,
+    *,
+    personal: bool = True,
+    kind: str = "itemitem",
+    call: dict[str, Any] | None = None,
+    **model: Any,
+) -> Config:
+    return Config(
+        label, tuple(sorted(model.items())), personal, tuple(sorted((call or {}).items())), kind
+    )
 
 
 RECOMMENDED = config("ours (recommended call)")
@@ -390,16 +455,24 @@ PREVIOUS = config("ours (previous defaults)", similarity="jaccard", min_count=3)
 def alternatives(grid: str) -> list[Config]:
     """Our other settings; ``grid="smoke"`` is a handful, for the tests."""
     if grid == "smoke":
-        return [config("defaults, anonymous", personal=False),
-                config("ItemItem lift, customer", similarity="lift"),
-                config("ALS fold-in, anonymous", personal=False, kind="als", factors=8, iterations=3)]
+        return [
+            config("defaults, anonymous", personal=False),
+            config("ItemItem lift, customer", similarity="lift"),
+            config("ALS fold-in, anonymous", personal=False, kind="als", factors=8, iterations=3),
+        ]
     owned_out, owned_in = {"exclude_owned": True}, {"exclude_owned": False}
     out = [
         config("defaults, anonymous", personal=False),
         config("defaults, owned items excluded (Rules())", call=owned_out),
         config("defaults without repeats (repeat_prior=None)", repeat_prior=None),
-        config("defaults, user_weight=0.5 (half the repeat probability)", call={"user_weight": 0.5}),
-        config("fixed priors basket_prior=10, repeat_prior=10 (no calibration)", basket_prior=10.0, repeat_prior=10.0),
+        config(
+            "defaults, user_weight=0.5 (half the repeat probability)", call={"user_weight": 0.5}
+        ),
+        config(
+            "fixed priors basket_prior=10, repeat_prior=10 (no calibration)",
+            basket_prior=10.0,
+            repeat_prior=10.0,
+        ),
     ]
     for mc in (2, 3):
         out.append(config(f"defaults with min_count={mc}", min_count=mc))
@@ -408,9 +481,17 @@ def alternatives(grid: str) -> list[Config]:
     for sim in ("cosine", "jaccard", "lift", "bm25"):
         out.append(config(f"ItemItem {sim}, anonymous", personal=False, similarity=sim))
         out.append(config(f"ItemItem {sim}, customer", similarity=sim))
-        out.append(config(f"ItemItem {sim}, customer, owned allowed", similarity=sim, call=owned_in))
-    out.append(config("ItemItem jaccard min_count=3, customer, owned allowed", similarity="jaccard", min_count=3,
-                      call=owned_in))
+        out.append(
+            config(f"ItemItem {sim}, customer, owned allowed", similarity=sim, call=owned_in)
+        )
+    out.append(
+        config(
+            "ItemItem jaccard min_count=3, customer, owned allowed",
+            similarity="jaccard",
+            min_count=3,
+            call=owned_in,
+        )
+    )
     out.append(config("defaults over customers (use_baskets=False)", use_baskets=False))
     als = {"kind": "als", "factors": 64, "regularization": 10.0}
     out.append(config("ALS fold-in, anonymous", personal=False, **als))
@@ -419,26 +500,43 @@ def alternatives(grid: str) -> list[Config]:
     return out
 
 
-def ours_recs(model: recsys.Recommender, queries: pd.DataFrame, cfg: Config, *, explain: bool) -> pd.DataFrame:
+def ours_recs(
+    model: recsys.Recommender, queries: pd.DataFrame, cfg: Config, *, explain: bool
+) -> pd.DataFrame:
     if not cfg.personal:
         queries = queries[["basket", "item"]]
-    return recommend_cross_sell_batch(model, queries, n=K, basket_col="basket", item_col="item",
-                                      user_col="user" if cfg.personal else None, explain=explain,
-                                      **cfg.call_kwargs())
+    return recommend_cross_sell_batch(
+        model,
+        queries,
+        n=K,
+        basket_col="basket",
+        item_col="item",
+        user_col="user" if cfg.personal else None,
+        explain=explain,
+        **cfg.call_kwargs(),
+    )
 
 
-def single_matches_batch(model: recsys.Recommender, queries: pd.DataFrame, batch: pd.DataFrame, cfg: Config,
-                         n_baskets: int = 50) -> tuple[int, int]:
+def single_matches_batch(
+    model: recsys.Recommender,
+    queries: pd.DataFrame,
+    batch: pd.DataFrame,
+    cfg: Config,
+    n_baskets: int = 50,
+) -> tuple[int, int]:
     """(baskets whose single ``recommend_cross_sell`` call equals the batch output exactly, baskets checked)."""
     by_basket = dict(list(batch.groupby("basket", sort=False)))
     baskets = queries["basket"].drop_duplicates().to_numpy()[:n_baskets]
     same = 0
     for basket, lines in queries[queries["basket"].isin(baskets)].groupby("basket", sort=False):
-        single = recommend_cross_sell(model, lines["item"].tolist(), n=K, user=lines["user"].iloc[0],
-                                      **cfg.call_kwargs())
+        single = recommend_cross_sell(
+            model, lines["item"].tolist(), n=K, user=lines["user"].iloc[0], **cfg.call_kwargs()
+        )
         theirs = by_basket[basket]
-        same += bool(single["item"].tolist() == theirs["item"].tolist()
-                     and np.array_equal(single["score"].to_numpy(), theirs["score"].to_numpy()))
+        same += bool(
+            single["item"].tolist() == theirs["item"].tolist()
+            and np.array_equal(single["score"].to_numpy(), theirs["score"].to_numpy())
+        )
     return same, len(baskets)
 
 
@@ -450,7 +548,9 @@ def single_matches_batch(model: recsys.Recommender, queries: pd.DataFrame, batch
 def hits(recs: pd.DataFrame, hidden: pd.DataFrame) -> np.ndarray:
     """Per test basket (``hidden`` order): is its hidden item among the basket's first ``K`` items by rank."""
     ordered = recs.sort_values(["basket", "rank"], kind="stable")
-    top = ordered.loc[ordered.groupby("basket", sort=False).cumcount().to_numpy() < K, ["basket", "item"]]
+    top = ordered.loc[
+        ordered.groupby("basket", sort=False).cumcount().to_numpy() < K, ["basket", "item"]
+    ]
     found = pd.MultiIndex.from_frame(hidden[["basket", "item"]]).isin(pd.MultiIndex.from_frame(top))
     return np.asarray(found, dtype=bool)
 
@@ -472,7 +572,9 @@ class Result:
         new = hidden["new"].to_numpy()
         self.hr_new.append(hit_rate_at_k(recs, relevant[new], K, **kw) if new.any() else np.nan)
         self.hits.append(hits(recs, hidden))
-        assert abs(self.hits[-1].mean() - self.hr[-1]) < 1e-9, "hits disagree with recsys.evaluation"
+        assert abs(self.hits[-1].mean() - self.hr[-1]) < 1e-9, (
+            "hits disagree with recsys.evaluation"
+        )
 
     @property
     def mean_hits(self) -> np.ndarray:
@@ -483,15 +585,18 @@ class Result:
 class Runner:
     """Every method on one split; keeps the recommended and proposed models for the speed table."""
 
-    def __init__(self, split: BasketSplit, *, threads: int, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, split: BasketSplit, *, threads: int, progress: Callable[[str], None] | None = None
+    ) -> None:
         self.split = split
         self.threads = threads
         self.progress = progress
         self.results: list[Result] = []
         self.models: dict[str, tuple[recsys.Recommender, pd.DataFrame]] = {}
         self.single_vs_batch = ""  # the recommended call: "same/checked" baskets
-        self.data = recsys.Interactions.from_pandas(split.train, user_col="user", item_col="item",
-                                                    basket_col="basket", time_col="time")
+        self.data = recsys.Interactions.from_pandas(
+            split.train, user_col="user", item_col="item", basket_col="basket", time_col="time"
+        )
         self.tm = train_matrices(split)
         self.q = [query_matrix(split, s) for s in range(len(split.hidden))]
 
@@ -503,11 +608,17 @@ class Runner:
         r.seconds = time.perf_counter() - started
         self.results.append(r)
         if self.progress:
-            self.progress(f"  {self.split.name:20s} {r.method:62s} HR@10 {np.mean(r.hr):.4f}  "
-                          f"MRR@10 {np.mean(r.mrr):.4f}  ({r.seconds:.1f} s)")
+            self.progress(
+                f"  {self.split.name:20s} {r.method:62s} HR@10 {np.mean(r.hr):.4f}  "
+                f"MRR@10 {np.mean(r.mrr):.4f}  ({r.seconds:.1f} s)"
+            )
 
-    def baseline(self, method: str, fit: Callable[[], Any],
-                 recommend: Callable[[Any, sp.csr_matrix], np.ndarray]) -> None:
+    def baseline(
+        self,
+        method: str,
+        fit: Callable[[], Any],
+        recommend: Callable[[Any, sp.csr_matrix], np.ndarray],
+    ) -> None:
         t0 = time.perf_counter()
         r, model = Result(method, "baseline"), fit()
         for _, hidden, q, query_ids in self._seeds():
@@ -532,17 +643,25 @@ class Runner:
         tm = self.tm
         self.ours(RECOMMENDED, "ours", explain=True)  # explanations on, as a caller gets them
         self.ours(PREVIOUS, "ours")
-        self.baseline("popularity", lambda: None,
-                      lambda _, q: fill_popular(np.full((q.shape[0], K), -1, dtype=np.int64), q, tm.popular))
+        self.baseline(
+            "popularity",
+            lambda: None,
+            lambda _, q: fill_popular(np.full((q.shape[0], K), -1, dtype=np.int64), q, tm.popular),
+        )
         for s in (1, 2, 3, 5) if grid == "full" else (2,):
-            self.baseline(f"association rules, min support {s}", lambda s=s: PairRules(tm, s),
-                          lambda model, q: model.recommend(q))
+            self.baseline(
+                f"association rules, min support {s}",
+                lambda s=s: PairRules(tm, s),
+                lambda model, q: model.recommend(q),
+            )
         for kind in ("cosine", "bm25", "tfidf"):
             for on in ("baskets", "users"):
                 for k in (20, 100) if grid == "full" else (20,):
-                    self.baseline(f"implicit {kind}, {on} x items, K={k}",
-                                  lambda kind=kind, on=on, k=k: implicit_model(kind, on, k, tm, self.threads),
-                                  lambda model, q: implicit_recommend(model, q, tm))
+                    self.baseline(
+                        f"implicit {kind}, {on} x items, K={k}",
+                        lambda kind=kind, on=on, k=k: implicit_model(kind, on, k, tm, self.threads),
+                        lambda model, q: implicit_recommend(model, q, tm),
+                    )
         for cfg in alternatives(grid):
             self.ours(cfg, "alternative")
         return self.results
@@ -561,24 +680,36 @@ def results_table(split: BasketSplit, results: list[Result]) -> pd.DataFrame:
     for r in results:
         hr = float(np.mean(r.hr))
         diff = r.mean_hits - best.mean_hits
-        rows.append({
-            "method": r.method, "group": r.group, "HR@10": hr, "± HR": float(np.sqrt(hr * (1 - hr) / n)),
-            "MRR@10": float(np.mean(r.mrr)), "HR@10 new items": float(np.mean(r.hr_new)),
-            "HR / best baseline": hr / float(np.mean(best.hr)),
-            "Δ HR vs best baseline": float(diff.mean()), "± Δ": float(diff.std(ddof=1) / np.sqrt(n)),
-            "fit+recommend s": r.seconds,
-        })
+        rows.append(
+            {
+                "method": r.method,
+                "group": r.group,
+                "HR@10": hr,
+                "± HR": float(np.sqrt(hr * (1 - hr) / n)),
+                "MRR@10": float(np.mean(r.mrr)),
+                "HR@10 new items": float(np.mean(r.hr_new)),
+                "HR / best baseline": hr / float(np.mean(best.hr)),
+                "Δ HR vs best baseline": float(diff.mean()),
+                "± Δ": float(diff.std(ddof=1) / np.sqrt(n)),
+                "fit+recommend s": r.seconds,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Ours, and the best variant of each baseline family."""
-    family = (table["method"].str.replace(r", (baskets|users) x items, K=\d+$", "", regex=True)
-              .str.replace(r", min support \d+$", "", regex=True))
+    family = (
+        table["method"]
+        .str.replace(r", (baskets|users) x items, K=\d+$", "", regex=True)
+        .str.replace(r", min support \d+$", "", regex=True)
+    )
     base = table[table["group"] == "baseline"].assign(family=family)
     best = base.loc[base.groupby("family", sort=False)["HR@10"].idxmax()]
-    best["method"] = [m if f == m else f"{f} (best: {m[len(f) + 2:]})"
-                      for f, m in zip(best["family"], best["method"], strict=True)]
+    best["method"] = [
+        m if f == m else f"{f} (best: {m[len(f) + 2 :]})"
+        for f, m in zip(best["family"], best["method"], strict=True)
+    ]
     ours = table[table["group"] == "ours"]
     return pd.concat([ours, best.drop(columns="family")]).reset_index(drop=True)
 
@@ -589,7 +720,9 @@ def across_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for name, t in tables.items():
         best = t[t["group"] == "baseline"].sort_values("HR@10").iloc[-1]
         sub = t[t["group"] != "baseline"].set_index("method")
-        part = pd.DataFrame({f"{name} HR@10": sub["HR@10"], f"{name} vs best": sub["HR / best baseline"]})
+        part = pd.DataFrame(
+            {f"{name} HR@10": sub["HR@10"], f"{name} vs best": sub["HR / best baseline"]}
+        )
         part.loc[f"best baseline of {name}: {best['method']}"] = [best["HR@10"], 1.0]
         parts.append(part)
     wide = pd.concat(parts, axis=1)
@@ -604,8 +737,14 @@ def across_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def speed_rows(split: BasketSplit, runner: Runner, configs: list[Config], *, latency_queries: int = 1000,
-               repeats: int = 5) -> pd.DataFrame:
+def speed_rows(
+    split: BasketSplit,
+    runner: Runner,
+    configs: list[Config],
+    *,
+    latency_queries: int = 1000,
+    repeats: int = 5,
+) -> pd.DataFrame:
     """Batch throughput and single-call latency of ``configs`` (fitted by ``runner``) on seed 0's queries.
 
     The configurations take turns (batch runs alternate, and every latency query is sent to each in
@@ -613,7 +752,9 @@ def speed_rows(split: BasketSplit, runner: Runner, configs: list[Config], *, lat
     """
     queries, n_q = split.queries[0], split.n_baskets
     rng = np.random.default_rng(1)
-    picked = rng.choice(split.hidden[0]["basket"].to_numpy(), size=min(latency_queries, n_q), replace=False)
+    picked = rng.choice(
+        split.hidden[0]["basket"].to_numpy(), size=min(latency_queries, n_q), replace=False
+    )
     groups = queries.groupby("basket", sort=False)
     calls = [(g["item"].tolist(), g["user"].iloc[0]) for g in (groups.get_group(b) for b in picked)]
     models = [runner.models[cfg.label][0] for cfg in configs]
@@ -621,8 +762,16 @@ def speed_rows(split: BasketSplit, runner: Runner, configs: list[Config], *, lat
 
     def run_batch(c: int, explain: bool) -> float:
         t0 = time.perf_counter()
-        recommend_cross_sell_batch(models[c], queries, n=K, basket_col="basket", item_col="item",
-                                   user_col="user", explain=explain, **kwargs[c])
+        recommend_cross_sell_batch(
+            models[c],
+            queries,
+            n=K,
+            basket_col="basket",
+            item_col="item",
+            user_col="user",
+            explain=explain,
+            **kwargs[c],
+        )
         return time.perf_counter() - t0
 
     n_cfg = len(configs)
@@ -644,18 +793,23 @@ def speed_rows(split: BasketSplit, runner: Runner, configs: list[Config], *, lat
     rows = []
     for c, cfg in enumerate(configs):
         same, checked = single_matches_batch(models[c], queries, runner.models[cfg.label][1], cfg)
-        rows.append({
-            "call": cfg.label, "queries": n_q, "items": split.items.size,
-            "batch baskets/s (n=10, explain)": n_q / t_batch[c, 0],
-            "batch baskets/s (n=10, explain=False)": n_q / t_batch[c, 1],
-            "single p50 ms (n=5)": float(np.percentile(latency[c], 50) * 1e3),
-            "single p99 ms (n=5)": float(np.percentile(latency[c], 99) * 1e3),
-            "single == batch": f"{same}/{checked}",
-        })
+        rows.append(
+            {
+                "call": cfg.label,
+                "queries": n_q,
+                "items": split.items.size,
+                "batch baskets/s (n=10, explain)": n_q / t_batch[c, 0],
+                "batch baskets/s (n=10, explain=False)": n_q / t_batch[c, 1],
+                "single p50 ms (n=5)": float(np.percentile(latency[c], 50) * 1e3),
+                "single p99 ms (n=5)": float(np.percentile(latency[c], 99) * 1e3),
+                "single == batch": f"{same}/{checked}",
+            }
+        )
     table = pd.DataFrame(rows)
     first = table.iloc[0]
-    table["batch throughput vs first"] = (table["batch baskets/s (n=10, explain)"]
-                                          / first["batch baskets/s (n=10, explain)"])
+    table["batch throughput vs first"] = (
+        table["batch baskets/s (n=10, explain)"] / first["batch baskets/s (n=10, explain)"]
+    )
     table["single p50 vs first"] = table["single p50 ms (n=5)"] / first["single p50 ms (n=5)"]
     return table
 
@@ -665,9 +819,16 @@ def speed_rows(split: BasketSplit, runner: Runner, configs: list[Config], *, lat
 # ---------------------------------------------------------------------------
 
 
-def run(datasets: list[str], *, markdown: str | None = None, threads: int = 2, grid: str = "full",
-        seeds: int = 3, speed_dataset: str = "online-retail",
-        progress: Callable[[str], None] | None = print) -> dict[str, pd.DataFrame]:
+def run(
+    datasets: list[str],
+    *,
+    markdown: str | None = None,
+    threads: int = 2,
+    grid: str = "full",
+    seeds: int = 3,
+    speed_dataset: str = "online-retail",
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, pd.DataFrame]:
     """Run the benchmark on ``datasets``; returns the per-data-set tables, ``"splits"``, ``"speed"``, ``"across"``."""
     tables: dict[str, pd.DataFrame] = {}
     splits, speed = [], None
@@ -676,13 +837,18 @@ def run(datasets: list[str], *, markdown: str | None = None, threads: int = 2, g
         split = make_split(load_log(name), name, seeds=seeds)
         splits.append(split_summary(split))
         if progress:
-            progress(f"{name}: split in {time.perf_counter() - t0:.1f} s, {split.n_baskets} test baskets")
+            progress(
+                f"{name}: split in {time.perf_counter() - t0:.1f} s, {split.n_baskets} test baskets"
+            )
         runner = Runner(split, threads=threads, progress=progress)
         table = results_table(split, runner.run(grid))
         splits[-1]["recommended: single == batch"] = runner.single_vs_batch
         tables[name] = table
-        show(f"Cross-sell quality, summary ({name}, {split.n_baskets:,} test baskets x {seeds} hidden-item draws)",
-             summary_table(table), markdown)
+        show(
+            f"Cross-sell quality, summary ({name}, {split.n_baskets:,} test baskets x {seeds} hidden-item draws)",
+            summary_table(table),
+            markdown,
+        )
         show(f"Cross-sell quality, every method ({name})", table, markdown)
         if speed is None and (name == speed_dataset or speed_dataset not in datasets):
             speed = speed_rows(split, runner, [RECOMMENDED, PREVIOUS])
@@ -695,11 +861,20 @@ def run(datasets: list[str], *, markdown: str | None = None, threads: int = 2, g
         out["speed"] = speed
     if len(tables) > 1:
         out["across"] = across_table(tables)
-        show("Cross-sell quality across data sets (HR@10, and HR@10 / the data set's best baseline)",
-             out["across"], markdown)
+        show(
+            "Cross-sell quality across data sets (HR@10, and HR@10 / the data set's best baseline)",
+            out["across"],
+            markdown,
+        )
     return out
 
 
-def main(datasets: list[str] | None, *, markdown: str | None, threads: int, grid: str = "full",
-         seeds: int = 3) -> None:
+def main(
+    datasets: list[str] | None,
+    *,
+    markdown: str | None,
+    threads: int,
+    grid: str = "full",
+    seeds: int = 3,
+) -> None:
     run(datasets or DEFAULT_DATASETS, markdown=markdown, threads=threads, grid=grid, seeds=seeds)

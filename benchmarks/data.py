@@ -18,8 +18,14 @@ class BenchData:
     test: pd.DataFrame | None  # held-out user,item pairs (external IDs), or None
 
 
-def power_law_matrix(n_users: int, n_items: int, nnz: int, *, seed: int = 0, item_exponent: float = 1.0,
-                     ) -> sp.csr_matrix:
+def power_law_matrix(
+    n_users: int,
+    n_items: int,
+    nnz: int,
+    *,
+    seed: int = 0,
+    item_exponent: float = 1.0,
+) -> sp.csr_matrix:
     """A users × items matrix whose item popularity is Zipf-like and user activity log-normal.
 
     About ``nnz`` distinct pairs (duplicate draws are merged, so slightly fewer).
@@ -39,15 +45,21 @@ def power_law_matrix(n_users: int, n_items: int, nnz: int, *, seed: int = 0, ite
     return matrix
 
 
-def holdout(matrix: sp.csr_matrix, fraction: float = 0.2, seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def holdout(
+    matrix: sp.csr_matrix, fraction: float = 0.2, seed: int = 0
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Random per-pair hold-out of users with >= 2 items: (train, test), disjoint."""
     rng = np.random.default_rng(seed)
     coo = matrix.tocoo()
     counts = np.diff(matrix.indptr)
     eligible = counts[coo.row] >= 2
     test_mask = eligible & (rng.random(coo.nnz) < fraction)
-    train = sp.csr_matrix((coo.data[~test_mask], (coo.row[~test_mask], coo.col[~test_mask])), shape=matrix.shape)
-    test = sp.csr_matrix((coo.data[test_mask], (coo.row[test_mask], coo.col[test_mask])), shape=matrix.shape)
+    train = sp.csr_matrix(
+        (coo.data[~test_mask], (coo.row[~test_mask], coo.col[~test_mask])), shape=matrix.shape
+    )
+    test = sp.csr_matrix(
+        (coo.data[test_mask], (coo.row[test_mask], coo.col[test_mask])), shape=matrix.shape
+    )
     return train, test
 
 
@@ -64,7 +76,9 @@ def load_real(name: str) -> sp.csr_matrix:
         data = Interactions.from_pandas(df, user_col="userId", item_col="movieId")
     elif name == "lastfm":
         df = load_lastfm()
-        data = Interactions.from_pandas(df, user_col="userID", item_col="artistID", weight_col="weight")
+        data = Interactions.from_pandas(
+            df, user_col="userID", item_col="artistID", weight_col="weight"
+        )
         data = Interactions.from_csr(data.matrix.log1p())
     else:
         raise ValueError(f"unknown data set {name!r}")

@@ -23,8 +23,10 @@ def machine_line() -> str:
             cpu = names[0]
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {numpy.__version__}, "
-            f"numba {numba.__version__}, implicit {implicit.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {numpy.__version__}, "
+        f"numba {numba.__version__}, implicit {implicit.__version__}"
+    )
 
 
 def show(title: str, table: pd.DataFrame, markdown_path: str | None = None) -> None:
@@ -40,6 +42,7 @@ def show(title: str, table: pd.DataFrame, markdown_path: str | None = None) -> N
 
 def markdown_table(table: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (floats with 3 decimals)."""
+
     def cell(value: object) -> str:
         if isinstance(value, float):
             return f"{value:,.3f}"

@@ -82,43 +82,70 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
     if task == "als-fit":
         if library == "recsys":
+
             def make() -> Any:
-                return recsys.ALS(factors=factors, iterations=iterations, regularization=0.01, random_state=0,
-                                  num_threads=threads)
+                return recsys.ALS(
+                    factors=factors,
+                    iterations=iterations,
+                    regularization=0.01,
+                    random_state=0,
+                    num_threads=threads,
+                )
+
             make().fit(recsys.Interactions.from_csr(tiny))
             data = recsys.Interactions.from_csr(matrix)
             run = lambda: make().fit(data)  # noqa: E731
         else:
             implicit_als(factors, 1, 0.01, threads, 0).fit(tiny, show_progress=False)
-            run = lambda: implicit_als(factors, iterations, 0.01, threads, 0).fit(matrix, show_progress=False)  # noqa: E731
+
+            def run():
+                return implicit_als(factors, iterations, 0.01, threads, 0).fit(
+                    matrix, show_progress=False
+                )
     elif task == "itemitem-fit":
         if library == "recsys":
             recsys.ItemItem(similarity="cosine", k=k, binary=False, num_threads=threads).fit(
-                recsys.Interactions.from_csr(tiny))
+                recsys.Interactions.from_csr(tiny)
+            )
             data = recsys.Interactions.from_csr(matrix)
-            run = lambda: recsys.ItemItem(similarity="cosine", k=k, binary=False,  # noqa: E731
-                                          num_threads=threads).fit(data)
+
+            def run():
+                return recsys.ItemItem(
+                    similarity="cosine", k=k, binary=False, num_threads=threads
+                ).fit(data)
         else:
             from implicit.nearest_neighbours import CosineRecommender
 
             CosineRecommender(K=k, num_threads=threads).fit(tiny, show_progress=False)
-            run = lambda: CosineRecommender(K=k, num_threads=threads).fit(matrix, show_progress=False)  # noqa: E731
+
+            def run():
+                return CosineRecommender(K=k, num_threads=threads).fit(matrix, show_progress=False)
     elif task == "batch":
-        model = recsys.ALS(factors=factors, iterations=iterations, regularization=0.01, random_state=0,
-                           num_threads=threads)
+        model = recsys.ALS(
+            factors=factors,
+            iterations=iterations,
+            regularization=0.01,
+            random_state=0,
+            num_threads=threads,
+        )
         with threadpool_limits(1, "blas"):
             model.fit(recsys.Interactions.from_csr(matrix))
-        queries = np.random.default_rng(2).integers(0, matrix.shape[0], size=spec["users"]).astype(np.int32)
+        queries = (
+            np.random.default_rng(2)
+            .integers(0, matrix.shape[0], size=spec["users"])
+            .astype(np.int32)
+        )
         n, mode = 10, spec["mode"]
         model.recommend_rows(queries[:1000], n)  # warm
         extra["chunk"] = USER_CHUNK if mode != "one call" else spec["users"]
         if library == "recsys" and mode == "one call":
             run = lambda: model.recommend_rows(queries, n)  # noqa: E731
         elif library == "recsys" and mode == "arrays":
+
             def run() -> Any:
                 checksum = 0
                 for start in range(0, queries.size, USER_CHUNK):
-                    ids, _ = model.recommend_rows(queries[start:start + USER_CHUNK], n)
+                    ids, _ = model.recommend_rows(queries[start : start + USER_CHUNK], n)
                     checksum += int(ids[:, 0].sum())  # consume the chunk, then drop it
                 return checksum
         elif library == "recsys" and mode == "dataframes":
@@ -127,20 +154,24 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
             def run() -> Any:
                 rows = 0
                 for start in range(0, queries.size, USER_CHUNK):
-                    rows += len(model.recommend(user_ids[queries[start:start + USER_CHUNK]], n=n))
+                    rows += len(model.recommend(user_ids[queries[start : start + USER_CHUNK]], n=n))
                 return rows
         else:
             from implicit.cpu.als import AlternatingLeastSquares
 
             theirs = AlternatingLeastSquares(factors=factors, num_threads=threads)
             theirs.user_factors, theirs.item_factors = model.user_factors_, model.item_factors_
-            theirs.recommend(queries[:1000], matrix[queries[:1000]], N=n, filter_already_liked_items=True)
+            theirs.recommend(
+                queries[:1000], matrix[queries[:1000]], N=n, filter_already_liked_items=True
+            )
 
             def run() -> Any:
                 checksum = 0
                 for start in range(0, queries.size, USER_CHUNK):
-                    chunk = queries[start:start + USER_CHUNK]
-                    ids, _ = theirs.recommend(chunk, matrix[chunk], N=n, filter_already_liked_items=True)
+                    chunk = queries[start : start + USER_CHUNK]
+                    ids, _ = theirs.recommend(
+                        chunk, matrix[chunk], N=n, filter_already_liked_items=True
+                    )
                     checksum += int(ids[:, 0].sum())
                 return checksum
     else:
@@ -151,30 +182,54 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         if task == "batch":
             result = run()
         else:
-            with threadpool_limits(1, "blas"):  # as in benchmarks.speed: Numba / implicit own the cores
+            with threadpool_limits(
+                1, "blas"
+            ):  # as in benchmarks.speed: Numba / implicit own the cores
                 result = run()
         seconds = time.perf_counter() - start
     del result
-    return {"seconds": seconds, "peak_mb": memory.peak_mb, "delta_mb": memory.delta_mb,
-            "start_mb": memory.start_mb, "reset": memory.ok, **extra}
+    return {
+        "seconds": seconds,
+        "peak_mb": memory.peak_mb,
+        "delta_mb": memory.delta_mb,
+        "start_mb": memory.start_mb,
+        "reset": memory.ok,
+        **extra,
+    }
 
 
 def _measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Run ``spec`` in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--child", json.dumps(spec)], cwd=ROOT,
-                         env=dict(os.environ, PYTHONWARNINGS="ignore"), capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scaling", "--child", json.dumps(spec)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"measurement {spec} failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     label = f"{spec['task']} {spec['library']} {spec.get('scale', '')}{spec.get('mode', '')}"
-    print(f"  {label:<40} {result['seconds']:8.2f} s  peak {result['peak_mb']:8.1f} MB  "
-          f"Δ {result['delta_mb']:8.1f} MB", flush=True)
+    print(
+        f"  {label:<40} {result['seconds']:8.2f} s  peak {result['peak_mb']:8.1f} MB  "
+        f"Δ {result['delta_mb']:8.1f} MB",
+        flush=True,
+    )
     return result
 
 
 # ----------------------------------------------------------------- the parent
-def main(*, scales: list[int], threads: int, factors: int, iterations: int, k: int, users: int,
-         markdown: str | None) -> None:
+def main(
+    *,
+    scales: list[int],
+    threads: int,
+    factors: int,
+    iterations: int,
+    k: int,
+    users: int,
+    markdown: str | None,
+) -> None:
     common = {"threads": threads, "factors": factors, "iterations": iterations, "k": k}
     fit_rows, batch_rows = [], []
     with tempfile.TemporaryDirectory(prefix="recsys-scaling-") as tmp:
@@ -183,20 +238,41 @@ def main(*, scales: list[int], threads: int, factors: int, iterations: int, k: i
             matrix = power_law_matrix(BASE_USERS * scale, ITEMS, BASE_PAIRS * scale, seed=0)
             paths[scale] = str(Path(tmp) / f"scale{scale}.npz")
             sp.save_npz(paths[scale], matrix, compressed=False)
-            print(f"{scale}x: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {matrix.nnz:,} pairs "
-                  f"({np.diff(matrix.indptr).mean():.1f} per user)", flush=True)
+            print(
+                f"{scale}x: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {matrix.nnz:,} pairs "
+                f"({np.diff(matrix.indptr).mean():.1f} per user)",
+                flush=True,
+            )
             for task, model in (("als-fit", "ALS"), ("itemitem-fit", "ItemItem cosine")):
-                got = {lib: _measure({**common, "task": task, "library": lib, "matrix": paths[scale],
-                                      "scale": f"{scale}x"}) for lib in ("recsys", "implicit")}
-                fit_rows.append({
-                    "model": model, "scale": f"{scale}x", "users": matrix.shape[0], "items": matrix.shape[1],
-                    "pairs": matrix.nnz,
-                    "recsys fit s": got["recsys"]["seconds"], "implicit fit s": got["implicit"]["seconds"],
-                    "speed-up (implicit/recsys)": got["implicit"]["seconds"] / got["recsys"]["seconds"],
-                    "recsys Δ peak MB": got["recsys"]["delta_mb"], "implicit Δ peak MB": got["implicit"]["delta_mb"],
-                    "recsys peak RSS MB": got["recsys"]["peak_mb"],
-                    "implicit peak RSS MB": got["implicit"]["peak_mb"],
-                })
+                got = {
+                    lib: _measure(
+                        {
+                            **common,
+                            "task": task,
+                            "library": lib,
+                            "matrix": paths[scale],
+                            "scale": f"{scale}x",
+                        }
+                    )
+                    for lib in ("recsys", "implicit")
+                }
+                fit_rows.append(
+                    {
+                        "model": model,
+                        "scale": f"{scale}x",
+                        "users": matrix.shape[0],
+                        "items": matrix.shape[1],
+                        "pairs": matrix.nnz,
+                        "recsys fit s": got["recsys"]["seconds"],
+                        "implicit fit s": got["implicit"]["seconds"],
+                        "speed-up (implicit/recsys)": got["implicit"]["seconds"]
+                        / got["recsys"]["seconds"],
+                        "recsys Δ peak MB": got["recsys"]["delta_mb"],
+                        "implicit Δ peak MB": got["implicit"]["delta_mb"],
+                        "recsys peak RSS MB": got["recsys"]["peak_mb"],
+                        "implicit peak RSS MB": got["implicit"]["peak_mb"],
+                    }
+                )
         largest = max(scales)
         matrix = sp.load_npz(paths[largest])
         history = float(np.diff(matrix.indptr).mean())
@@ -209,16 +285,35 @@ def main(*, scales: list[int], threads: int, factors: int, iterations: int, k: i
             ("recsys", "dataframes", "recsys recommend() DataFrames, streamed", users),
             ("implicit", "arrays", "implicit recommend, streamed", users),
         ):
-            got = _measure({**common, "task": "batch", "library": library, "mode": mode, "users": count,
-                            "matrix": paths[largest]})
-            batch_rows.append({
-                "method": label, "users": count, "users per call": got["chunk"], "seconds": got["seconds"],
-                "users/s": count / got["seconds"], "Δ peak MB": got["delta_mb"], "peak RSS MB": got["peak_mb"],
-            })
+            got = _measure(
+                {
+                    **common,
+                    "task": "batch",
+                    "library": library,
+                    "mode": mode,
+                    "users": count,
+                    "matrix": paths[largest],
+                }
+            )
+            batch_rows.append(
+                {
+                    "method": label,
+                    "users": count,
+                    "users per call": got["chunk"],
+                    "seconds": got["seconds"],
+                    "users/s": count / got["seconds"],
+                    "Δ peak MB": got["delta_mb"],
+                    "peak RSS MB": got["peak_mb"],
+                }
+            )
 
     fits = pd.DataFrame(fit_rows)
-    show(f"Fit time and peak memory, {' vs '.join(f'{s}x' for s in scales)} "
-         f"(fresh process per cell, {threads} threads)", fits, markdown)
+    show(
+        f"Fit time and peak memory, {' vs '.join(f'{s}x' for s in scales)} "
+        f"(fresh process per cell, {threads} threads)",
+        fits,
+        markdown,
+    )
     if len(scales) > 1:
         lo, hi = min(scales), max(scales)
         growth = []
@@ -226,19 +321,33 @@ def main(*, scales: list[int], threads: int, factors: int, iterations: int, k: i
             a = fits[(fits["model"] == model) & (fits["scale"] == f"{lo}x")].iloc[0]
             b = fits[(fits["model"] == model) & (fits["scale"] == f"{hi}x")].iloc[0]
             for lib in ("recsys", "implicit"):
-                growth.append({"model": model, "library": lib, "data growth": hi / lo,
-                               "fit time growth": b[f"{lib} fit s"] / a[f"{lib} fit s"],
-                               "Δ peak growth": b[f"{lib} Δ peak MB"] / a[f"{lib} Δ peak MB"]})
-        show(f"Growth from {lo}x to {hi}x (ratio of the {hi}x to the {lo}x measurement)", pd.DataFrame(growth),
-             markdown)
+                growth.append(
+                    {
+                        "model": model,
+                        "library": lib,
+                        "data growth": hi / lo,
+                        "fit time growth": b[f"{lib} fit s"] / a[f"{lib} fit s"],
+                        "Δ peak growth": b[f"{lib} Δ peak MB"] / a[f"{lib} Δ peak MB"],
+                    }
+                )
+        show(
+            f"Growth from {lo}x to {hi}x (ratio of the {hi}x to the {lo}x measurement)",
+            pd.DataFrame(growth),
+            markdown,
+        )
     per_chunk = _chunk_bound_mb(factors, history)
-    show(f"Batch top-10 for {users:,} users (and one chunk), seen items excluded ({largest}x model: "
-         f"{matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {factors} factors; {threads} threads)",
-         pd.DataFrame(batch_rows), markdown)
-    note = (f"Bound: recommend_rows holds its result ({users:,} x 10 x 8 bytes = {users * 80 / 2**20:.0f} MB "
-            f"in one call) plus one chunk's working set, about 65,536 x (16 x seen items per user + 4 x factors "
-            f"+ 8 x n) bytes = {per_chunk:.0f} MB here (mean history {history:.1f} items), whatever the "
-            "number of users: compare the single chunk with the streamed batch.")
+    show(
+        f"Batch top-10 for {users:,} users (and one chunk), seen items excluded ({largest}x model: "
+        f"{matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {factors} factors; {threads} threads)",
+        pd.DataFrame(batch_rows),
+        markdown,
+    )
+    note = (
+        f"Bound: recommend_rows holds its result ({users:,} x 10 x 8 bytes = {users * 80 / 2**20:.0f} MB "
+        f"in one call) plus one chunk's working set, about 65,536 x (16 x seen items per user + 4 x factors "
+        f"+ 8 x n) bytes = {per_chunk:.0f} MB here (mean history {history:.1f} items), whatever the "
+        "number of users: compare the single chunk with the streamed batch."
+    )
     print(note)
     if markdown:
         with open(markdown, "a") as f:

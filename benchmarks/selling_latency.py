@@ -53,12 +53,17 @@ def basket_log(n_items: int, n_baskets: int, n_users: int, seed: int = 2) -> rec
     rng = np.random.default_rng(seed)
     owner = rng.integers(0, n_users, size=n_baskets)
     coo = baskets.tocoo()
-    log = pd.DataFrame({
-        "basket": coo.row, "item": coo.col, "user": owner[coo.row],
-        "time": pd.Timestamp("2024-01-01") + pd.to_timedelta(coo.row, unit="h"),
-    })
-    return recsys.Interactions.from_pandas(log, user_col="user", item_col="item", basket_col="basket",
-                                           time_col="time")
+    log = pd.DataFrame(
+        {
+            "basket": coo.row,
+            "item": coo.col,
+            "user": owner[coo.row],
+            "time": pd.Timestamp("2024-01-01") + pd.to_timedelta(coo.row, unit="h"),
+        }
+    )
+    return recsys.Interactions.from_pandas(
+        log, user_col="user", item_col="item", basket_col="basket", time_col="time"
+    )
 
 
 def tier_catalog(items: np.ndarray, seed: int = 3) -> TierCatalog:
@@ -84,22 +89,36 @@ def _percentiles(seconds: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def run(n_items: int = 100_000, *, n_baskets: int = 600_000, n_users: int = 200_000, queries: int = 2000,
-        threads: int = 2, markdown: str | None = None, progress: Any = print) -> pd.DataFrame:
+def run(
+    n_items: int = 100_000,
+    *,
+    n_baskets: int = 600_000,
+    n_users: int = 200_000,
+    queries: int = 2000,
+    threads: int = 2,
+    markdown: str | None = None,
+    progress: Any = print,
+) -> pd.DataFrame:
     from implicit.nearest_neighbours import CosineRecommender
 
     t0 = time.perf_counter()
     data = basket_log(n_items, n_baskets, n_users)
     if progress:
-        progress(f"log: {data.basket_matrix.shape[0]:,} baskets, {data.n_users:,} customers, "
-                 f"{data.n_items:,} items ({time.perf_counter() - t0:.1f} s)")
+        progress(
+            f"log: {data.basket_matrix.shape[0]:,} baskets, {data.n_users:,} customers, "
+            f"{data.n_items:,} items ({time.perf_counter() - t0:.1f} s)"
+        )
     t0 = time.perf_counter()
     model = recsys.ItemItem(num_threads=threads).fit(data)
     fit_s = time.perf_counter() - t0
     if progress:
-        progress(f"ItemItem() fit with calibration: {fit_s:.1f} s; basket_prior_={model.basket_prior_}, "
-                 f"repeat_prior_={model.repeat_prior_}")
-    with_repeats = recsys.ItemItem(num_threads=threads, basket_prior=model.basket_prior_, repeat_prior=10.0).fit(data)
+        progress(
+            f"ItemItem() fit with calibration: {fit_s:.1f} s; basket_prior_={model.basket_prior_}, "
+            f"repeat_prior_={model.repeat_prior_}"
+        )
+    with_repeats = recsys.ItemItem(
+        num_threads=threads, basket_prior=model.basket_prior_, repeat_prior=10.0
+    ).fit(data)
     baskets = data.basket_matrix.astype(np.float32).tocsr()
     baskets.data[:] = 1.0
     theirs = CosineRecommender(K=100, num_threads=threads)
@@ -113,26 +132,44 @@ def run(n_items: int = 100_000, *, n_baskets: int = 600_000, n_users: int = 200_
     calls = []
     for _ in range(queries + 50):
         rows = rng.choice(sold, size=int(rng.integers(1, 6)), replace=False)
-        calls.append((data.item_ids.to_external(rows).tolist(), np.sort(rows), users[rng.integers(users.size)],
-                      tiered[rng.integers(tiered.size)]))
+        calls.append(
+            (
+                data.item_ids.to_external(rows).tolist(),
+                np.sort(rows),
+                users[rng.integers(users.size)],
+                tiered[rng.integers(tiered.size)],
+            )
+        )
     n_items_total = data.n_items
 
     def implicit_call(rows: np.ndarray) -> None:
-        row = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), rows, [0, rows.size]), shape=(1, n_items_total))
+        row = sp.csr_matrix(
+            (np.ones(rows.size, dtype=np.float32), rows, [0, rows.size]), shape=(1, n_items_total)
+        )
         theirs.recommend(0, row, N=5, filter_already_liked_items=True)
 
     timed = {
-        "recommend_cross_sell (DataFrame, explain)": lambda c: recommend_cross_sell(model, c[0], n=5, user=c[2]),
+        "recommend_cross_sell (DataFrame, explain)": lambda c: recommend_cross_sell(
+            model, c[0], n=5, user=c[2]
+        ),
         "recommend_cross_sell (return_frame=False)": lambda c: recommend_cross_sell(
-            model, c[0], n=5, user=c[2], return_frame=False),
-        "recommend_cross_sell (DataFrame), ItemItem(repeat_prior=10)": lambda c: recommend_cross_sell(
-            with_repeats, c[0], n=5, user=c[2]),
-        "recommend_upgrade (item + user)": lambda c: recommend_upgrade(model, catalog, item=c[3], user=c[2], n=3),
+            model, c[0], n=5, user=c[2], return_frame=False
+        ),
+        "recommend_cross_sell (DataFrame), ItemItem(repeat_prior=10)": lambda c: (
+            recommend_cross_sell(with_repeats, c[0], n=5, user=c[2])
+        ),
+        "recommend_upgrade (item + user)": lambda c: recommend_upgrade(
+            model, catalog, item=c[3], user=c[2], n=3
+        ),
         "recommend_upgrade (item + user, return_frame=False)": lambda c: recommend_upgrade(
-            model, catalog, item=c[3], user=c[2], n=3, return_frame=False),
-        "recommend_upgrade (user: what they own)": lambda c: recommend_upgrade(model, catalog, user=c[2], n=3),
+            model, catalog, item=c[3], user=c[2], n=3, return_frame=False
+        ),
+        "recommend_upgrade (user: what they own)": lambda c: recommend_upgrade(
+            model, catalog, user=c[2], n=3
+        ),
         "recommend_upgrade (user, return_frame=False)": lambda c: recommend_upgrade(
-            model, catalog, user=c[2], n=3, return_frame=False),
+            model, catalog, user=c[2], n=3, return_frame=False
+        ),
         "implicit CosineRecommender.recommend (basket row)": lambda c: implicit_call(c[1]),
     }
     seconds: dict[str, list[float]] = {name: [] for name in timed}
@@ -146,10 +183,21 @@ def run(n_items: int = 100_000, *, n_baskets: int = 600_000, n_users: int = 200_
     ref_p50, ref_p99 = _percentiles(seconds["implicit CosineRecommender.recommend (basket row)"])
     for name, values in seconds.items():
         p50, p99 = _percentiles(values)
-        rows_out.append({"call": name, "items": n_items_total, "queries": len(values), "p50 ms": p50,
-                         "p99 ms": p99, "p99 under 1 ms": p99 < 1.0, "p50 vs implicit": p50 / ref_p50})
+        rows_out.append(
+            {
+                "call": name,
+                "items": n_items_total,
+                "queries": len(values),
+                "p50 ms": p50,
+                "p99 ms": p99,
+                "p99 under 1 ms": p99 < 1.0,
+                "p50 vs implicit": p50 / ref_p50,
+            }
+        )
     table = pd.DataFrame(rows_out)
-    show(f"Selling API latency ({n_items_total:,}-item catalog, {threads} threads)", table, markdown)
+    show(
+        f"Selling API latency ({n_items_total:,}-item catalog, {threads} threads)", table, markdown
+    )
     return table
 
 

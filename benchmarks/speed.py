@@ -136,7 +136,7 @@ def ndcg_at_10(ids: np.ndarray, test: sp.csr_matrix) -> float:
     discounts = 1.0 / np.log2(np.arange(2, 12))
     total = 0.0
     for u in users:
-        relevant = test.indices[test.indptr[u]:test.indptr[u + 1]]
+        relevant = test.indices[test.indptr[u] : test.indptr[u + 1]]
         hits = np.isin(ids[u, :10], relevant)
         ideal = discounts[: min(relevant.size, 10)].sum()
         total += (hits * discounts[: hits.size]).sum() / ideal
@@ -146,41 +146,76 @@ def ndcg_at_10(ids: np.ndarray, test: sp.csr_matrix) -> float:
 def implicit_als(factors: int, iterations: int, regularization: float, threads: int, seed: int):  # noqa: ANN201
     from implicit.cpu.als import AlternatingLeastSquares
 
-    return AlternatingLeastSquares(factors=factors, iterations=iterations, regularization=regularization,
-                                   use_cg=True, calculate_training_loss=False, num_threads=threads,
-                                   random_state=seed)
+    return AlternatingLeastSquares(
+        factors=factors,
+        iterations=iterations,
+        regularization=regularization,
+        use_cg=True,
+        calculate_training_loss=False,
+        num_threads=threads,
+        random_state=seed,
+    )
 
 
-def bench_als(name: str, matrix: sp.csr_matrix, *, factors: int, iterations: int, threads: int,
-              markdown: str | None) -> tuple[recsys.ALS, object, sp.csr_matrix]:
+def bench_als(
+    name: str,
+    matrix: sp.csr_matrix,
+    *,
+    factors: int,
+    iterations: int,
+    threads: int,
+    markdown: str | None,
+) -> tuple[recsys.ALS, object, sp.csr_matrix]:
     train, test = holdout(matrix, 0.2, seed=0)
     train = train.astype(np.float32)
-    ours = recsys.ALS(factors=factors, iterations=iterations, regularization=0.01, random_state=0,
-                      num_threads=threads)
+    ours = recsys.ALS(
+        factors=factors,
+        iterations=iterations,
+        regularization=0.01,
+        random_state=0,
+        num_threads=threads,
+    )
     theirs = implicit_als(factors, iterations, 0.01, threads, 0)
     data = recsys.Interactions.from_csr(train)
     ours.fit(data)  # compile / warm caches once, untimed
     with threadpool_limits(1, "blas"):
         t_ours, _, mem_ours = timed_peak(lambda: ours.fit(data), repeat=2)
-        t_theirs, _, mem_theirs = timed_peak(lambda: theirs.fit(train, show_progress=False), repeat=2)
+        t_theirs, _, mem_theirs = timed_peak(
+            lambda: theirs.fit(train, show_progress=False), repeat=2
+        )
     all_rows = np.arange(train.shape[0])
     ids_ours, _ = ours.recommend_rows(all_rows, 10)
-    ids_theirs, _ = theirs.recommend(all_rows, train[all_rows], N=10, filter_already_liked_items=True)
+    ids_theirs, _ = theirs.recommend(
+        all_rows, train[all_rows], N=10, filter_already_liked_items=True
+    )
     ndcg_ours, ndcg_theirs = ndcg_at_10(ids_ours, test), ndcg_at_10(ids_theirs, test)
-    table = pd.DataFrame([{
-        "data": name, "users": train.shape[0], "items": train.shape[1], "pairs": train.nnz,
-        "factors": factors, "iterations": iterations,
-        "recsys fit s": t_ours, "implicit fit s": t_theirs, "speed-up (implicit/recsys)": t_theirs / t_ours,
-        "recsys peak MB": mem_ours, "implicit peak MB": mem_theirs,
-        "recsys NDCG@10": ndcg_ours, "implicit NDCG@10": ndcg_theirs,
-        "NDCG ratio": ndcg_ours / ndcg_theirs if ndcg_theirs else np.nan,
-    }])
+    table = pd.DataFrame(
+        [
+            {
+                "data": name,
+                "users": train.shape[0],
+                "items": train.shape[1],
+                "pairs": train.nnz,
+                "factors": factors,
+                "iterations": iterations,
+                "recsys fit s": t_ours,
+                "implicit fit s": t_theirs,
+                "speed-up (implicit/recsys)": t_theirs / t_ours,
+                "recsys peak MB": mem_ours,
+                "implicit peak MB": mem_theirs,
+                "recsys NDCG@10": ndcg_ours,
+                "implicit NDCG@10": ndcg_theirs,
+                "NDCG ratio": ndcg_ours / ndcg_theirs if ndcg_theirs else np.nan,
+            }
+        ]
+    )
     show(f"ALS fit ({name}, {threads} threads)", table, markdown)
     return ours, theirs, train
 
 
-def bench_batch_recommend(name: str, ours: recsys.ALS, train: sp.csr_matrix, *, threads: int,
-                          markdown: str | None) -> None:
+def bench_batch_recommend(
+    name: str, ours: recsys.ALS, train: sp.csr_matrix, *, threads: int, markdown: str | None
+) -> None:
     from implicit.cpu.als import AlternatingLeastSquares
 
     theirs = AlternatingLeastSquares(factors=ours.factors, num_threads=threads)
@@ -189,19 +224,36 @@ def bench_batch_recommend(name: str, ours: recsys.ALS, train: sp.csr_matrix, *, 
     ours.recommend_rows(rows[:100], 10)  # warm
     t_ours, (ids_ours, _), mem_ours = timed_peak(lambda: ours.recommend_rows(rows, 10), repeat=3)
     t_theirs, (ids_theirs, _), mem_theirs = timed_peak(
-        lambda: theirs.recommend(rows, train, N=10, filter_already_liked_items=True), repeat=3)
-    same = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids_ours[:5000], ids_theirs[:5000], strict=True)])
-    table = pd.DataFrame([{
-        "data": name, "users": rows.size, "items": train.shape[1],
-        "recsys users/s": rows.size / t_ours, "implicit users/s": rows.size / t_theirs,
-        "throughput ratio (recsys/implicit)": t_theirs / t_ours,
-        "recsys peak MB": mem_ours, "implicit peak MB": mem_theirs, "same top-10": same,
-    }])
-    show(f"Batch recommend, all users, seen items excluded ({name}, {threads} threads)", table, markdown)
+        lambda: theirs.recommend(rows, train, N=10, filter_already_liked_items=True), repeat=3
+    )
+    same = np.mean(
+        [len(set(a) & set(b)) / 10 for a, b in zip(ids_ours[:5000], ids_theirs[:5000], strict=True)]
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "data": name,
+                "users": rows.size,
+                "items": train.shape[1],
+                "recsys users/s": rows.size / t_ours,
+                "implicit users/s": rows.size / t_theirs,
+                "throughput ratio (recsys/implicit)": t_theirs / t_ours,
+                "recsys peak MB": mem_ours,
+                "implicit peak MB": mem_theirs,
+                "same top-10": same,
+            }
+        ]
+    )
+    show(
+        f"Batch recommend, all users, seen items excluded ({name}, {threads} threads)",
+        table,
+        markdown,
+    )
 
 
-def bench_single_user(name: str, ours: recsys.ALS, train: sp.csr_matrix, *, markdown: str | None,
-                      queries: int = 2000) -> None:
+def bench_single_user(
+    name: str, ours: recsys.ALS, train: sp.csr_matrix, *, markdown: str | None, queries: int = 2000
+) -> None:
     from implicit.cpu.als import AlternatingLeastSquares
 
     theirs = AlternatingLeastSquares(factors=ours.factors, num_threads=1)
@@ -220,16 +272,26 @@ def bench_single_user(name: str, ours: recsys.ALS, train: sp.csr_matrix, *, mark
         lat_ours.append(t1 - t0)
         lat_theirs.append(t2 - t1)
     ms = lambda v, q: float(np.percentile(v, q) * 1e3)  # noqa: E731
-    table = pd.DataFrame([{
-        "data": name, "items": train.shape[1], "factors": ours.factors,
-        "recsys p50 ms": ms(lat_ours, 50), "recsys p99 ms": ms(lat_ours, 99),
-        "implicit p50 ms": ms(lat_theirs, 50), "implicit p99 ms": ms(lat_theirs, 99),
-        "p50 ratio (implicit/recsys)": ms(lat_theirs, 50) / ms(lat_ours, 50),
-    }])
+    table = pd.DataFrame(
+        [
+            {
+                "data": name,
+                "items": train.shape[1],
+                "factors": ours.factors,
+                "recsys p50 ms": ms(lat_ours, 50),
+                "recsys p99 ms": ms(lat_ours, 99),
+                "implicit p50 ms": ms(lat_theirs, 50),
+                "implicit p99 ms": ms(lat_theirs, 99),
+                "p50 ratio (implicit/recsys)": ms(lat_theirs, 50) / ms(lat_ours, 50),
+            }
+        ]
+    )
     show(f"Single-user recommend latency, numpy API ({name})", table, markdown)
 
 
-def bench_item_item(name: str, matrix: sp.csr_matrix, *, k: int, threads: int, markdown: str | None) -> None:
+def bench_item_item(
+    name: str, matrix: sp.csr_matrix, *, k: int, threads: int, markdown: str | None
+) -> None:
     from implicit.nearest_neighbours import CosineRecommender
 
     matrix = matrix.astype(np.float32)
@@ -239,11 +301,22 @@ def bench_item_item(name: str, matrix: sp.csr_matrix, *, k: int, threads: int, m
     ours.fit(data)  # warm
     t_ours, _, mem_ours = timed_peak(lambda: ours.fit(data), repeat=2)
     t_theirs, _, mem_theirs = timed_peak(lambda: theirs.fit(matrix, show_progress=False), repeat=2)
-    table = pd.DataFrame([{
-        "data": name, "rows": matrix.shape[0], "items": matrix.shape[1], "pairs": matrix.nnz, "k": k,
-        "recsys fit s": t_ours, "implicit fit s": t_theirs, "speed-up (implicit/recsys)": t_theirs / t_ours,
-        "recsys peak MB": mem_ours, "implicit peak MB": mem_theirs,
-    }])
+    table = pd.DataFrame(
+        [
+            {
+                "data": name,
+                "rows": matrix.shape[0],
+                "items": matrix.shape[1],
+                "pairs": matrix.nnz,
+                "k": k,
+                "recsys fit s": t_ours,
+                "implicit fit s": t_theirs,
+                "speed-up (implicit/recsys)": t_theirs / t_ours,
+                "recsys peak MB": mem_ours,
+                "implicit peak MB": mem_theirs,
+            }
+        ]
+    )
     show(f"Item-item cosine fit ({name}, {threads} threads)", table, markdown)
 
 
@@ -262,30 +335,57 @@ def bench_cold_start(markdown: str | None) -> None:
     """First use in a fresh process: with an empty Numba cache, then with the cache filled."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        run = lambda: float(subprocess.run([sys.executable, "-c", _COLD_SCRIPT], env=env, check=True,  # noqa: E731
-                                           capture_output=True, text=True).stdout.strip())
+
+        def run() -> float:
+            out = subprocess.run(
+                [sys.executable, "-c", _COLD_SCRIPT],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            return float(out.stdout.strip())
+
         cold, warm = run(), run()
-    table = pd.DataFrame([{"first process (compiles) s": cold, "next process (cached) s": warm,
-                           "compile cost s": cold - warm}])
+    table = pd.DataFrame(
+        [
+            {
+                "first process (compiles) s": cold,
+                "next process (cached) s": warm,
+                "compile cost s": cold - warm,
+            }
+        ]
+    )
     show("Cold start: import + first ALS and ItemItem fit/recommend", table, markdown)
 
 
-def main(datasets: list[str], *, factors: int, iterations: int, threads: int, k: int,
-         markdown: str | None, latency_items: int) -> None:
+def main(
+    datasets: list[str],
+    *,
+    factors: int,
+    iterations: int,
+    threads: int,
+    k: int,
+    markdown: str | None,
+    latency_items: int,
+) -> None:
     bench_cold_start(markdown)
     for name in datasets:
         if name == "synthetic":
             matrix = power_law_matrix(100_000, 20_000, 4_500_000, seed=0)
         else:
             matrix = load_real(name)
-        ours, _, train = bench_als(name, matrix, factors=factors, iterations=iterations, threads=threads,
-                                   markdown=markdown)
+        ours, _, train = bench_als(
+            name, matrix, factors=factors, iterations=iterations, threads=threads, markdown=markdown
+        )
         bench_batch_recommend(name, ours, train, threads=threads, markdown=markdown)
         bench_item_item(name, matrix, k=k, threads=threads, markdown=markdown)
         if name == "synthetic" and latency_items:
             big = power_law_matrix(100_000, latency_items, 3_000_000, seed=1)
             model = recsys.ALS(factors=factors, iterations=5, random_state=0, num_threads=threads)
             model.fit(recsys.Interactions.from_csr(big))
-            bench_single_user(f"synthetic {latency_items // 1000}k items", model, big, markdown=markdown)
+            bench_single_user(
+                f"synthetic {latency_items // 1000}k items", model, big, markdown=markdown
+            )
         else:
             bench_single_user(name, ours, train, markdown=markdown)

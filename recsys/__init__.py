@@ -49,6 +49,7 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f"recsys.{name}")
     raise AttributeError(f"module 'recsys' has no attribute {name!r}")
 
+
 __all__ = [
     "ALS",
     "IdMap",

@@ -178,7 +178,9 @@ def encode_ids(values: np.ndarray, what: str) -> tuple[np.ndarray, dict[str, Any
     info: dict[str, Any] = {"dtype": values.dtype.str}
     if values.ndim != 1:
         raise TypeError(f"{what} must be one-dimensional, got shape {values.shape}")
-    if values.dtype.kind in "biufMmUS":  # numpy strings cannot hold trailing NULs in the first place
+    if (
+        values.dtype.kind in "biufMmUS"
+    ):  # numpy strings cannot hold trailing NULs in the first place
         return values, info
     if values.dtype.kind != "O":
         raise TypeError(f"{what}: IDs of dtype {values.dtype} cannot be saved without pickle")
@@ -225,8 +227,13 @@ def decode_ids(stored: np.ndarray, info: dict[str, Any], what: str) -> np.ndarra
     return stored
 
 
-def put_ids(meta: dict[str, Any], arrays: dict[str, np.ndarray], key: str, values: np.ndarray,
-            index_dtype: Any = None) -> None:
+def put_ids(
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    key: str,
+    values: np.ndarray,
+    index_dtype: Any = None,
+) -> None:
     """Store an ID array under ``key`` (its restore info in ``meta[key]``)."""
     stored, info = encode_ids(np.asarray(values), key)
     if index_dtype is not None:
@@ -270,11 +277,21 @@ def put_csr(arrays: dict[str, np.ndarray], key: str, matrix: sp.csr_matrix) -> N
     arrays[f"{key}.data"] = np.asarray(matrix.data)
 
 
-def check_csr_parts(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int], key: str,
-                    n_data: int | None = None) -> None:
+def check_csr_parts(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    shape: tuple[int, int],
+    key: str,
+    n_data: int | None = None,
+) -> None:
     """Raise a ``ValueError`` unless (indptr, indices) is a valid CSR structure of ``shape``."""
     n_rows, n_cols = shape
-    if indptr.ndim != 1 or indptr.dtype.kind not in "iu" or indices.ndim != 1 or indices.dtype.kind not in "iu":
+    if (
+        indptr.ndim != 1
+        or indptr.dtype.kind not in "iu"
+        or indices.ndim != 1
+        or indices.dtype.kind not in "iu"
+    ):
         raise ValueError(f"{key}: indptr and indices must be 1-D integer arrays")
     if indptr.shape[0] != n_rows + 1:
         raise ValueError(f"{key}: indptr has {indptr.shape[0]} entries, expected {n_rows + 1}")
@@ -286,8 +303,9 @@ def check_csr_parts(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, i
         raise ValueError(f"{key}: column indices out of range [0, {n_cols})")
 
 
-def get_csr(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, int], *,
-            nonnegative: bool = False) -> sp.csr_matrix:
+def get_csr(
+    arrays: dict[str, np.ndarray], key: str, shape: tuple[int, int], *, nonnegative: bool = False
+) -> sp.csr_matrix:
     """The CSR matrix stored by :func:`put_csr`, checked against ``shape``."""
     indptr, indices, data = arrays[f"{key}.indptr"], arrays[f"{key}.indices"], arrays[f"{key}.data"]
     check_csr_parts(indptr, indices, shape, key, data.shape[0] if data.ndim == 1 else -1)
@@ -298,8 +316,13 @@ def get_csr(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, int], *,
     return sp.csr_matrix((data, indices, indptr), shape=shape)
 
 
-def check_array(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...], kinds: str = "f",
-                finite: bool = True) -> np.ndarray:
+def check_array(
+    arrays: dict[str, np.ndarray],
+    key: str,
+    shape: tuple[int, ...],
+    kinds: str = "f",
+    finite: bool = True,
+) -> np.ndarray:
     """``arrays[key]``, checked to have ``shape``, a dtype kind in ``kinds`` and (floats) finite values."""
     arr = arrays[key]
     if arr.shape != tuple(shape):
@@ -441,16 +464,24 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if str(err).startswith(str(path)):
             raise
         raise ValueError(f"{path}: corrupted or truncated model file ({err})") from err
-    except Exception as err:  # zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, MemoryError, ...
-        raise ValueError(f"{path}: corrupted or truncated model file ({type(err).__name__}: {err})") from err
+    except (
+        Exception
+    ) as err:  # zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, MemoryError, ...
+        raise ValueError(
+            f"{path}: corrupted or truncated model file ({type(err).__name__}: {err})"
+        ) from err
     if raw.shape != () or raw.dtype.kind != "U":
         raise ValueError(f"{path}: corrupted model file (bad {_META} member)")
     try:
         meta = json.loads(str(raw))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: corrupted model file (metadata is not valid JSON: {err})") from err
+        raise ValueError(
+            f"{path}: corrupted model file (metadata is not valid JSON: {err})"
+        ) from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path}: not a recsys model file (format is {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise ValueError(
+            f"{path}: not a recsys model file (format is {meta.get('format') if isinstance(meta, dict) else None!r})"
+        )
     return meta, arrays
 
 
@@ -468,16 +499,26 @@ def _check_meta(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray])
     for key in ("class", "params", "state", "arrays"):
         if key not in meta:
             raise ValueError(f"{path}: corrupted model file (metadata lacks {key!r})")
-    if not isinstance(meta["params"], dict) or not isinstance(meta["state"], dict) or not isinstance(meta["arrays"], dict):
+    if (
+        not isinstance(meta["params"], dict)
+        or not isinstance(meta["state"], dict)
+        or not isinstance(meta["arrays"], dict)
+    ):
         raise ValueError(f"{path}: corrupted model file (bad metadata)")
     inventory = meta["arrays"]
     missing = sorted(set(inventory) - set(arrays))
     extra = sorted(set(arrays) - set(inventory))
     if missing or extra:
-        raise ValueError(f"{path}: corrupted model file (missing arrays {missing}, unexpected arrays {extra})")
+        raise ValueError(
+            f"{path}: corrupted model file (missing arrays {missing}, unexpected arrays {extra})"
+        )
     for key, arr in arrays.items():
         entry = inventory[key]
-        if not (isinstance(entry, list) and len(entry) == 2) or arr.dtype.str != entry[0] or list(arr.shape) != entry[1]:
+        if (
+            not (isinstance(entry, list) and len(entry) == 2)
+            or arr.dtype.str != entry[0]
+            or list(arr.shape) != entry[1]
+        ):
             raise ValueError(
                 f"{path}: corrupted model file (array {key!r} is {arr.dtype.str} {list(arr.shape)}, "
                 f"the metadata says {entry})"
@@ -524,15 +565,21 @@ def load(path: Any, *, expected: type | None = None) -> Any:
     """
     path = _as_path(path)
     registry = _registry()
-    if expected is not None and (not isinstance(expected, type)
-                                 or not any(issubclass(c, expected) for c in registry.values())):
-        raise TypeError(f"expected must be one of {', '.join(registry)} (or a base class), got {expected!r}")
+    if expected is not None and (
+        not isinstance(expected, type)
+        or not any(issubclass(c, expected) for c in registry.values())
+    ):
+        raise TypeError(
+            f"expected must be one of {', '.join(registry)} (or a base class), got {expected!r}"
+        )
     meta, arrays = _read(path)
     _check_meta(path, meta, arrays)
     name = meta["class"]
     cls = registry.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"{path}: holds an unknown class {name!r} (this recsys loads {', '.join(registry)})")
+        raise ValueError(
+            f"{path}: holds an unknown class {name!r} (this recsys loads {', '.join(registry)})"
+        )
     if expected is not None and not issubclass(cls, expected):
         article = "an" if expected.__name__[0] in "AEIOU" else "a"
         raise ValueError(f"{path} holds a {name}, not {article} {expected.__name__}")
@@ -541,7 +588,9 @@ def load(path: Any, *, expected: type | None = None) -> Any:
         valid = set(cls._param_names())
         unknown = sorted(set(params) - valid)
         if unknown:
-            raise ValueError(f"{path}: {name} has no hyper-parameter(s) {unknown} (file from another recsys version?)")
+            raise ValueError(
+                f"{path}: {name} has no hyper-parameter(s) {unknown} (file from another recsys version?)"
+            )
     try:
         return cls._from_state(params, meta["state"], arrays)
     except (ValueError, KeyError, IndexError, TypeError) as err:

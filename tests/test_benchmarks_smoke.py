@@ -21,11 +21,15 @@ def test_split_follows_the_protocol(split: cs.BasketSplit) -> None:
     train_start = split.train.groupby("basket")["time"].min()
     assert (train_start < split.cut).all()
     for queries, hidden in zip(split.queries, split.hidden, strict=True):
-        assert not set(hidden["basket"]) & set(split.train["basket"])  # test baskets are later baskets
+        assert not set(hidden["basket"]) & set(
+            split.train["basket"]
+        )  # test baskets are later baskets
         assert set(hidden["item"]) <= train_items and set(queries["item"]) <= train_items
         assert set(queries["basket"]) == set(hidden["basket"])  # >= 1 visible item per test basket
         pairs = set(zip(queries["basket"], queries["item"], strict=True))
-        assert not pairs & set(zip(hidden["basket"], hidden["item"], strict=True))  # hidden is not visible
+        assert not pairs & set(
+            zip(hidden["basket"], hidden["item"], strict=True)
+        )  # hidden is not visible
     assert not split.hidden[0]["item"].equals(split.hidden[1]["item"])  # seeds draw other items
 
 
@@ -37,12 +41,14 @@ def test_pair_rules_match_a_brute_force_reference(split: cs.BasketSplit) -> None
     count = baskets.sum(axis=0)
     together = baskets.T.astype(int) @ baskets.astype(int)
     for row in range(q.shape[0]):
-        basket = q.indices[q.indptr[row]:q.indptr[row + 1]]
+        basket = q.indices[q.indptr[row] : q.indptr[row + 1]]
         scored = []
         for j in range(split.items.size):
             if j in basket:
                 continue
-            rules = [(together[i, j] / count[i], together[i, j]) for i in basket if together[i, j] >= 2]
+            rules = [
+                (together[i, j] / count[i], together[i, j]) for i in basket if together[i, j] >= 2
+            ]
             if rules:
                 conf, pair_count = max(rules)
                 scored.append((-conf, -pair_count, -count[j], j))
@@ -56,8 +62,22 @@ def test_cli_runs_the_benchmark(tmp_path, monkeypatch, capsys) -> None:
     from benchmarks.__main__ import main
 
     md = tmp_path / "cross_sell.md"
-    monkeypatch.setattr(sys, "argv", ["benchmarks", "cross-sell", "--dataset", "synthetic", "--grid", "smoke",
-                                      "--seeds", "2", "--markdown", str(md)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "benchmarks",
+            "cross-sell",
+            "--dataset",
+            "synthetic",
+            "--grid",
+            "smoke",
+            "--seeds",
+            "2",
+            "--markdown",
+            str(md),
+        ],
+    )
     main()
     out = capsys.readouterr().out
     assert "Cross-sell quality, summary (synthetic" in out and "Cross-sell speed (synthetic" in out
@@ -82,8 +102,12 @@ def test_run_returns_sane_tables() -> None:
 
 
 def test_hits_agree_with_recsys_metrics() -> None:
-    hidden = pd.DataFrame({"basket": ["a", "b", "c"], "item": ["x", "y", "z"], "new": [True, True, False]})
-    recs = pd.DataFrame({"basket": ["a", "a", "b", "c"], "item": ["w", "x", "q", "z"], "rank": [1, 2, 1, 11]})
+    hidden = pd.DataFrame(
+        {"basket": ["a", "b", "c"], "item": ["x", "y", "z"], "new": [True, True, False]}
+    )
+    recs = pd.DataFrame(
+        {"basket": ["a", "a", "b", "c"], "item": ["w", "x", "q", "z"], "rank": [1, 2, 1, 11]}
+    )
     # ranks only order a list (as in recsys.evaluation): "z" ranked 11 is basket c's first item
     assert cs.hits(recs, hidden).tolist() == [True, False, True]
     result = cs.Result("m", "ours")

@@ -35,7 +35,9 @@ RULES = Rules(available_items=[f"item{i:03d}" for i in range(5, 80)])
 
 @pytest.fixture(scope="module")
 def data() -> Interactions:
-    return Interactions.from_pandas(make_log(seed=11, n_users=200, n_items=80, n_orders=900), **DATA_KWARGS)
+    return Interactions.from_pandas(
+        make_log(seed=11, n_users=200, n_items=80, n_orders=900), **DATA_KWARGS
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,9 @@ def catalog(data: Interactions) -> TierCatalog:
     return TierCatalog.from_mapping({"a": list(items[:3]), "b": list(items[10:14])})
 
 
-def make_call(model: Recommender, data: Interactions, catalog: TierCatalog, i: int) -> tuple[str, Any]:
+def make_call(
+    model: Recommender, data: Interactions, catalog: TierCatalog, i: int
+) -> tuple[str, Any]:
     """Call number ``i``: a different kind and different arguments for different ``i``."""
     rng = np.random.default_rng(i)
     users = data.user_ids.external_ids
@@ -52,7 +56,11 @@ def make_call(model: Recommender, data: Interactions, catalog: TierCatalog, i: i
     kind = ("recommend", "rows", "cross_sell")[i % 3]
     if kind == "recommend":
         some = [*rng.choice(users, size=int(rng.integers(1, 40))).tolist(), "new customer"]
-        return kind, (some, int(rng.integers(1, 12)), rng.choice(items, size=3, replace=False).tolist())
+        return kind, (
+            some,
+            int(rng.integers(1, 12)),
+            rng.choice(items, size=3, replace=False).tolist(),
+        )
     if kind == "rows":
         rows = rng.integers(-1, len(users), size=int(rng.integers(1, 300)))
         return kind, (rows, int(rng.integers(1, 20)))
@@ -89,7 +97,9 @@ def same(a: Any, b: Any) -> None:
     ],
     ids=["ALS", "ItemItem", "Popularity"],
 )
-def test_threads_get_the_same_results_as_serial_calls(make_model, data: Interactions, catalog: TierCatalog) -> None:
+def test_threads_get_the_same_results_as_serial_calls(
+    make_model, data: Interactions, catalog: TierCatalog
+) -> None:
     model = make_model().fit(data)
     calls = [make_call(model, data, catalog, i) for i in range(THREADS * CALLS)]
     expected = [run(model, catalog, call) for call in calls]
@@ -106,7 +116,9 @@ def test_threads_get_the_same_results_as_serial_calls(make_model, data: Interact
         same(got, expected[i])
 
 
-def test_threads_share_a_freshly_loaded_model(data: Interactions, catalog: TierCatalog, tmp_path) -> None:
+def test_threads_share_a_freshly_loaded_model(
+    data: Interactions, catalog: TierCatalog, tmp_path
+) -> None:
     """Lazily built state (ALS's cosine index for similar_items) is safe to build from several threads."""
     import recsys
 
@@ -135,7 +147,10 @@ def test_threads_share_a_freshly_loaded_model(data: Interactions, catalog: TierC
 def test_als_is_deterministic(data: Interactions, num_threads: int) -> None:
     """Same data, seed and thread count: bit-identical factors and recommendations."""
     users = data.user_ids.external_ids
-    fits = [ALS(factors=12, iterations=4, random_state=42, num_threads=num_threads).fit(data) for _ in range(2)]
+    fits = [
+        ALS(factors=12, iterations=4, random_state=42, num_threads=num_threads).fit(data)
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)
     np.testing.assert_array_equal(fits[0].item_factors_, fits[1].item_factors_)
     pd.testing.assert_frame_equal(fits[0].recommend(users, n=10), fits[1].recommend(users, n=10))

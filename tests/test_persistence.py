@@ -57,7 +57,9 @@ def read_raw(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return json.loads(str(arrays.pop("__recsys__"))), arrays
 
 
-def write_raw(path: Path, meta: dict, arrays: dict[str, np.ndarray], *, inventory: bool = True) -> None:
+def write_raw(
+    path: Path, meta: dict, arrays: dict[str, np.ndarray], *, inventory: bool = True
+) -> None:
     if inventory:
         meta = {**meta, "arrays": {k: [a.dtype.str, list(a.shape)] for k, a in arrays.items()}}
     np.savez(path, __recsys__=np.array(json.dumps(meta)), **arrays)
@@ -80,15 +82,24 @@ def test_file_is_plain_arrays_and_json(als: ALS, saved: Path) -> None:
     assert meta["class"] == "ALS" and meta["recsys_version"] == recsys.__version__
     assert meta["params"] == als.get_params()
     assert set(meta["arrays"]) == set(arrays)
-    assert {"user_ids", "item_ids", "user_items.indptr", "user_items.indices", "user_items.data",
-            "user_factors", "item_factors"} == set(arrays)
+    assert {
+        "user_ids",
+        "item_ids",
+        "user_items.indptr",
+        "user_items.indices",
+        "user_items.data",
+        "user_factors",
+        "item_factors",
+    } == set(arrays)
     assert not any(a.dtype.hasobject for a in arrays.values())
     np.testing.assert_array_equal(arrays["item_factors"], als.item_factors_)
     assert arrays["item_ids"].dtype.kind == "U"  # object strings are stored as unicode
     assert meta["state"]["item_ids"]["dtype"] == "|O"
 
 
-def test_save_writes_exactly_the_path_and_replaces_it(als: ALS, data: Interactions, tmp_path: Path) -> None:
+def test_save_writes_exactly_the_path_and_replaces_it(
+    als: ALS, data: Interactions, tmp_path: Path
+) -> None:
     path = tmp_path / "model"  # no extension added
     als.save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
@@ -113,20 +124,39 @@ def test_save_writes_exactly_the_path_and_replaces_it(als: ALS, data: Interactio
         np.array([b"a", b"b", b"c", b"d"]),
         pd.date_range("2024-01-01", periods=4).to_numpy(),
     ],
-    ids=["int64", "int32", "uint64", "object-int", "float", "object-str", "unicode", "bytes", "datetime"],
+    ids=[
+        "int64",
+        "int32",
+        "uint64",
+        "object-int",
+        "float",
+        "object-str",
+        "unicode",
+        "bytes",
+        "datetime",
+    ],
 )
 def test_id_types_round_trip_exactly(ids: np.ndarray, tmp_path: Path) -> None:
     matrix = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 1, 1]], dtype=np.float32))
     data = Interactions.from_csr(matrix, user_ids=["u1", "u2", "u3"], item_ids=ids)
-    for model in (ItemItem(num_threads=1), ALS(factors=2, iterations=2, random_state=0, num_threads=1), Popularity()):
+    for model in (
+        ItemItem(num_threads=1),
+        ALS(factors=2, iterations=2, random_state=0, num_threads=1),
+        Popularity(),
+    ):
         model.fit(data)
         model.save(tmp_path / "m.npz")
         loaded = recsys.load(tmp_path / "m.npz")
         got, want = loaded.item_ids_.external_ids, model.item_ids_.external_ids
-        assert got.dtype == want.dtype and loaded.item_ids_._index.dtype == model.item_ids_._index.dtype
+        assert (
+            got.dtype == want.dtype
+            and loaded.item_ids_._index.dtype == model.item_ids_._index.dtype
+        )
         assert [type(v) for v in got.tolist()] == [type(v) for v in want.tolist()]
         assert got.tolist() == want.tolist()
-        pd.testing.assert_frame_equal(loaded.recommend(["u1", "u3"], n=3), model.recommend(["u1", "u3"], n=3))
+        pd.testing.assert_frame_equal(
+            loaded.recommend(["u1", "u3"], n=3), model.recommend(["u1", "u3"], n=3)
+        )
 
 
 def unsaveable_ids() -> list[np.ndarray]:
@@ -150,7 +180,9 @@ def test_ids_that_need_pickle_are_refused_at_save(ids: np.ndarray, tmp_path: Pat
 
 
 def test_generator_random_state_is_saved_as_none(data: Interactions, tmp_path: Path) -> None:
-    model = ALS(factors=3, iterations=2, random_state=np.random.default_rng(0), num_threads=1).fit(data)
+    model = ALS(factors=3, iterations=2, random_state=np.random.default_rng(0), num_threads=1).fit(
+        data
+    )
     model.save(tmp_path / "m.npz")
     meta, _ = read_raw(tmp_path / "m.npz")
     assert meta["params"]["random_state"] is None and meta["state"]["random_state_dropped"] is True
@@ -186,7 +218,9 @@ def test_only_known_classes_are_saved(tmp_path: Path, data: Interactions) -> Non
 
 def test_item_item_keeps_its_baskets_for_partial_fit(log: pd.DataFrame, tmp_path: Path) -> None:
     old, new = split_log(log)
-    model = ItemItem(similarity="jaccard", k=8, num_threads=1).fit(Interactions.from_pandas(old, **DATA_KWARGS))
+    model = ItemItem(similarity="jaccard", k=8, num_threads=1).fit(
+        Interactions.from_pandas(old, **DATA_KWARGS)
+    )
     model.save(tmp_path / "m.npz")
     loaded = recsys.load(tmp_path / "m.npz", expected=ItemItem)
     assert loaded._basket_ids == model._basket_ids
@@ -194,41 +228,63 @@ def test_item_item_keeps_its_baskets_for_partial_fit(log: pd.DataFrame, tmp_path
     model.partial_fit(new_data)
     loaded.partial_fit(new_data)
     same_recommendations(loaded, model)
-    pd.testing.assert_frame_equal(loaded.similar_items(model.item_ids_.external_ids, n=5),
-                                  model.similar_items(model.item_ids_.external_ids, n=5))
+    pd.testing.assert_frame_equal(
+        loaded.similar_items(model.item_ids_.external_ids, n=5),
+        model.similar_items(model.item_ids_.external_ids, n=5),
+    )
 
 
 def test_decayed_popularity_round_trip_and_partial_fit(log: pd.DataFrame, tmp_path: Path) -> None:
-    log = log.assign(time=pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(log)), unit="h"))
+    log = log.assign(
+        time=pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(log)), unit="h")
+    )
     kwargs = {**DATA_KWARGS, "time_col": "time"}
     old, new = split_log(log)
-    model = Popularity(segment_col="country", half_life_days=3.0).fit(Interactions.from_pandas(old, **kwargs))
+    model = Popularity(segment_col="country", half_life_days=3.0).fit(
+        Interactions.from_pandas(old, **kwargs)
+    )
     model.save(tmp_path / "m.npz")
     loaded = recsys.load(tmp_path / "m.npz")
     same_recommendations(loaded, model)
-    pd.testing.assert_frame_equal(loaded.recommend_for_segment("FR", n=4), model.recommend_for_segment("FR", n=4))
+    pd.testing.assert_frame_equal(
+        loaded.recommend_for_segment("FR", n=4), model.recommend_for_segment("FR", n=4)
+    )
     loaded.partial_fit(Interactions.from_pandas(new, **kwargs))
-    refit = Popularity(segment_col="country", half_life_days=3.0).fit(Interactions.from_pandas(log, **kwargs))
+    refit = Popularity(segment_col="country", half_life_days=3.0).fit(
+        Interactions.from_pandas(log, **kwargs)
+    )
     np.testing.assert_allclose(loaded.item_scores_, refit.item_scores_, rtol=1e-6)
     same_recommendations(loaded, refit)
 
 
 def test_catalog_round_trip(tmp_path: Path) -> None:
-    df = pd.DataFrame({"sku": ["tv-hd", "tv-4k", "tv-oled", "mug", "mug-xl"],
-                       "line": ["tv", "tv", "tv", "mug", "mug"], "rank": [1, 2, 5, 1, 2],
-                       "price": [300.0, 450.0, 900.0, 5.0, 7.0], "hdr": [False, True, True, False, False],
-                       "panel": ["lcd", "lcd", "oled", None, None]})
+    df = pd.DataFrame(
+        {
+            "sku": ["tv-hd", "tv-4k", "tv-oled", "mug", "mug-xl"],
+            "line": ["tv", "tv", "tv", "mug", "mug"],
+            "rank": [1, 2, 5, 1, 2],
+            "price": [300.0, 450.0, 900.0, 5.0, 7.0],
+            "hdr": [False, True, True, False, False],
+            "panel": ["lcd", "lcd", "oled", None, None],
+        }
+    )
     catalogs = [
         TierCatalog.from_pandas(df, "sku", "line", "rank", "price", ["hdr", "panel"]),
-        TierCatalog.from_mapping({1: [10, 11, 12], 2: [20, 21]}, prices={10: 1.0, 12: 3.0},
-                                 features={11: [1, 2], 21: [3]}),
+        TierCatalog.from_mapping(
+            {1: [10, 11, 12], 2: [20, 21]},
+            prices={10: 1.0, 12: 3.0},
+            features={11: [1, 2], 21: [3]},
+        ),
         TierCatalog.from_mapping({"f": ["a"]}),
     ]
     for catalog in catalogs:
         catalog.save(tmp_path / "c.npz")
         loaded = recsys.load(tmp_path / "c.npz", expected=TierCatalog)
         pd.testing.assert_frame_equal(loaded.to_pandas(), catalog.to_pandas())
-        assert loaded.items.dtype == catalog.items.dtype and loaded.items.tolist() == catalog.items.tolist()
+        assert (
+            loaded.items.dtype == catalog.items.dtype
+            and loaded.items.tolist() == catalog.items.tolist()
+        )
         assert list(loaded.families) == list(catalog.families)
         for item in catalog.items:
             assert loaded.higher_tiers(item) == catalog.higher_tiers(item)
@@ -239,15 +295,22 @@ def test_catalog_round_trip(tmp_path: Path) -> None:
 
 
 def test_upgrade_with_loaded_model_and_catalog(tmp_path: Path) -> None:
-    log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]})
-    model = ItemItem(num_threads=1).fit(Interactions.from_pandas(log, user_col="user", item_col="item"))
-    catalog = TierCatalog.from_mapping({"phone": ["64gb", "128gb", "256gb"]},
-                                       prices={"64gb": 500, "128gb": 600, "256gb": 800})
+    log = pd.DataFrame(
+        {"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]}
+    )
+    model = ItemItem(num_threads=1).fit(
+        Interactions.from_pandas(log, user_col="user", item_col="item")
+    )
+    catalog = TierCatalog.from_mapping(
+        {"phone": ["64gb", "128gb", "256gb"]}, prices={"64gb": 500, "128gb": 600, "256gb": 800}
+    )
     model.save(tmp_path / "m.npz")
     catalog.save(tmp_path / "c.npz")
     m, c = recsys.load(tmp_path / "m.npz"), recsys.load(tmp_path / "c.npz")
-    pd.testing.assert_frame_equal(recsys.recommend_upgrade(m, c, item="64gb", user=1),
-                                  recsys.recommend_upgrade(model, catalog, item="64gb", user=1))
+    pd.testing.assert_frame_equal(
+        recsys.recommend_upgrade(m, c, item="64gb", user=1),
+        recsys.recommend_upgrade(model, catalog, item="64gb", user=1),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -271,9 +334,13 @@ def test_not_a_model_file(tmp_path: Path) -> None:
     np.savez(tmp_path / "other.npz", x=np.arange(3))
     with zipfile.ZipFile(tmp_path / "zip.npz", "w") as z:
         z.writestr("readme.txt", "hi")
-    for name, match in [("text.npz", "not a recsys model file"), ("empty.npz", "not a recsys model file"),
-                        ("array.npy", "not a recsys model file"), ("other.npz", "no __recsys__ metadata"),
-                        ("zip.npz", "no __recsys__ metadata")]:
+    for name, match in [
+        ("text.npz", "not a recsys model file"),
+        ("empty.npz", "not a recsys model file"),
+        ("array.npy", "not a recsys model file"),
+        ("other.npz", "no __recsys__ metadata"),
+        ("zip.npz", "no __recsys__ metadata"),
+    ]:
         with pytest.raises(ValueError, match=match) as err:
             recsys.load(tmp_path / name)
         assert name in str(err.value)
@@ -292,22 +359,34 @@ def test_pickled_members_are_never_loaded(saved: Path, tmp_path: Path) -> None:
     "change, match",
     [
         (lambda m, a: m.update(format="something-else"), "not a recsys model file"),
-        (lambda m, a: m.update(format_version=FORMAT_VERSION + 1), "format version 2.*upgrade recsys"),
+        (
+            lambda m, a: m.update(format_version=FORMAT_VERSION + 1),
+            "format version 2.*upgrade recsys",
+        ),
         (lambda m, a: m.update(format_version="1"), "bad format_version"),
         (lambda m, a: m.update({"class": "Transformer"}), "unknown class 'Transformer'"),
         (lambda m, a: m.pop("params"), "lacks 'params'"),
         (lambda m, a: m["params"].update(depth=3), r"no hyper-parameter\(s\) \['depth'\]"),
         (lambda m, a: m["params"].update(factors=0), "factors must be a positive integer"),
-        (lambda m, a: a.pop("item_factors"), "missing arrays"),  # (the inventory is kept for these two)
+        (
+            lambda m, a: a.pop("item_factors"),
+            "missing arrays",
+        ),  # (the inventory is kept for these two)
         (lambda m, a: a.update(extra=np.arange(3)), "unexpected arrays"),
-        (lambda m, a: (a.pop("item_factors"), m["arrays"].pop("item_factors")), "KeyError: 'item_factors'"),
+        (
+            lambda m, a: (a.pop("item_factors"), m["arrays"].pop("item_factors")),
+            "KeyError: 'item_factors'",
+        ),
         (lambda m, a: a.update(item_factors=a["item_factors"][:-1]), "item_factors has shape"),
         (lambda m, a: a.update(user_factors=a["user_factors"][:, :-1]), "user_factors has shape"),
         (lambda m, a: a["item_factors"].__setitem__((0, 0), np.nan), "NaN or infinite"),
         (lambda m, a: a["user_items.indices"].__setitem__(0, 10_000), "out of range"),
         (lambda m, a: a["user_items.indptr"].__setitem__(1, -4), "index pointer"),
         (lambda m, a: a["user_items.data"].__setitem__(0, -1.0), "finite and >= 0"),
-        (lambda m, a: a.update(item_ids=a["item_ids"][[0, 0, *range(2, a["item_ids"].size)]]), "unique"),
+        (
+            lambda m, a: a.update(item_ids=a["item_ids"][[0, 0, *range(2, a["item_ids"].size)]]),
+            "unique",
+        ),
         (lambda m, a: m["state"]["item_ids"].update(dtype="<i8"), "stored as <U"),
     ],
 )
@@ -347,7 +426,9 @@ def test_truncated_files(als: ALS, tmp_path: Path, compress: bool) -> None:
     als.save(path, compress=compress)
     blob = path.read_bytes()
     cut = tmp_path / "cut.npz"
-    for size in sorted({0, 1, 2, 10, 100, len(blob) // 3, len(blob) // 2, len(blob) - 30, len(blob) - 1}):
+    for size in sorted(
+        {0, 1, 2, 10, 100, len(blob) // 3, len(blob) // 2, len(blob) - 30, len(blob) - 1}
+    ):
         cut.write_bytes(blob[:size])
         with pytest.raises(ValueError, match=r"cut\.npz") as err:
             recsys.load(cut)
@@ -355,10 +436,17 @@ def test_truncated_files(als: ALS, tmp_path: Path, compress: bool) -> None:
 
 
 @pytest.mark.parametrize("compress", [False, True])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=3))
-def test_corrupted_bytes_never_give_a_wrong_model(als: ALS, tmp_path: Path, compress: bool,
-                                                  flips: list[tuple[float, int]]) -> None:
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    flips=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=3
+    )
+)
+def test_corrupted_bytes_never_give_a_wrong_model(
+    als: ALS, tmp_path: Path, compress: bool, flips: list[tuple[float, int]]
+) -> None:
     """Flipping any bytes: a ValueError naming the file, or (a byte ZIP ignores) the very same model."""
     path = tmp_path / f"m{int(compress)}.npz"
     if not path.exists():
@@ -376,7 +464,9 @@ def test_corrupted_bytes_never_give_a_wrong_model(als: ALS, tmp_path: Path, comp
         np.testing.assert_array_equal(loaded.user_factors_, als.user_factors_)
         np.testing.assert_array_equal(loaded.item_factors_, als.item_factors_)
         assert loaded.get_params() == als.get_params() and loaded.item_ids_ == als.item_ids_
-        assert loaded.user_ids_ == als.user_ids_ and (loaded.user_items_ != als.user_items_).nnz == 0
+        assert (
+            loaded.user_ids_ == als.user_ids_ and (loaded.user_items_ != als.user_items_).nnz == 0
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -384,8 +474,9 @@ def test_corrupted_bytes_never_give_a_wrong_model(als: ALS, tmp_path: Path, comp
 # ---------------------------------------------------------------------------
 
 
-def test_failed_save_leaves_the_old_file(als: ALS, data: Interactions, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_save_leaves_the_old_file(
+    als: ALS, data: Interactions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "model.npz"
     als.save(path)
     before = path.read_bytes()
@@ -420,9 +511,13 @@ def test_crash_mid_save_leaves_the_old_file(als: ALS, tmp_path: Path) -> None:
         np.savez = crash
         model.save({str(path)!r})
     """)
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=120
+    )
     assert result.returncode == 3, result.stderr.decode()
     assert path.read_bytes() == before
     same_recommendations(recsys.load(path), als)
     leftovers = [p for p in tmp_path.iterdir() if p.name != "model.npz"]
-    assert leftovers and all(p.name.startswith(".model.npz.") and p.suffix == ".tmp" for p in leftovers)
+    assert leftovers and all(
+        p.name.startswith(".model.npz.") and p.suffix == ".tmp" for p in leftovers
+    )

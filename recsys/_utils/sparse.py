@@ -32,7 +32,9 @@ def row_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     return sub, take
 
 
-def select_csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def select_csr_rows(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(indptr, indices as int32) of the sub-CSR made of ``rows`` (``-1``: an empty row).
 
     Examples

@@ -91,7 +91,9 @@ def parallel_section(num_threads: int = 0, *, limit_blas: bool = False) -> Itera
         contextlib.nullcontext() if _layer_is_threadsafe() else _launch_lock
     )
     blas: contextlib.AbstractContextManager = (
-        _blas_controller().limit(limits=1, user_api="blas") if limit_blas else contextlib.nullcontext()
+        _blas_controller().limit(limits=1, user_api="blas")
+        if limit_blas
+        else contextlib.nullcontext()
     )
     with lock, blas:
         previous = numba.get_num_threads()

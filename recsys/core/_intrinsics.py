@@ -21,7 +21,10 @@ _PREFETCH_NAME = "llvm.prefetch.p0" if _llvm.llvm_version_info >= (15,) else "ll
 def _codegen(context, builder, signature, args):  # noqa: ANN001, ANN202 - numba codegen hook
     aryty = signature.args[0]
     ary = context.make_array(aryty)(context, builder, args[0])
-    inds = [context.cast(builder, value, ty, types.intp) for value, ty in zip(args[1:], signature.args[1:], strict=True)]
+    inds = [
+        context.cast(builder, value, ty, types.intp)
+        for value, ty in zip(args[1:], signature.args[1:], strict=True)
+    ]
     ptr = cgutils.get_item_pointer2(
         context,
         builder,
@@ -37,7 +40,10 @@ def _codegen(context, builder, signature, args):  # noqa: ANN001, ANN202 - numba
     fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
     fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_NAME)
     # read (0), keep in all cache levels (3), data cache (1)
-    builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+    builder.call(
+        fn,
+        [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)],
+    )
     return context.get_dummy_value()
 
 

@@ -89,6 +89,7 @@ _PACK_BYTES = 1 << 25
 # Software prefetch (llvm.prefetch): a hint only, it never changes results
 # --------------------------------------------------------------------------
 
+
 @numba.njit(**_JIT)
 def _prefetch_rows4(Y, idx, j):
     """Prefetch the four rows ``Y[idx[j]] .. Y[idx[j + 3]]`` (64-byte lines)."""

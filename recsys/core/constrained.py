@@ -102,7 +102,9 @@ def _sift_down(heap, size, pos, ci, cs):  # pragma: no cover - compiled
         if child >= size:
             break
         right = child + 1
-        if right < size and _better(cs[heap[right]], ci[heap[right]], cs[heap[child]], ci[heap[child]]):
+        if right < size and _better(
+            cs[heap[right]], ci[heap[right]], cs[heap[child]], ci[heap[child]]
+        ):
             child = right
         if _better(cs[heap[child]], ci[heap[child]], cs[c0], ci[c0]):
             heap[pos] = heap[child]
@@ -127,7 +129,9 @@ def _sift_down_worst(heap, size, pos, ci, cs):  # pragma: no cover - compiled
         if child >= size:
             break
         right = child + 1
-        if right < size and _better(cs[heap[child]], ci[heap[child]], cs[heap[right]], ci[heap[right]]):
+        if right < size and _better(
+            cs[heap[child]], ci[heap[child]], cs[heap[right]], ci[heap[right]]
+        ):
             child = right
         if _better(cs[c0], ci[c0], cs[heap[child]], ci[heap[child]]):
             heap[pos] = heap[child]
@@ -138,7 +142,9 @@ def _sift_down_worst(heap, size, pos, ci, cs):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _take_bounded(ci, cs, m, heap, mark, allowed, a_row, has_allowed, out_ids, out_scores, out_pos):  # pragma: no cover
+def _take_bounded(
+    ci, cs, m, heap, mark, allowed, a_row, has_allowed, out_ids, out_scores, out_pos
+):  # pragma: no cover
     """Top-n of unique candidates without group caps: one bounded heap, most rejected by one comparison."""
     n = out_ids.shape[0]
     size = 0
@@ -182,8 +188,23 @@ def _take_bounded(ci, cs, m, heap, mark, allowed, a_row, has_allowed, out_ids, o
 
 
 @numba.njit(cache=True, nogil=True)
-def _take_capped(ci, cs, m, heap, mark, allowed, a_row, has_allowed, group_of, has_groups, cap, gcount,
-                 out_ids, out_scores, out_pos):  # pragma: no cover - compiled
+def _take_capped(
+    ci,
+    cs,
+    m,
+    heap,
+    mark,
+    allowed,
+    a_row,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    gcount,
+    out_ids,
+    out_scores,
+    out_pos,
+):  # pragma: no cover - compiled
     """Greedy top-n under group caps (or with duplicate candidates): heapify all, pop until n taken."""
     n = out_ids.shape[0]
     size = 0
@@ -223,11 +244,25 @@ def _take_capped(ci, cs, m, heap, mark, allowed, a_row, has_allowed, group_of, h
 
 @numba.njit(cache=True, nogil=True)
 def _select(
-    ci, cs, m, unique, heap, mark,
-    allowed, a_row, has_allowed,
-    group_of, has_groups, cap, gcount,
-    fill, fill_sc, f_row,
-    out_ids, out_scores, out_pos,
+    ci,
+    cs,
+    m,
+    unique,
+    heap,
+    mark,
+    allowed,
+    a_row,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    gcount,
+    fill,
+    fill_sc,
+    f_row,
+    out_ids,
+    out_scores,
+    out_pos,
 ):  # pragma: no cover - compiled
     """Greedy constrained top-n of candidates ``ci[:m]`` / ``cs[:m]``, then fill.
 
@@ -237,10 +272,27 @@ def _select(
     """
     n = out_ids.shape[0]
     if unique and not has_groups:
-        k = _take_bounded(ci, cs, m, heap, mark, allowed, a_row, has_allowed, out_ids, out_scores, out_pos)
+        k = _take_bounded(
+            ci, cs, m, heap, mark, allowed, a_row, has_allowed, out_ids, out_scores, out_pos
+        )
     else:
-        k = _take_capped(ci, cs, m, heap, mark, allowed, a_row, has_allowed, group_of, has_groups, cap, gcount,
-                         out_ids, out_scores, out_pos)
+        k = _take_capped(
+            ci,
+            cs,
+            m,
+            heap,
+            mark,
+            allowed,
+            a_row,
+            has_allowed,
+            group_of,
+            has_groups,
+            cap,
+            gcount,
+            out_ids,
+            out_scores,
+            out_pos,
+        )
     if f_row >= 0 and k < n:
         for t in range(fill.shape[1]):
             if k == n:
@@ -277,10 +329,27 @@ def _select(
 
 @numba.njit(cache=True, nogil=True)
 def _candidates_query(
-    qi, c_indptr, c_items, c_scores,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    heap, mark, gcount, out_ids, out_scores, out_pos,
+    qi,
+    c_indptr,
+    c_items,
+    c_scores,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    heap,
+    mark,
+    gcount,
+    out_ids,
+    out_scores,
+    out_pos,
 ):  # pragma: no cover - compiled
     lo = ex_indptr[qi]
     hi = ex_indptr[qi + 1]
@@ -288,9 +357,25 @@ def _candidates_query(
     c0 = c_indptr[qi]
     c1 = c_indptr[qi + 1]
     _select(
-        c_items[c0:c1], c_scores[c0:c1], c1 - c0, False, heap, mark,
-        allowed, a_of_q[qi], has_allowed, group_of, has_groups, cap, gcount,
-        fill, fill_sc, f_of_q[qi], out_ids, out_scores, out_pos,
+        c_items[c0:c1],
+        c_scores[c0:c1],
+        c1 - c0,
+        False,
+        heap,
+        mark,
+        allowed,
+        a_of_q[qi],
+        has_allowed,
+        group_of,
+        has_groups,
+        cap,
+        gcount,
+        fill,
+        fill_sc,
+        f_of_q[qi],
+        out_ids,
+        out_scores,
+        out_pos,
     )
     for t in range(out_pos.shape[0]):
         if out_pos[t] >= 0:
@@ -300,10 +385,27 @@ def _candidates_query(
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _candidates_kernel(
-    c_indptr, c_items, c_scores,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    heaps, marks, gcounts, out_ids, out_scores, out_pos, err,
+    c_indptr,
+    c_items,
+    c_scores,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    heaps,
+    marks,
+    gcounts,
+    out_ids,
+    out_scores,
+    out_pos,
+    err,
 ):  # pragma: no cover - compiled
     for qi in numba.prange(out_ids.shape[0]):
         tid = numba.get_thread_id()
@@ -311,51 +413,152 @@ def _candidates_kernel(
             err[qi] = _ERR_THREAD
             continue
         _candidates_query(
-            qi, c_indptr, c_items, c_scores, ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-            group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            heaps[tid], marks[tid], gcounts[tid], out_ids[qi], out_scores[qi], out_pos[qi],
+            qi,
+            c_indptr,
+            c_items,
+            c_scores,
+            ex_indptr,
+            ex_indices,
+            allowed,
+            a_of_q,
+            has_allowed,
+            group_of,
+            has_groups,
+            cap,
+            fill,
+            fill_sc,
+            f_of_q,
+            heaps[tid],
+            marks[tid],
+            gcounts[tid],
+            out_ids[qi],
+            out_scores[qi],
+            out_pos[qi],
         )
 
 
 @numba.njit(cache=True, nogil=True)
 def _candidates_serial_kernel(
-    c_indptr, c_items, c_scores,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    heaps, marks, gcounts, out_ids, out_scores, out_pos, err,
+    c_indptr,
+    c_items,
+    c_scores,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    heaps,
+    marks,
+    gcounts,
+    out_ids,
+    out_scores,
+    out_pos,
+    err,
 ):  # pragma: no cover - compiled
     for qi in range(out_ids.shape[0]):
         _candidates_query(
-            qi, c_indptr, c_items, c_scores, ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-            group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            heaps[0], marks[0], gcounts[0], out_ids[qi], out_scores[qi], out_pos[qi],
+            qi,
+            c_indptr,
+            c_items,
+            c_scores,
+            ex_indptr,
+            ex_indices,
+            allowed,
+            a_of_q,
+            has_allowed,
+            group_of,
+            has_groups,
+            cap,
+            fill,
+            fill_sc,
+            f_of_q,
+            heaps[0],
+            marks[0],
+            gcounts[0],
+            out_ids[qi],
+            out_scores[qi],
+            out_pos[qi],
         )
 
 
 @numba.njit(cache=True, nogil=True)
 def _dense_query(
-    qi, scores, item_range,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    heap, mark, gcount, out_ids, out_scores, out_pos,
+    qi,
+    scores,
+    item_range,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    heap,
+    mark,
+    gcount,
+    out_ids,
+    out_scores,
+    out_pos,
 ):  # pragma: no cover - compiled
     lo = ex_indptr[qi]
     hi = ex_indptr[qi + 1]
     _mark(mark, ex_indices, lo, hi, True)
     _select(
-        item_range, scores[qi], scores.shape[1], True, heap, mark,
-        allowed, a_of_q[qi], has_allowed, group_of, has_groups, cap, gcount,
-        fill, fill_sc, f_of_q[qi], out_ids, out_scores, out_pos,
+        item_range,
+        scores[qi],
+        scores.shape[1],
+        True,
+        heap,
+        mark,
+        allowed,
+        a_of_q[qi],
+        has_allowed,
+        group_of,
+        has_groups,
+        cap,
+        gcount,
+        fill,
+        fill_sc,
+        f_of_q[qi],
+        out_ids,
+        out_scores,
+        out_pos,
     )
     _mark(mark, ex_indices, lo, hi, False)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _dense_kernel(
-    scores, item_range,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    heaps, marks, gcounts, out_ids, out_scores, out_pos, err,
+    scores,
+    item_range,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    heaps,
+    marks,
+    gcounts,
+    out_ids,
+    out_scores,
+    out_pos,
+    err,
 ):  # pragma: no cover - compiled
     for qi in numba.prange(scores.shape[0]):
         tid = numba.get_thread_id()
@@ -363,35 +566,114 @@ def _dense_kernel(
             err[qi] = _ERR_THREAD
             continue
         _dense_query(
-            qi, scores, item_range, ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-            group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            heaps[tid], marks[tid], gcounts[tid], out_ids[qi], out_scores[qi], out_pos[qi],
+            qi,
+            scores,
+            item_range,
+            ex_indptr,
+            ex_indices,
+            allowed,
+            a_of_q,
+            has_allowed,
+            group_of,
+            has_groups,
+            cap,
+            fill,
+            fill_sc,
+            f_of_q,
+            heaps[tid],
+            marks[tid],
+            gcounts[tid],
+            out_ids[qi],
+            out_scores[qi],
+            out_pos[qi],
         )
 
 
 @numba.njit(cache=True, nogil=True)
 def _dense_serial_kernel(
-    scores, item_range,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    heaps, marks, gcounts, out_ids, out_scores, out_pos, err,
+    scores,
+    item_range,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    heaps,
+    marks,
+    gcounts,
+    out_ids,
+    out_scores,
+    out_pos,
+    err,
 ):  # pragma: no cover - compiled
     for qi in range(scores.shape[0]):
         _dense_query(
-            qi, scores, item_range, ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-            group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            heaps[0], marks[0], gcounts[0], out_ids[qi], out_scores[qi], out_pos[qi],
+            qi,
+            scores,
+            item_range,
+            ex_indptr,
+            ex_indices,
+            allowed,
+            a_of_q,
+            has_allowed,
+            group_of,
+            has_groups,
+            cap,
+            fill,
+            fill_sc,
+            f_of_q,
+            heaps[0],
+            marks[0],
+            gcounts[0],
+            out_ids[qi],
+            out_scores[qi],
+            out_pos[qi],
         )
 
 
 @numba.njit(cache=True, nogil=True)
 def _neighbour_query(
-    qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
-    sim_indptr, sim_indices, sim_data,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    acc, direct, flag, touched, best_c, best_pos, ci, cs, heap, mark, gcount,
-    out_ids, out_scores, out_srcpos,
+    qi,
+    q_indptr,
+    q_indices,
+    q_weights,
+    q_explain,
+    q_direct,
+    noisy_or,
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    acc,
+    direct,
+    flag,
+    touched,
+    best_c,
+    best_pos,
+    ci,
+    cs,
+    heap,
+    mark,
+    gcount,
+    out_ids,
+    out_scores,
+    out_srcpos,
 ):  # pragma: no cover - compiled
     """One query of :func:`constrained_topn_neighbours`; returns False on a bad similarity CSR."""
     n = out_ids.shape[0]
@@ -461,9 +743,25 @@ def _neighbour_query(
     hi = ex_indptr[qi + 1]
     _mark(mark, ex_indices, lo, hi, True)
     k = _select(
-        ci, cs, m, True, heap, mark,
-        allowed, a_of_q[qi], has_allowed, group_of, has_groups, cap, gcount,
-        fill, fill_sc, f_of_q[qi] if not bad else -1, out_ids, out_scores, out_srcpos,
+        ci,
+        cs,
+        m,
+        True,
+        heap,
+        mark,
+        allowed,
+        a_of_q[qi],
+        has_allowed,
+        group_of,
+        has_groups,
+        cap,
+        gcount,
+        fill,
+        fill_sc,
+        f_of_q[qi] if not bad else -1,
+        out_ids,
+        out_scores,
+        out_srcpos,
     )
     _mark(mark, ex_indices, lo, hi, False)
     for t in range(n):
@@ -478,12 +776,41 @@ def _neighbour_query(
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _neighbour_kernel(
-    q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
-    sim_indptr, sim_indices, sim_data,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    accs, directs, flags, toucheds, best_cs, best_poss, cand_is, cand_ss, heaps, marks, gcounts,
-    out_ids, out_scores, out_srcpos, err,
+    q_indptr,
+    q_indices,
+    q_weights,
+    q_explain,
+    q_direct,
+    noisy_or,
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    accs,
+    directs,
+    flags,
+    toucheds,
+    best_cs,
+    best_poss,
+    cand_is,
+    cand_ss,
+    heaps,
+    marks,
+    gcounts,
+    out_ids,
+    out_scores,
+    out_srcpos,
+    err,
 ):  # pragma: no cover - compiled
     for qi in numba.prange(q_indptr.shape[0] - 1):
         tid = numba.get_thread_id()
@@ -491,10 +818,41 @@ def _neighbour_kernel(
             err[qi] = _ERR_THREAD
             continue
         ok = _neighbour_query(
-            qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or, sim_indptr, sim_indices, sim_data,
-            ex_indptr, ex_indices, allowed, a_of_q, has_allowed, group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            accs[tid], directs[tid], flags[tid], toucheds[tid], best_cs[tid], best_poss[tid], cand_is[tid], cand_ss[tid],
-            heaps[tid], marks[tid], gcounts[tid], out_ids[qi], out_scores[qi], out_srcpos[qi],
+            qi,
+            q_indptr,
+            q_indices,
+            q_weights,
+            q_explain,
+            q_direct,
+            noisy_or,
+            sim_indptr,
+            sim_indices,
+            sim_data,
+            ex_indptr,
+            ex_indices,
+            allowed,
+            a_of_q,
+            has_allowed,
+            group_of,
+            has_groups,
+            cap,
+            fill,
+            fill_sc,
+            f_of_q,
+            accs[tid],
+            directs[tid],
+            flags[tid],
+            toucheds[tid],
+            best_cs[tid],
+            best_poss[tid],
+            cand_is[tid],
+            cand_ss[tid],
+            heaps[tid],
+            marks[tid],
+            gcounts[tid],
+            out_ids[qi],
+            out_scores[qi],
+            out_srcpos[qi],
         )
         if not ok:
             err[qi] = _ERR_SIM
@@ -502,19 +860,79 @@ def _neighbour_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _neighbour_serial_kernel(
-    q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or,
-    sim_indptr, sim_indices, sim_data,
-    ex_indptr, ex_indices, allowed, a_of_q, has_allowed,
-    group_of, has_groups, cap, fill, fill_sc, f_of_q,
-    accs, directs, flags, toucheds, best_cs, best_poss, cand_is, cand_ss, heaps, marks, gcounts,
-    out_ids, out_scores, out_srcpos, err,
+    q_indptr,
+    q_indices,
+    q_weights,
+    q_explain,
+    q_direct,
+    noisy_or,
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    a_of_q,
+    has_allowed,
+    group_of,
+    has_groups,
+    cap,
+    fill,
+    fill_sc,
+    f_of_q,
+    accs,
+    directs,
+    flags,
+    toucheds,
+    best_cs,
+    best_poss,
+    cand_is,
+    cand_ss,
+    heaps,
+    marks,
+    gcounts,
+    out_ids,
+    out_scores,
+    out_srcpos,
+    err,
 ):  # pragma: no cover - compiled
     for qi in range(q_indptr.shape[0] - 1):
         ok = _neighbour_query(
-            qi, q_indptr, q_indices, q_weights, q_explain, q_direct, noisy_or, sim_indptr, sim_indices, sim_data,
-            ex_indptr, ex_indices, allowed, a_of_q, has_allowed, group_of, has_groups, cap, fill, fill_sc, f_of_q,
-            accs[0], directs[0], flags[0], toucheds[0], best_cs[0], best_poss[0], cand_is[0], cand_ss[0],
-            heaps[0], marks[0], gcounts[0], out_ids[qi], out_scores[qi], out_srcpos[qi],
+            qi,
+            q_indptr,
+            q_indices,
+            q_weights,
+            q_explain,
+            q_direct,
+            noisy_or,
+            sim_indptr,
+            sim_indices,
+            sim_data,
+            ex_indptr,
+            ex_indices,
+            allowed,
+            a_of_q,
+            has_allowed,
+            group_of,
+            has_groups,
+            cap,
+            fill,
+            fill_sc,
+            f_of_q,
+            accs[0],
+            directs[0],
+            flags[0],
+            toucheds[0],
+            best_cs[0],
+            best_poss[0],
+            cand_is[0],
+            cand_ss[0],
+            heaps[0],
+            marks[0],
+            gcounts[0],
+            out_ids[qi],
+            out_scores[qi],
+            out_srcpos[qi],
         )
         if not ok:
             err[qi] = _ERR_SIM
@@ -549,11 +967,15 @@ def _check_ids(ids: np.ndarray, low: int, n_items: int, name: str) -> None:
         )
 
 
-def _check_csr(indptr: object, indices: object, n_rows: int, n_cols: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_csr(
+    indptr: object, indices: object, n_rows: int, n_cols: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
     ip = _int_array(indptr, _I64, f"{name}_indptr")
     ix = _int_array(indices, _I32, f"{name}_indices")
     if ip.shape[0] != n_rows + 1:
-        raise ValueError(f"{name}_indptr must have length n_queries + 1 = {n_rows + 1}, got {ip.shape[0]}")
+        raise ValueError(
+            f"{name}_indptr must have length n_queries + 1 = {n_rows + 1}, got {ip.shape[0]}"
+        )
     if ip[0] != 0 or ip[-1] != ix.shape[0] or (n_rows and np.any(ip[1:] < ip[:-1])):
         raise ValueError(f"{name}_indptr must rise from 0 to len({name}_indices) = {ix.shape[0]}")
     _check_ids(ix, 0, n_cols, f"{name}_indices")
@@ -605,7 +1027,9 @@ def _query_rows(x: object, n_queries: int, n_rows: int, name: str, low: int) -> 
     if arr.shape != (n_queries,):
         raise ValueError(f"{name} must have shape ({n_queries},), got {arr.shape}")
     if arr.size and (int(arr.min()) < low or int(arr.max()) >= n_rows):
-        raise ValueError(f"{name} must be in [{low}, {n_rows}), got values in [{int(arr.min())}, {int(arr.max())}]")
+        raise ValueError(
+            f"{name} must be in [{low}, {n_rows}), got values in [{int(arr.min())}, {int(arr.max())}]"
+        )
     return arr
 
 
@@ -711,7 +1135,9 @@ class Constraints:
         elif exclude_indptr is None or exclude_indices is None:
             raise ValueError("exclude_indptr and exclude_indices must be given together")
         else:
-            ex_ip, ex_ix = _check_csr(exclude_indptr, exclude_indices, n_queries, n_items, "exclude")
+            ex_ip, ex_ix = _check_csr(
+                exclude_indptr, exclude_indices, n_queries, n_items, "exclude"
+            )
 
         if item_allowed is None:
             if allowed_of_query is not None:
@@ -725,10 +1151,14 @@ class Constraints:
             if allowed.ndim == 1:
                 allowed = allowed[None, :]
             if allowed.ndim != 2 or allowed.shape[1] != n_items or allowed.shape[0] < 1:
-                raise ValueError(f"item_allowed must have shape ({n_items},) or (n_masks, {n_items}), got {np.shape(item_allowed)}")
+                raise ValueError(
+                    f"item_allowed must have shape ({n_items},) or (n_masks, {n_items}), got {np.shape(item_allowed)}"
+                )
             allowed = np.ascontiguousarray(allowed)
             has_allowed = True
-            a_of_q = _query_rows(allowed_of_query, n_queries, allowed.shape[0], "allowed_of_query", 0)
+            a_of_q = _query_rows(
+                allowed_of_query, n_queries, allowed.shape[0], "allowed_of_query", 0
+            )
 
         if group_of is None:
             if max_per_group is not None:
@@ -743,7 +1173,11 @@ class Constraints:
                 raise ValueError("group_of must hold group ids >= 0, or -1 for no group")
             if max_per_group is None:
                 raise ValueError("group_of needs max_per_group (the cap per group)")
-            if isinstance(max_per_group, bool) or not isinstance(max_per_group, numbers.Integral) or max_per_group < 1:
+            if (
+                isinstance(max_per_group, bool)
+                or not isinstance(max_per_group, numbers.Integral)
+                or max_per_group < 1
+            ):
                 raise ValueError(f"max_per_group must be a positive integer, got {max_per_group!r}")
             has_groups, cap = True, int(max_per_group)
             n_groups = max(high, -1) + 1
@@ -763,7 +1197,9 @@ class Constraints:
                 raise ValueError("fill_order must have at least one row")
             low, high = _min_max_once(fill_order, fill)
             if fill.size and (low < -1 or high >= n_items):
-                raise ValueError(f"fill_order must hold item ids in [-1, {n_items}), got values in [{low}, {high}]")
+                raise ValueError(
+                    f"fill_order must hold item ids in [-1, {n_items}), got values in [{low}, {high}]"
+                )
             if fill_scores is None:
                 fill_sc = _zeros(fill.shape)
             else:
@@ -771,10 +1207,25 @@ class Constraints:
                 if fill_sc.ndim == 1:
                     fill_sc = fill_sc[None, :]
                 if fill_sc.shape != fill.shape:
-                    raise ValueError(f"fill_scores must have the shape of fill_order {fill.shape}, got {fill_sc.shape}")
+                    raise ValueError(
+                        f"fill_scores must have the shape of fill_order {fill.shape}, got {fill_sc.shape}"
+                    )
                 fill_sc = np.ascontiguousarray(fill_sc)
             f_of_q = _query_rows(fill_of_query, n_queries, fill.shape[0], "fill_of_query", -1)
-        return cls(ex_ip, ex_ix, allowed, a_of_q, has_allowed, groups, cap, has_groups, n_groups, fill, fill_sc, f_of_q)
+        return cls(
+            ex_ip,
+            ex_ix,
+            allowed,
+            a_of_q,
+            has_allowed,
+            groups,
+            cap,
+            has_groups,
+            n_groups,
+            fill,
+            fill_sc,
+            f_of_q,
+        )
 
     @property
     def n_queries(self) -> int:
@@ -787,15 +1238,27 @@ class Constraints:
         if self.n_queries != n_queries:
             raise ValueError(f"constraints were made for {self.n_queries} queries, got {n_queries}")
         if self.has_allowed and self.allowed.shape[1] != n_items:
-            raise ValueError(f"constraints were made for {self.allowed.shape[1]} items, got {n_items}")
+            raise ValueError(
+                f"constraints were made for {self.allowed.shape[1]} items, got {n_items}"
+            )
         if self.has_groups and self.group_of.shape[0] != n_items:
-            raise ValueError(f"constraints were made for {self.group_of.shape[0]} items, got {n_items}")
+            raise ValueError(
+                f"constraints were made for {self.group_of.shape[0]} items, got {n_items}"
+            )
 
     def _args(self, a: int, b: int) -> tuple:
         return (
-            self.exclude_indptr[a : b + 1], self.exclude_indices, self.allowed, self.allowed_of_query[a:b],
-            self.has_allowed, self.group_of, self.has_groups, self.max_per_group,
-            self.fill_orders, self.fill_scores, self.fill_of_query[a:b],
+            self.exclude_indptr[a : b + 1],
+            self.exclude_indices,
+            self.allowed,
+            self.allowed_of_query[a:b],
+            self.has_allowed,
+            self.group_of,
+            self.has_groups,
+            self.max_per_group,
+            self.fill_orders,
+            self.fill_scores,
+            self.fill_of_query[a:b],
         )
 
 
@@ -803,7 +1266,9 @@ def _constraints(constraints: Constraints | None, n_queries: int, n_items: int) 
     if constraints is None:
         return Constraints.make(n_queries, n_items)
     if not isinstance(constraints, Constraints):
-        raise TypeError(f"constraints must be a Constraints (see Constraints.make), got {type(constraints).__name__}")
+        raise TypeError(
+            f"constraints must be a Constraints (see Constraints.make), got {type(constraints).__name__}"
+        )
     constraints._check(n_queries, n_items)
     return constraints
 
@@ -828,7 +1293,9 @@ def _raise_kernel_errors(err: np.ndarray) -> None:
 _SERIAL_SCRATCH = threading.local()
 
 
-def _reused(kind: str, threads: int, n_items: int, c: Constraints, build: Callable[[], tuple]) -> tuple:
+def _reused(
+    kind: str, threads: int, n_items: int, c: Constraints, build: Callable[[], tuple]
+) -> tuple:
     """Scratch for a serial launch, kept per thread and reused.
 
     A single-basket call would otherwise allocate (and zero) a dozen arrays of
@@ -851,16 +1318,26 @@ def _reused(kind: str, threads: int, n_items: int, c: Constraints, build: Callab
     return hit
 
 
-def _scratch(threads: int, n_items: int, c: Constraints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _reused("select", threads, n_items, c, lambda: (
-        np.empty((threads, max(n_items, 1)), dtype=_I32),
-        np.zeros((threads, max(n_items, 1)), dtype=np.bool_),
-        np.zeros((threads, max(c.n_groups, 1)), dtype=_I32),
-    ))
+def _scratch(
+    threads: int, n_items: int, c: Constraints
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _reused(
+        "select",
+        threads,
+        n_items,
+        c,
+        lambda: (
+            np.empty((threads, max(n_items, 1)), dtype=_I32),
+            np.zeros((threads, max(n_items, 1)), dtype=np.bool_),
+            np.zeros((threads, max(c.n_groups, 1)), dtype=_I32),
+        ),
+    )
 
 
 def _neighbour_scratch(threads: int, n_items: int, c: Constraints) -> tuple[np.ndarray, ...]:
-    return _reused("neighbours", threads, n_items, c, lambda: _new_neighbour_scratch(threads, n_items, c))
+    return _reused(
+        "neighbours", threads, n_items, c, lambda: _new_neighbour_scratch(threads, n_items, c)
+    )
 
 
 def _new_neighbour_scratch(threads: int, n_items: int, c: Constraints) -> tuple[np.ndarray, ...]:
@@ -879,12 +1356,20 @@ def _new_neighbour_scratch(threads: int, n_items: int, c: Constraints) -> tuple[
         np.empty((threads, size), dtype=_I64),  # its position
         np.empty((threads, size), dtype=_I32),  # candidate items
         np.empty((threads, size), dtype=np.float32),  # candidate scores
-        heaps, marks, gcounts,
+        heaps,
+        marks,
+        gcounts,
     )
 
 
-def _launch(parallel_kernel: Callable, serial_kernel: Callable, n_queries: int, num_threads: int,
-            scratch: Callable[[int], tuple], args: Callable[[int, int, tuple], tuple]) -> None:
+def _launch(
+    parallel_kernel: Callable,
+    serial_kernel: Callable,
+    n_queries: int,
+    num_threads: int,
+    scratch: Callable[[int], tuple],
+    args: Callable[[int, int, tuple], tuple],
+) -> None:
     """Run a kernel over all queries: serially for a handful, else in parallel chunks.
 
     ``scratch(threads)`` builds the per-thread scratch arrays; ``args(a, b,
@@ -958,7 +1443,9 @@ def constrained_topn_candidates(
     c_ip, c_ix = _check_csr(c_ip, cand_items, n_queries, n_items, "cand")
     c_sc = np.ascontiguousarray(cand_scores, dtype=np.float32)
     if c_sc.shape != c_ix.shape:
-        raise ValueError(f"cand_scores must have the shape of cand_items {c_ix.shape}, got {c_sc.shape}")
+        raise ValueError(
+            f"cand_scores must have the shape of cand_items {c_ix.shape}, got {c_sc.shape}"
+        )
     c = _constraints(constraints, n_queries, int(n_items))
     out_ids, out_scores, out_pos, err = _outputs(n_queries, n)
     max_len = max(int(np.diff(c_ip).max(initial=0)), 1)
@@ -968,8 +1455,17 @@ def constrained_topn_candidates(
         return np.empty((threads, max_len), dtype=_I32), marks, gcounts
 
     def args(a: int, b: int, buffers: tuple) -> tuple:
-        return (c_ip[a : b + 1], c_ix, c_sc, *c._args(a, b), *buffers,
-                out_ids[a:b], out_scores[a:b], out_pos[a:b], err[a:b])
+        return (
+            c_ip[a : b + 1],
+            c_ix,
+            c_sc,
+            *c._args(a, b),
+            *buffers,
+            out_ids[a:b],
+            out_scores[a:b],
+            out_pos[a:b],
+            err[a:b],
+        )
 
     _launch(_candidates_kernel, _candidates_serial_kernel, n_queries, num_threads, scratch, args)
     _raise_kernel_errors(err)
@@ -1018,9 +1514,25 @@ def constrained_topn_dense(
     item_range = np.arange(n_items, dtype=_I32)
 
     def args(a: int, b: int, buffers: tuple) -> tuple:
-        return (sc[a:b], item_range, *c._args(a, b), *buffers, out_ids[a:b], out_scores[a:b], out_pos[a:b], err[a:b])
+        return (
+            sc[a:b],
+            item_range,
+            *c._args(a, b),
+            *buffers,
+            out_ids[a:b],
+            out_scores[a:b],
+            out_pos[a:b],
+            err[a:b],
+        )
 
-    _launch(_dense_kernel, _dense_serial_kernel, n_queries, num_threads, lambda t: _scratch(t, n_items, c), args)
+    _launch(
+        _dense_kernel,
+        _dense_serial_kernel,
+        n_queries,
+        num_threads,
+        lambda t: _scratch(t, n_items, c),
+        args,
+    )
     _raise_kernel_errors(err)
     return out_ids, out_scores
 
@@ -1116,9 +1628,13 @@ def constrained_topn_neighbours(
     s_ix = _int_array(sim_indices, _I32, "sim_indices")
     s_data = np.ascontiguousarray(sim_data, dtype=np.float32)
     if s_ip.shape[0] < 1 or s_ip[0] != 0 or s_ip[-1] != s_ix.shape[0]:
-        raise ValueError("sim_indptr must have length n_items + 1, start at 0 and end at len(sim_indices)")
+        raise ValueError(
+            "sim_indptr must have length n_items + 1, start at 0 and end at len(sim_indices)"
+        )
     if s_data.shape != s_ix.shape:
-        raise ValueError(f"sim_data must have the shape of sim_indices {s_ix.shape}, got {s_data.shape}")
+        raise ValueError(
+            f"sim_data must have the shape of sim_indices {s_ix.shape}, got {s_data.shape}"
+        )
     n_items = s_ip.shape[0] - 1
     q_ip = _int_array(query_indptr, _I64, "query_indptr")
     if q_ip.shape[0] < 1:
@@ -1127,7 +1643,9 @@ def constrained_topn_neighbours(
     q_ip, q_ix = _check_csr(q_ip, query_indices, n_queries, n_items, "query")
     q_w = np.ascontiguousarray(query_weights, dtype=np.float32)
     if q_w.shape != q_ix.shape:
-        raise ValueError(f"query_weights must have the shape of query_indices {q_ix.shape}, got {q_w.shape}")
+        raise ValueError(
+            f"query_weights must have the shape of query_indices {q_ix.shape}, got {q_w.shape}"
+        )
     q_ex = _entry_flags(query_explain, q_ix.shape, "query_explain", default=True)
     q_dir = _entry_flags(query_direct, q_ix.shape, "query_direct", default=False)
     noisy_or = combine == "noisy_or"
@@ -1137,10 +1655,31 @@ def constrained_topn_neighbours(
     out_ids, out_scores, out_pos, err = _outputs(n_queries, n)
 
     def args(a: int, b: int, buffers: tuple) -> tuple:
-        return (q_ip[a : b + 1], q_ix, q_w, q_ex, q_dir, noisy_or, s_ip, s_ix, s_data, *c._args(a, b), *buffers,
-                out_ids[a:b], out_scores[a:b], out_pos[a:b], err[a:b])
+        return (
+            q_ip[a : b + 1],
+            q_ix,
+            q_w,
+            q_ex,
+            q_dir,
+            noisy_or,
+            s_ip,
+            s_ix,
+            s_data,
+            *c._args(a, b),
+            *buffers,
+            out_ids[a:b],
+            out_scores[a:b],
+            out_pos[a:b],
+            err[a:b],
+        )
 
-    _launch(_neighbour_kernel, _neighbour_serial_kernel, n_queries, num_threads,
-            lambda t: _neighbour_scratch(t, n_items, c), args)
+    _launch(
+        _neighbour_kernel,
+        _neighbour_serial_kernel,
+        n_queries,
+        num_threads,
+        lambda t: _neighbour_scratch(t, n_items, c),
+        args,
+    )
     _raise_kernel_errors(err)
     return out_ids, out_scores, out_pos

@@ -20,8 +20,18 @@ __all__ = ["neighbour_item_scores"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _scores_kernel(q_indptr, q_indices, q_weights, q_direct, noisy_or, sim_indptr, sim_indices, sim_data,
-                   wanted, out):  # pragma: no cover - compiled
+def _scores_kernel(
+    q_indptr,
+    q_indices,
+    q_weights,
+    q_direct,
+    noisy_or,
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    wanted,
+    out,
+):  # pragma: no cover - compiled
     """Fills ``out``; returns False when a neighbour row of ``sim_indptr`` is out of bounds."""
     m = wanted.shape[0]
     nnz = sim_indices.shape[0]
@@ -47,7 +57,9 @@ def _scores_kernel(q_indptr, q_indices, q_weights, q_direct, noisy_or, sim_indpt
                 return False
             for r in range(r0, r1):
                 k = sorted_position(wanted, sim_indices[r])
-                if k >= 0:  # the arithmetic of constrained._neighbour_query, written out in both hot loops
+                if (
+                    k >= 0
+                ):  # the arithmetic of constrained._neighbour_query, written out in both hot loops
                     contribution = w * sim_data[r]
                     if noisy_or:
                         if contribution > basket[k]:
@@ -111,22 +123,37 @@ def neighbour_item_scores(
     s_ix = _integers(sim_indices)
     s_data = np.ascontiguousarray(sim_data, dtype=np.float32)
     n_items = s_ip.shape[0] - 1
-    if q_ip.ndim != 1 or q_ip.shape[0] < 1 or q_ip[0] != 0 or q_ip[-1] != q_ix.shape[0] or (np.diff(q_ip) < 0).any():
+    if (
+        q_ip.ndim != 1
+        or q_ip.shape[0] < 1
+        or q_ip[0] != 0
+        or q_ip[-1] != q_ix.shape[0]
+        or (np.diff(q_ip) < 0).any()
+    ):
         raise ValueError("query_indptr must start at 0, not decrease and end at len(query_indices)")
     if q_w.shape != q_ix.shape:
-        raise ValueError(f"query_weights must have the shape of query_indices {q_ix.shape}, got {q_w.shape}")
+        raise ValueError(
+            f"query_weights must have the shape of query_indices {q_ix.shape}, got {q_w.shape}"
+        )
     if s_ip.ndim != 1 or s_ip.shape[0] < 1 or s_data.shape != s_ix.shape:
         raise ValueError("sim_indptr / sim_indices / sim_data are not a valid CSR matrix")
     if q_ix.size and (q_ix.min() < 0 or q_ix.max() >= n_items):
         raise ValueError(f"query_indices must be item ids in [0, {n_items})")
-    direct = (np.zeros(q_ix.shape, dtype=np.bool_) if query_direct is None
-              else np.ascontiguousarray(query_direct, dtype=np.bool_))
+    direct = (
+        np.zeros(q_ix.shape, dtype=np.bool_)
+        if query_direct is None
+        else np.ascontiguousarray(query_direct, dtype=np.bool_)
+    )
     if direct.shape != q_ix.shape:
-        raise ValueError(f"query_direct must have the shape of query_indices {q_ix.shape}, got {direct.shape}")
+        raise ValueError(
+            f"query_direct must have the shape of query_indices {q_ix.shape}, got {direct.shape}"
+        )
     wanted, column = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
     out = np.zeros((q_ip.shape[0] - 1, wanted.size), dtype=np.float32)
     if wanted.size and out.shape[0]:
-        if not _scores_kernel(q_ip, q_ix, q_w, direct, combine == "noisy_or", s_ip, s_ix, s_data, wanted, out):
+        if not _scores_kernel(
+            q_ip, q_ix, q_w, direct, combine == "noisy_or", s_ip, s_ix, s_data, wanted, out
+        ):
             raise ValueError("sim_indptr / sim_indices are not a valid CSR matrix over the items")
     return out[:, column.ravel()]
 

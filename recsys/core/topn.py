@@ -160,8 +160,20 @@ def _dot(q, factors, j):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _scan_factors(
-    q, factors, norms, order, block_size, n, margin,
-    mark, use_mark, ex_sorted, allowed, has_allowed, hs, hi,
+    q,
+    factors,
+    norms,
+    order,
+    block_size,
+    n,
+    margin,
+    mark,
+    use_mark,
+    ex_sorted,
+    allowed,
+    has_allowed,
+    hs,
+    hi,
 ):  # pragma: no cover - compiled
     """Fill heap (hs, hi) with the top-n of one query.
 
@@ -200,8 +212,20 @@ def _scan_factors(
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _topn_factor_kernel(
-    queries, factors, norms, order, block_size, margin,
-    ex_indptr, ex_indices, allowed, has_allowed, marks, out_ids, out_scores, err,
+    queries,
+    factors,
+    norms,
+    order,
+    block_size,
+    margin,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    has_allowed,
+    marks,
+    out_ids,
+    out_scores,
+    err,
 ):  # pragma: no cover - compiled
     n = out_ids.shape[1]
     for qi in numba.prange(queries.shape[0]):
@@ -216,8 +240,20 @@ def _topn_factor_kernel(
         hs = out_scores[qi]
         hid = out_ids[qi]
         size, _ = _scan_factors(
-            queries[qi], factors, norms, order, block_size, n, margin,
-            mark, True, _EMPTY_I32, allowed, has_allowed, hs, hid,
+            queries[qi],
+            factors,
+            norms,
+            order,
+            block_size,
+            n,
+            margin,
+            mark,
+            True,
+            _EMPTY_I32,
+            allowed,
+            has_allowed,
+            hs,
+            hid,
         )
         _mark(mark, ex_indices, lo, hi, False)
         _heap_drain(hs, hid, size)
@@ -225,13 +261,34 @@ def _topn_factor_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _topn_factor_one_kernel(
-    q, factors, norms, order, block_size, margin, ex_sorted, allowed, has_allowed,
-    out_ids, out_scores,
+    q,
+    factors,
+    norms,
+    order,
+    block_size,
+    margin,
+    ex_sorted,
+    allowed,
+    has_allowed,
+    out_ids,
+    out_scores,
 ):  # pragma: no cover - compiled
     n = out_ids.shape[0]
     size, _ = _scan_factors(
-        q, factors, norms, order, block_size, n, margin,
-        allowed, False, ex_sorted, allowed, has_allowed, out_scores, out_ids,
+        q,
+        factors,
+        norms,
+        order,
+        block_size,
+        n,
+        margin,
+        allowed,
+        False,
+        ex_sorted,
+        allowed,
+        has_allowed,
+        out_scores,
+        out_ids,
     )
     _heap_drain(out_scores, out_ids, size)
 
@@ -243,9 +300,25 @@ def _topn_factor_one_kernel(
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _topn_neighbour_kernel(
-    q_indptr, q_indices, q_weights, sim_indptr, sim_indices, sim_data,
-    ex_indptr, ex_indices, allowed, has_allowed, fill_order, has_fill,
-    acc_all, touched_all, flag_all, marks, out_ids, out_scores, err,
+    q_indptr,
+    q_indices,
+    q_weights,
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    has_allowed,
+    fill_order,
+    has_fill,
+    acc_all,
+    touched_all,
+    flag_all,
+    marks,
+    out_ids,
+    out_scores,
+    err,
 ):  # pragma: no cover - compiled
     n = out_ids.shape[1]
     n_items = sim_indptr.shape[0] - 1
@@ -336,8 +409,16 @@ def _topn_neighbour_kernel(
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _topn_shared_kernel(
-    order, scores_sorted, ex_indptr, ex_indices, allowed, has_allowed, marks,
-    out_ids, out_scores, err,
+    order,
+    scores_sorted,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    has_allowed,
+    marks,
+    out_ids,
+    out_scores,
+    err,
 ):  # pragma: no cover - compiled
     n = out_ids.shape[1]
     n_items = order.shape[0]
@@ -379,7 +460,15 @@ def _topn_shared_kernel(
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _topn_dense_kernel(
-    scores, ex_indptr, ex_indices, allowed, has_allowed, marks, out_ids, out_scores, err,
+    scores,
+    ex_indptr,
+    ex_indices,
+    allowed,
+    has_allowed,
+    marks,
+    out_ids,
+    out_scores,
+    err,
 ):  # pragma: no cover - compiled
     n = out_ids.shape[1]
     n_items = scores.shape[1]
@@ -545,13 +634,25 @@ class FactorIndex:
         if not f.flags.c_contiguous:
             raise ValueError("factors must be C-contiguous")
         n_items = f.shape[0]
-        if not isinstance(norms, np.ndarray) or norms.dtype != np.float32 or norms.shape != (n_items,):
+        if (
+            not isinstance(norms, np.ndarray)
+            or norms.dtype != np.float32
+            or norms.shape != (n_items,)
+        ):
             raise ValueError(f"norms must be a float32 array of shape ({n_items},)")
-        if not isinstance(order, np.ndarray) or order.dtype != np.int32 or order.shape != (n_items,):
+        if (
+            not isinstance(order, np.ndarray)
+            or order.dtype != np.int32
+            or order.shape != (n_items,)
+        ):
             raise ValueError(f"order must be an int32 array of shape ({n_items},)")
         if n_items > 1 and np.any(norms[1:] > norms[:-1]):
             raise ValueError("norms must be sorted in descending order")
-        if isinstance(self.block_size, bool) or not isinstance(self.block_size, numbers.Integral) or self.block_size < 1:
+        if (
+            isinstance(self.block_size, bool)
+            or not isinstance(self.block_size, numbers.Integral)
+            or self.block_size < 1
+        ):
             raise ValueError(f"block_size must be a positive integer, got {self.block_size!r}")
 
     @property
@@ -673,9 +774,20 @@ def topn_factor_scores(
         for a in _chunks(n_queries):
             b = min(a + CHUNK_SIZE, n_queries)
             _topn_factor_kernel(
-                q[a:b], index.factors, index.norms, index.order, int(index.block_size), margin,
-                ex_ip[a : b + 1], ex_ix, allowed, has_allowed, marks,
-                out_ids[a:b], out_scores[a:b], err[a:b],
+                q[a:b],
+                index.factors,
+                index.norms,
+                index.order,
+                int(index.block_size),
+                margin,
+                ex_ip[a : b + 1],
+                ex_ix,
+                allowed,
+                has_allowed,
+                marks,
+                out_ids[a:b],
+                out_scores[a:b],
+                err[a:b],
             )
     _raise_kernel_errors(err)
     return out_ids, out_scores
@@ -736,8 +848,17 @@ def topn_factor_scores_one(
     out_ids = np.empty(n, dtype=np.int32)
     out_scores = np.empty(n, dtype=np.float32)
     _topn_factor_one_kernel(
-        q, index.factors, index.norms, index.order, int(index.block_size),
-        _margin(index.n_factors), ex, allowed, has_allowed, out_ids, out_scores,
+        q,
+        index.factors,
+        index.norms,
+        index.order,
+        int(index.block_size),
+        _margin(index.n_factors),
+        ex,
+        allowed,
+        has_allowed,
+        out_ids,
+        out_scores,
     )
     return out_ids, out_scores
 
@@ -838,9 +959,25 @@ def topn_neighbour_scores(
         for a in _chunks(n_queries):
             b = min(a + CHUNK_SIZE, n_queries)
             _topn_neighbour_kernel(
-                q_ip[a : b + 1], q_ix, q_w, s_ip, s_ix, s_data,
-                ex_ip[a : b + 1], ex_ix, allowed, has_allowed, fill, has_fill,
-                acc, touched, flags, marks, out_ids[a:b], out_scores[a:b], err[a:b],
+                q_ip[a : b + 1],
+                q_ix,
+                q_w,
+                s_ip,
+                s_ix,
+                s_data,
+                ex_ip[a : b + 1],
+                ex_ix,
+                allowed,
+                has_allowed,
+                fill,
+                has_fill,
+                acc,
+                touched,
+                flags,
+                marks,
+                out_ids[a:b],
+                out_scores[a:b],
+                err[a:b],
             )
     _raise_kernel_errors(err)
     return out_ids, out_scores
@@ -940,8 +1077,16 @@ def topn_shared_scores(
         for a in _chunks(n_queries):
             b = min(a + CHUNK_SIZE, n_queries)
             _topn_shared_kernel(
-                o, s, ex_ip[a : b + 1], ex_ix, allowed, has_allowed, marks,
-                out_ids[a:b], out_scores[a:b], err[a:b],
+                o,
+                s,
+                ex_ip[a : b + 1],
+                ex_ix,
+                allowed,
+                has_allowed,
+                marks,
+                out_ids[a:b],
+                out_scores[a:b],
+                err[a:b],
             )
     _raise_kernel_errors(err)
     return out_ids, out_scores
@@ -995,8 +1140,15 @@ def topn_dense_scores(
         for a in _chunks(n_queries):
             b = min(a + CHUNK_SIZE, n_queries)
             _topn_dense_kernel(
-                sc[a:b], ex_ip[a : b + 1], ex_ix, allowed, has_allowed, marks,
-                out_ids[a:b], out_scores[a:b], err[a:b],
+                sc[a:b],
+                ex_ip[a : b + 1],
+                ex_ix,
+                allowed,
+                has_allowed,
+                marks,
+                out_ids[a:b],
+                out_scores[a:b],
+                err[a:b],
             )
     _raise_kernel_errors(err)
     return out_ids, out_scores

@@ -15,7 +15,9 @@ _MAX_SHOWN = 10
 
 def _as_1d_array(ids: Any, what: str) -> np.ndarray:
     if isinstance(ids, (str, bytes)) or np.isscalar(ids):
-        raise TypeError(f"{what} must be a list, array or Series of IDs, not a single {type(ids).__name__}; wrap it in a list")
+        raise TypeError(
+            f"{what} must be a list, array or Series of IDs, not a single {type(ids).__name__}; wrap it in a list"
+        )
     if isinstance(ids, (pd.Series, pd.Index)):
         arr = ids.to_numpy()
     elif isinstance(ids, np.ndarray):
@@ -49,14 +51,18 @@ def check_id_types(values: np.ndarray, what: str) -> None:
     if values.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            raise ValueError(f"{what} contain {bad.size} missing or non-finite values (positions {bad[:_MAX_SHOWN].tolist()})")
+            raise ValueError(
+                f"{what} contain {bad.size} missing or non-finite values (positions {bad[:_MAX_SHOWN].tolist()})"
+            )
         return
     if values.dtype.kind != "O":
         return
     missing = pd.isna(values)
     if missing.any():
         bad = np.flatnonzero(missing)
-        raise ValueError(f"{what} contain {bad.size} missing values (positions {bad[:_MAX_SHOWN].tolist()})")
+        raise ValueError(
+            f"{what} contain {bad.size} missing values (positions {bad[:_MAX_SHOWN].tolist()})"
+        )
     kinds = {type(v) for v in values}
     # numpy scalars and Python scalars of the same family count as one type
     families = set()
@@ -74,7 +80,9 @@ def check_id_types(values: np.ndarray, what: str) -> None:
     if families <= {"int", "float"}:
         return
     if len(families) > 1:
-        raise ValueError(f"{what} mix types ({', '.join(sorted(families))}): convert them to one type first")
+        raise ValueError(
+            f"{what} mix types ({', '.join(sorted(families))}): convert them to one type first"
+        )
 
 
 class IdMap:
@@ -163,7 +171,9 @@ class IdMap:
         values = _as_1d_array(external_ids, f"{self.name}s")
         if values.size == 0:
             return np.empty(0, dtype=np.int32)
-        if values.size == 1 and self._index.dtype.kind in "iu":  # one customer at the checkout: a hash lookup
+        if (
+            values.size == 1 and self._index.dtype.kind in "iu"
+        ):  # one customer at the checkout: a hash lookup
             value = values[0]
             if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
                 try:
@@ -186,7 +196,9 @@ class IdMap:
         try:
             rows = self._index.get_indexer(values)
         except TypeError as err:  # unorderable / unhashable
-            raise TypeError(f"cannot look up {self.name}s {values[:_MAX_SHOWN].tolist()}: {err}") from err
+            raise TypeError(
+                f"cannot look up {self.name}s {values[:_MAX_SHOWN].tolist()}: {err}"
+            ) from err
         rows = np.asarray(rows, dtype=np.int32)
         if missing == "raise":
             unknown = rows < 0
@@ -210,5 +222,7 @@ class IdMap:
         """
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            raise IndexError(f"{self.name} rows must be in [0, {len(self)}), got {rows[(rows < 0) | (rows >= len(self))][:_MAX_SHOWN].tolist()}")
+            raise IndexError(
+                f"{self.name} rows must be in [0, {len(self)}), got {rows[(rows < 0) | (rows >= len(self))][:_MAX_SHOWN].tolist()}"
+            )
         return self._index.to_numpy()[rows]

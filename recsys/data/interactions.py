@@ -91,8 +91,9 @@ class Interactions:
                 raise ValueError(
                     f"basket_matrix shape {self.basket_matrix.shape} does not match {len(self.basket_ids)} baskets x {n_items} items"
                 )
-        if self.basket_times is not None and (self.basket_matrix is None
-                                              or self.basket_times.shape != (self.basket_matrix.shape[0],)):
+        if self.basket_times is not None and (
+            self.basket_matrix is None or self.basket_times.shape != (self.basket_matrix.shape[0],)
+        ):
             raise ValueError("basket_times needs basket_matrix and one time per basket")
         if self.times is not None and self.times.shape != self.matrix.data.shape:
             raise ValueError("times must be aligned with matrix.data")
@@ -178,15 +179,25 @@ class Interactions:
             if not isinstance(col, str) and not isinstance(col, int):
                 raise TypeError(f"{name} must be a column name, got {col!r}")
         attr_cols = list(user_attribute_cols or [])
-        require_columns(df, [user_col, item_col, weight_col, time_col, basket_col, event_col, *attr_cols], "interactions")
+        require_columns(
+            df,
+            [user_col, item_col, weight_col, time_col, basket_col, event_col, *attr_cols],
+            "interactions",
+        )
         require_no_missing(df, user_col, "interactions")
         require_no_missing(df, item_col, "interactions")
 
-        weights = numeric_column(df, weight_col, "interactions") if weight_col is not None else np.ones(len(df))
+        weights = (
+            numeric_column(df, weight_col, "interactions")
+            if weight_col is not None
+            else np.ones(len(df))
+        )
 
         if event_col is not None:
             if event_weights is None:
-                raise ValueError(f"event_col={event_col!r} needs event_weights, e.g. {{'view': 1, 'purchase': 5}}")
+                raise ValueError(
+                    f"event_col={event_col!r} needs event_weights, e.g. {{'view': 1, 'purchase': 5}}"
+                )
             bad_w = {k: v for k, v in event_weights.items() if not (np.isfinite(v) and v >= 0)}
             if bad_w:
                 raise ValueError(f"event_weights must be finite and >= 0; bad: {bad_w}")
@@ -214,7 +225,9 @@ class Interactions:
             if time_col is None:
                 raise ValueError("half_life_days needs time_col (the event times to decay by)")
             if not (np.isfinite(half_life_days) and half_life_days > 0):
-                raise ValueError(f"half_life_days must be a positive number, got {half_life_days!r}")
+                raise ValueError(
+                    f"half_life_days must be a positive number, got {half_life_days!r}"
+                )
             assert times_s is not None and ref is not None
             age_days = (ref.value / 1e9 - times_s) / _SECONDS_PER_DAY
             weights = weights * np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)
@@ -232,7 +245,8 @@ class Interactions:
         if dropped:
             warnings.warn(
                 f"Interactions: dropped {dropped} row(s) whose weight is zero (or below float32 precision)",
-                UserWarning, stacklevel=2,
+                UserWarning,
+                stacklevel=2,
             )
             if dropped == len(df):
                 raise ValueError("interactions: every row has zero weight; nothing is left")
@@ -253,19 +267,34 @@ class Interactions:
             multi = owners["b"].duplicated(keep=False).to_numpy()
             if multi.any():
                 bad = basket_ids.to_external(pd.unique(owners["b"].to_numpy()[multi])[:10])
-                raise ValueError(f"interactions column {basket_col!r}: basket(s) {bad.tolist()} belong to more than one user")
+                raise ValueError(
+                    f"interactions column {basket_col!r}: basket(s) {bad.tolist()} belong to more than one user"
+                )
             basket_users = np.empty(len(basket_ids), dtype=np.int32)
             basket_users[owners["b"].to_numpy()] = owners["u"].to_numpy()
-            basket_matrix, _ = _aggregate(basket_rows, item_rows, w, None, (len(basket_ids), len(item_ids)))
+            basket_matrix, _ = _aggregate(
+                basket_rows, item_rows, w, None, (len(basket_ids), len(item_ids))
+            )
             if t is not None:
                 basket_times = np.full(len(basket_ids), np.inf)
                 np.minimum.at(basket_times, basket_rows, t)
 
         user_attributes = None
         if attr_cols:
-            order = np.argsort(times_s[keep], kind="stable") if times_s is not None else np.arange(len(kept))
-            latest = kept.iloc[order].assign(_row=user_rows[order]).groupby("_row", sort=True)[attr_cols].last()
-            user_attributes = latest.set_axis(pd.Index(user_ids.external_ids, name=user_col), axis=0)
+            order = (
+                np.argsort(times_s[keep], kind="stable")
+                if times_s is not None
+                else np.arange(len(kept))
+            )
+            latest = (
+                kept.iloc[order]
+                .assign(_row=user_rows[order])
+                .groupby("_row", sort=True)[attr_cols]
+                .last()
+            )
+            user_attributes = latest.set_axis(
+                pd.Index(user_ids.external_ids, name=user_col), axis=0
+            )
 
         return cls(
             matrix=matrix,
@@ -297,8 +326,11 @@ class Interactions:
         """
         if not sp.issparse(matrix):
             raise TypeError(f"matrix must be a scipy sparse matrix, got {type(matrix).__name__}")
-        if not (np.issubdtype(matrix.dtype, np.integer) or np.issubdtype(matrix.dtype, np.floating)
-                or matrix.dtype == np.bool_):
+        if not (
+            np.issubdtype(matrix.dtype, np.integer)
+            or np.issubdtype(matrix.dtype, np.floating)
+            or matrix.dtype == np.bool_
+        ):
             raise TypeError(f"matrix weights must be real numbers, got dtype {matrix.dtype}")
         csr = sp.csr_matrix(matrix, dtype=np.float32)
         if csr.shape[0] == 0 or csr.shape[1] == 0:
@@ -340,7 +372,9 @@ class Interactions:
 
     def __repr__(self) -> str:
         baskets = f", {len(self.basket_ids)} baskets" if self.basket_ids is not None else ""
-        return f"Interactions({self.n_users} users x {self.n_items} items, {self.nnz} pairs{baskets})"
+        return (
+            f"Interactions({self.n_users} users x {self.n_items} items, {self.nnz} pairs{baskets})"
+        )
 
     def to_pandas(self) -> pd.DataFrame:
         """The aggregated pairs as a DataFrame ``user, item, weight`` (external IDs)."""
@@ -355,7 +389,11 @@ class Interactions:
 
 
 def _aggregate(
-    rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, times: np.ndarray | None, shape: tuple[int, int]
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    times: np.ndarray | None,
+    shape: tuple[int, int],
 ) -> tuple[sp.csr_matrix, np.ndarray | None]:
     """Sum duplicate (row, col) pairs into a sorted CSR; keep each pair's latest time."""
     key = rows.astype(np.int64) * shape[1] + cols
@@ -397,4 +435,6 @@ def as_interactions(data: Any) -> Interactions:
             "fit() takes recsys.Interactions, not a DataFrame: build one with "
             "Interactions.from_pandas(df, user_col=..., item_col=...)"
         )
-    raise TypeError(f"expected recsys.Interactions or a scipy sparse matrix, got {type(data).__name__}")
+    raise TypeError(
+        f"expected recsys.Interactions or a scipy sparse matrix, got {type(data).__name__}"
+    )

@@ -55,7 +55,9 @@ def require_no_missing(df: pd.DataFrame, column: str, what: str = "data") -> Non
         )
 
 
-def numeric_column(df: pd.DataFrame, column: str, what: str = "data", *, allow_negative: bool = False) -> np.ndarray:
+def numeric_column(
+    df: pd.DataFrame, column: str, what: str = "data", *, allow_negative: bool = False
+) -> np.ndarray:
     """The column as float64, rejecting non-numbers, NaN, inf and (by default) negatives.
 
     Examples

@@ -21,7 +21,14 @@ import pandas as pd
 from recsys.data.validation import require_columns, require_dataframe
 
 #: Size words in Online Retail descriptions, smallest first (the tier rank).
-SIZE_TIERS: dict[str, int] = {"MINI": 0, "SMALL": 1, "MEDIUM": 2, "LARGE": 3, "JUMBO": 4, "GIANT": 5}
+SIZE_TIERS: dict[str, int] = {
+    "MINI": 0,
+    "SMALL": 1,
+    "MEDIUM": 2,
+    "LARGE": 3,
+    "JUMBO": 4,
+    "GIANT": 5,
+}
 _SIZE_RE = re.compile(r"\b(" + "|".join(SIZE_TIERS) + r")\b")
 
 
@@ -56,8 +63,11 @@ def online_retail_size_tiers(df: pd.DataFrame, *, min_family_size: int = 2) -> p
     lines = df[["StockCode", "Description", "UnitPrice"]].dropna()
     items = (
         lines.groupby("StockCode")
-        .agg(description=("Description", lambda s: s.mode().iloc[0]), price=("UnitPrice", "median"),
-             lines=("UnitPrice", "size"))
+        .agg(
+            description=("Description", lambda s: s.mode().iloc[0]),
+            price=("UnitPrice", "median"),
+            lines=("UnitPrice", "size"),
+        )
         .reset_index()
         .rename(columns={"StockCode": "item"})
     )
@@ -65,22 +75,33 @@ def online_retail_size_tiers(df: pd.DataFrame, *, min_family_size: int = 2) -> p
     items = items.assign(size=size).dropna(subset=["size"])
     items["tier"] = items["size"].map(SIZE_TIERS).astype(int)
     items["family"] = (
-        items["description"].str.replace(_SIZE_RE, " ", regex=True).str.replace(r"\s+", " ", regex=True).str.strip()
+        items["description"]
+        .str.replace(_SIZE_RE, " ", regex=True)
+        .str.replace(r"\s+", " ", regex=True)
+        .str.strip()
     )
     items = items.sort_values(["family", "tier", "lines"], ascending=[True, True, False])
     items = items.drop_duplicates(["family", "tier"])
     sizes = items.groupby("family")["tier"].transform("size")
     items = items[sizes >= min_family_size]
-    rising = items.groupby("family")["price"].apply(lambda p: bool(np.all(np.diff(p.to_numpy()) > 0)))
+    rising = items.groupby("family")["price"].apply(
+        lambda p: bool(np.all(np.diff(p.to_numpy()) > 0))
+    )
     falling = rising.index[~rising.to_numpy()]
     if len(falling):
-        warnings.warn(f"online_retail_size_tiers: dropped {len(falling)} famil(ies) whose price does not rise "
-                      f"with size", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"online_retail_size_tiers: dropped {len(falling)} famil(ies) whose price does not rise "
+            f"with size",
+            UserWarning,
+            stacklevel=2,
+        )
     items = items[items["family"].isin(rising.index[rising.to_numpy()])]
     return items[["item", "family", "tier", "size", "price", "description"]].reset_index(drop=True)
 
 
-def completejourney_brand_tiers(products: pd.DataFrame, transactions: pd.DataFrame | None = None) -> pd.DataFrame:
+def completejourney_brand_tiers(
+    products: pd.DataFrame, transactions: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Private label → National brand tiers within each Complete Journey product type.
 
     Parameters
@@ -119,7 +140,9 @@ def completejourney_brand_tiers(products: pd.DataFrame, transactions: pd.DataFra
         require_columns(transactions, ["product_id", "quantity", "sales_value"], "transactions")
         sold = transactions[(transactions["quantity"] > 0) & (transactions["sales_value"] > 0)]
         stats = (
-            sold.assign(unit=sold["sales_value"] / sold["quantity"], item=sold["product_id"].astype(str))
+            sold.assign(
+                unit=sold["sales_value"] / sold["quantity"], item=sold["product_id"].astype(str)
+            )
             .groupby("item")
             .agg(price=("unit", "median"), lines=("unit", "size"))
         )
@@ -127,5 +150,7 @@ def completejourney_brand_tiers(products: pd.DataFrame, transactions: pd.DataFra
         sort_cols, ascending = ["family", "tier", "lines", "item"], [True, True, False, True]
     items = items.sort_values(sort_cols, ascending=ascending).drop_duplicates(["family", "tier"])
     both = items.groupby("family")["tier"].transform("nunique") == 2
-    columns = ["item", "family", "tier", "brand", "package_size"] + (["price"] if transactions is not None else [])
+    columns = ["item", "family", "tier", "brand", "package_size"] + (
+        ["price"] if transactions is not None else []
+    )
     return items.loc[both, columns].reset_index(drop=True)

@@ -98,7 +98,9 @@ def _ids_text(values: np.ndarray) -> list[str]:
     if values.dtype.kind == "f":
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
-            raise ValueError(f"user IDs that are floats must be whole numbers, got e.g. {values[bad][:5].tolist()}")
+            raise ValueError(
+                f"user IDs that are floats must be whole numbers, got e.g. {values[bad][:5].tolist()}"
+            )
         return [str(int(v)) for v in values.tolist()]
     if values.dtype.kind == "U":
         return values.tolist()
@@ -118,7 +120,9 @@ def _check_weights(weights: Mapping[Any, float] | Sequence[Any]) -> tuple[np.nda
     if isinstance(weights, Mapping):
         names, values = list(weights.keys()), list(weights.values())
     elif isinstance(weights, (str, bytes)) or not isinstance(weights, Iterable):
-        raise TypeError("weights must be a mapping variant -> weight, or a list of variant names (equal weights)")
+        raise TypeError(
+            "weights must be a mapping variant -> weight, or a list of variant names (equal weights)"
+        )
     else:
         names = list(weights)
         values = [1.0] * len(names)
@@ -146,8 +150,11 @@ def _check_text(value: Any, name: str) -> str:
 
 
 def _check_holdout(holdout: Any) -> float:
-    if isinstance(holdout, bool) or not isinstance(holdout, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= float(holdout) < 1.0:
+    if (
+        isinstance(holdout, bool)
+        or not isinstance(holdout, (int, float, np.integer, np.floating))
+        or not 0.0 <= float(holdout) < 1.0
+    ):
         raise ValueError(f"holdout must be a share in [0, 1), got {holdout!r}")
     return float(holdout)
 
@@ -188,10 +195,15 @@ def assign_variants(
     holdout = _check_holdout(holdout)
     names, bounds = _check_weights(weights)
     if isinstance(user_ids, (str, bytes)) or not isinstance(user_ids, Iterable):
-        raise TypeError(f"user_ids must be list-like; for one ID use assign_variant, got {type(user_ids).__name__}")
+        raise TypeError(
+            f"user_ids must be list-like; for one ID use assign_variant, got {type(user_ids).__name__}"
+        )
     index = user_ids.index if isinstance(user_ids, pd.Series) else None
-    values = user_ids.to_numpy() if isinstance(user_ids, (pd.Series, pd.Index)) else np.asarray(
-        user_ids if isinstance(user_ids, np.ndarray) else list(user_ids))
+    values = (
+        user_ids.to_numpy()
+        if isinstance(user_ids, (pd.Series, pd.Index))
+        else np.asarray(user_ids if isinstance(user_ids, np.ndarray) else list(user_ids))
+    )
     if values.ndim != 1:
         raise ValueError(f"user_ids must be one-dimensional, got shape {values.shape}")
     if values.dtype.kind == "O" and pd.isna(values).any():
@@ -248,7 +260,9 @@ def assign_variant(
     """
     if isinstance(user_id, (list, tuple, np.ndarray, pd.Series, pd.Index)):
         raise TypeError("assign_variant takes one user ID; use assign_variants for many")
-    return assign_variants(np.array([_id_text(user_id)], dtype=object), experiment, weights, salt, holdout)[0]
+    return assign_variants(
+        np.array([_id_text(user_id)], dtype=object), experiment, weights, salt, holdout
+    )[0]
 
 
 # -------------------------------------------------------------------- analysis
@@ -269,8 +283,10 @@ def _binary_column(frame: pd.DataFrame, col: str) -> np.ndarray:
     except (TypeError, ValueError) as err:
         raise TypeError(f"events column {col!r} must be boolean or 0/1") from err
     if not np.isin(numbers, (0.0, 1.0)).all():
-        raise ValueError(f"events column {col!r} must be boolean or 0/1, got values such as "
-                         f"{pd.unique(numbers[~np.isin(numbers, (0.0, 1.0))])[:5].tolist()}")
+        raise ValueError(
+            f"events column {col!r} must be boolean or 0/1, got values such as "
+            f"{pd.unique(numbers[~np.isin(numbers, (0.0, 1.0))])[:5].tolist()}"
+        )
     return numbers
 
 
@@ -280,12 +296,19 @@ def _numeric_column(frame: pd.DataFrame, col: str) -> np.ndarray:
     except (TypeError, ValueError) as err:
         raise TypeError(f"events column {col!r} must be numeric") from err
     if not np.isfinite(numbers).all():
-        raise ValueError(f"events column {col!r} has {int((~np.isfinite(numbers)).sum())} missing or infinite value(s)")
+        raise ValueError(
+            f"events column {col!r} has {int((~np.isfinite(numbers)).sum())} missing or infinite value(s)"
+        )
     return numbers
 
 
-def _per_user(events: pd.DataFrame, variant_col: str, user_col: str | None, converted_col: str,
-              revenue_col: str | None) -> pd.DataFrame:
+def _per_user(
+    events: pd.DataFrame,
+    variant_col: str,
+    user_col: str | None,
+    converted_col: str,
+    revenue_col: str | None,
+) -> pd.DataFrame:
     """One row per exposed user: variant, converted (0/1), revenue (summed)."""
     columns = [c for c in (variant_col, user_col, converted_col, revenue_col) if c is not None]
     missing = [c for c in columns if c not in events.columns]
@@ -293,8 +316,12 @@ def _per_user(events: pd.DataFrame, variant_col: str, user_col: str | None, conv
         raise ValueError(f"events is missing column(s) {missing}; it has {list(events.columns)}")
     if events[variant_col].isna().any():
         raise ValueError(f"events column {variant_col!r} has missing values")
-    frame = pd.DataFrame({"variant": events[variant_col].to_numpy(),
-                          "converted": _binary_column(events, converted_col)})
+    frame = pd.DataFrame(
+        {
+            "variant": events[variant_col].to_numpy(),
+            "converted": _binary_column(events, converted_col),
+        }
+    )
     if revenue_col is not None:
         frame["revenue"] = _numeric_column(events, revenue_col)
     if user_col is None:
@@ -387,12 +414,18 @@ def ab_summary(
         raise TypeError(f"events_df must be a pandas DataFrame, got {type(events_df).__name__}")
     if events_df.empty:
         raise ValueError("events_df is empty")
-    if isinstance(alpha, bool) or not isinstance(alpha, (float, int, np.floating)) or not 0 < alpha < 1:
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, (float, int, np.floating))
+        or not 0 < alpha < 1
+    ):
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     users = _per_user(events_df, variant_col, user_col, converted_col, revenue_col)
     present = pd.unique(users["variant"].to_numpy())
     if control not in set(present.tolist()):
-        raise ValueError(f"control variant {control!r} is not in events (variants: {sorted(map(str, present))})")
+        raise ValueError(
+            f"control variant {control!r} is not in events (variants: {sorted(map(str, present))})"
+        )
     others = sorted((v for v in present.tolist() if v != control), key=str)
     order = [control, *others]
     grouped = users.groupby("variant", sort=False)
@@ -417,21 +450,23 @@ def ab_summary(
         z_stat = uplift / se_pooled
     p_value = np.where(se_pooled > 0, 2 * stats.norm.sf(np.abs(z_stat)), 1.0)
 
-    table = pd.DataFrame({
-        "variant": order,
-        "users": n.astype(np.int64),
-        "conversions": x.astype(np.int64),
-        "conversion_rate": p,
-        "conversion_rate_low": low,
-        "conversion_rate_high": high,
-        "uplift": uplift,
-        "uplift_low": uplift_low,
-        "uplift_high": uplift_high,
-        "relative_uplift": np.where(p0 > 0, ratio - 1, np.nan),
-        "relative_uplift_low": rel_low,
-        "relative_uplift_high": rel_high,
-        "p_value": p_value,
-    })
+    table = pd.DataFrame(
+        {
+            "variant": order,
+            "users": n.astype(np.int64),
+            "conversions": x.astype(np.int64),
+            "conversion_rate": p,
+            "conversion_rate_low": low,
+            "conversion_rate_high": high,
+            "uplift": uplift,
+            "uplift_low": uplift_low,
+            "uplift_high": uplift_high,
+            "relative_uplift": np.where(p0 > 0, ratio - 1, np.nan),
+            "relative_uplift_low": rel_low,
+            "relative_uplift_high": rel_high,
+            "p_value": p_value,
+        }
+    )
     table["significant"] = table["p_value"] < alpha
     if revenue_col is not None:
         _add_revenue(table, grouped["revenue"], order, alpha, z)
@@ -442,7 +477,9 @@ def ab_summary(
     return table
 
 
-def _add_revenue(table: pd.DataFrame, revenue: Any, order: list[Any], alpha: float, z: float) -> None:
+def _add_revenue(
+    table: pd.DataFrame, revenue: Any, order: list[Any], alpha: float, z: float
+) -> None:
     """Revenue per user, its t interval, and Welch comparisons with the control (row 0)."""
     n = revenue.size().reindex(order).to_numpy(dtype=np.float64)
     total = revenue.sum().reindex(order).to_numpy(dtype=np.float64)
@@ -468,6 +505,10 @@ def _add_revenue(table: pd.DataFrame, revenue: Any, order: list[Any], alpha: flo
     table["revenue_uplift_low"] = diff - t_diff * se_diff
     table["revenue_uplift_high"] = diff + t_diff * se_diff
     table["revenue_relative_uplift"] = np.where(mean[0] != 0, ratio - 1, np.nan)
-    table["revenue_relative_uplift_low"] = np.where(positive, ratio * np.exp(-z * se_log) - 1, np.nan)
-    table["revenue_relative_uplift_high"] = np.where(positive, ratio * np.exp(z * se_log) - 1, np.nan)
+    table["revenue_relative_uplift_low"] = np.where(
+        positive, ratio * np.exp(-z * se_log) - 1, np.nan
+    )
+    table["revenue_relative_uplift_high"] = np.where(
+        positive, ratio * np.exp(z * se_log) - 1, np.nan
+    )
     table["revenue_p_value"] = p_value

@@ -89,8 +89,11 @@ def _models(models: Any) -> dict[str, Recommender | RecommendFunction]:
     if isinstance(models, Mapping):
         named = dict(models)
     elif isinstance(models, Recommender) or callable(models):
-        named = {type(models).__name__ if isinstance(models, Recommender) else getattr(
-            models, "__name__", "model"): models}
+        named = {
+            type(models).__name__
+            if isinstance(models, Recommender)
+            else getattr(models, "__name__", "model"): models
+        }
     else:
         raise TypeError(
             "models must be a dict of name -> fitted Recommender or callable(users, n) -> DataFrame, "
@@ -135,14 +138,17 @@ def _cutoffs(k: Any) -> list[int]:
     return ks
 
 
-def _recommend(name: str, model: Recommender | RecommendFunction, users: np.ndarray, n: int,
-               exclude_seen: bool) -> pd.DataFrame:
+def _recommend(
+    name: str, model: Recommender | RecommendFunction, users: np.ndarray, n: int, exclude_seen: bool
+) -> pd.DataFrame:
     if isinstance(model, Recommender):
         return model.recommend(users, n=n, exclude_seen=exclude_seen)
     recs = model(users, n)
     if not isinstance(recs, pd.DataFrame):
-        raise TypeError(f"model {name!r} returned {type(recs).__name__}; a callable must return a DataFrame "
-                        "with columns user, item and optionally rank")
+        raise TypeError(
+            f"model {name!r} returned {type(recs).__name__}; a callable must return a DataFrame "
+            "with columns user, item and optionally rank"
+        )
     require_columns(recs, ["user", "item"], f"recommendations of model {name!r}")
     extra = ~recs["user"].isin(users)
     if extra.any():
@@ -297,7 +303,11 @@ def evaluate(
     else:
         if isinstance(users, (str, bytes)) or not isinstance(users, Iterable):
             raise TypeError(f"users must be a list-like of user IDs, got {type(users).__name__}")
-        values = users.to_numpy() if isinstance(users, (pd.Series, pd.Index)) else np.asarray(list(users))
+        values = (
+            users.to_numpy()
+            if isinstance(users, (pd.Series, pd.Index))
+            else np.asarray(list(users))
+        )
         candidates = pd.Index(pd.unique(values))
     has_relevant = test_users.get_indexer(candidates) >= 0
     n_skipped = int((~has_relevant).sum())
@@ -306,22 +316,35 @@ def evaluate(
     n_unknown = int((~is_known).sum())
     if n_unknown and unknown_users == "raise":
         bad = evaluated[~is_known][:10].tolist()
-        raise UnknownIdError(f"{n_unknown} test user(s) are not in train, e.g. {bad}; "
-                             "pass unknown_users='skip' or 'include'")
+        raise UnknownIdError(
+            f"{n_unknown} test user(s) are not in train, e.g. {bad}; "
+            "pass unknown_users='skip' or 'include'"
+        )
     if unknown_users == "skip":
         evaluated = evaluated[is_known]
     if len(evaluated) == 0:
-        why = (f"all {n_unknown} are unknown to train (unknown_users='skip'; check that train and test "
-               "hold the same IDs of the same type)" if n_unknown
-               else f"none of the {len(candidates)} users has a row in test: check that the IDs have the same type")
+        why = (
+            f"all {n_unknown} are unknown to train (unknown_users='skip'; check that train and test "
+            "hold the same IDs of the same type)"
+            if n_unknown
+            else f"none of the {len(candidates)} users has a row in test: check that the IDs have the same type"
+        )
         raise ValueError(f"no user left to evaluate: {why}")
 
     # --- the relevant rows of each evaluated user, grouped by user in evaluation order
-    extra = [c for c in (weight_col if "ndcg" in names else None, price_col if "revenue" in names else None)
-             if c is not None and c in test.columns]
+    extra = [
+        c
+        for c in (
+            weight_col if "ndcg" in names else None,
+            price_col if "revenue" in names else None,
+        )
+        if c is not None and c in test.columns
+    ]
     if "revenue" in names and price_col not in test.columns:
         raise ValueError(f"metric 'revenue' needs the column {price_col!r} in test")
-    relevant = test[[user_col, item_col, *extra]].rename(columns={user_col: "user", item_col: "item"})
+    relevant = test[[user_col, item_col, *extra]].rename(
+        columns={user_col: "user", item_col: "item"}
+    )
     code = evaluated.get_indexer(relevant["user"].to_numpy())
     keep = code >= 0
     order = np.argsort(code[keep], kind="stable")
@@ -354,7 +377,9 @@ def evaluate(
                         row[name] = acc.sums[name, cut] / n if n else float("nan")
                     else:
                         row[name] = acc.sums[name, cut] / len(evaluated)
-                row.update(n_users=len(evaluated), n_users_skipped=n_skipped, n_users_unknown=n_unknown)
+                row.update(
+                    n_users=len(evaluated), n_users_skipped=n_skipped, n_users_unknown=n_unknown
+                )
                 rows.append(row)
     return pd.DataFrame(rows, columns=["model", "k", *names, *_COUNTS])
 
@@ -372,15 +397,32 @@ def _check_models_match(named: dict[str, Any], known: _Train) -> None:
             )
 
 
-def _score_batch(acc: _Accumulator, recs: pd.DataFrame, relevant: pd.DataFrame, known: _Train,
-                 weight_col: str | None, price_col: str | None, model_name: str) -> None:
+def _score_batch(
+    acc: _Accumulator,
+    recs: pd.DataFrame,
+    relevant: pd.DataFrame,
+    known: _Train,
+    weight_col: str | None,
+    price_col: str | None,
+    model_name: str,
+) -> None:
     """Add one batch of users' per-user metric values to ``acc``."""
     accuracy = [name for name in acc.names if name not in BEYOND_ACCURACY_METRICS]
     if accuracy:
         with warnings.catch_warnings():
             # a batch whose users all got nothing is legitimate; no ID-type hint needed here
-            warnings.filterwarnings("ignore", message="none of the .* recommended users is in relevant")
-            hits = _hits(recs, relevant, max(acc.ks), "user", "item", weight_col=weight_col, price_col=price_col)
+            warnings.filterwarnings(
+                "ignore", message="none of the .* recommended users is in relevant"
+            )
+            hits = _hits(
+                recs,
+                relevant,
+                max(acc.ks),
+                "user",
+                "item",
+                weight_col=weight_col,
+                price_col=price_col,
+            )
         for cut in acc.ks:
             for name in accuracy:
                 acc.sums[name, cut] += float(_METRICS[name](hits, cut).sum())
@@ -390,8 +432,10 @@ def _score_batch(acc: _Accumulator, recs: pd.DataFrame, relevant: pd.DataFrame, 
     item_row = known.items.get_indexer(top.item_ids)[top.item]
     if "novelty" in acc.names and (item_row < 0).any():
         missing = pd.unique(top.item_ids[top.item[item_row < 0]])[:10].tolist()
-        raise ValueError(f"model {model_name!r} recommends item(s) not in train, e.g. {missing}: "
-                         "novelty needs their training popularity")
+        raise ValueError(
+            f"model {model_name!r} recommends item(s) not in train, e.g. {missing}: "
+            "novelty needs their training popularity"
+        )
     popularity = np.maximum(known.popularity[np.maximum(item_row, 0)], 1.0)
     information = -np.log2(popularity / len(known.users))
     for cut in acc.ks:
@@ -401,7 +445,9 @@ def _score_batch(acc: _Accumulator, recs: pd.DataFrame, relevant: pd.DataFrame, 
             acc.covered[cut][rows[rows >= 0]] = True
         if "novelty" in acc.names:
             user = top.user[within]
-            per_user = np.bincount(user, weights=information[within]) / np.maximum(np.bincount(user), 1)
+            per_user = np.bincount(user, weights=information[within]) / np.maximum(
+                np.bincount(user), 1
+            )
             has = np.bincount(user) > 0
             acc.sums["novelty", cut] += float(per_user[has].sum())
             acc.novelty_users[cut] += int(has.sum())

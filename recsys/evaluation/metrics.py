@@ -72,7 +72,9 @@ def _check_k(k: Any, name: str = "k") -> int:
     return int(k)
 
 
-def _check_frame(df: Any, what: str, columns: Sequence[str | None], *, allow_empty: bool) -> pd.DataFrame:
+def _check_frame(
+    df: Any, what: str, columns: Sequence[str | None], *, allow_empty: bool
+) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{what} must be a pandas DataFrame, got {type(df).__name__}")
     if not allow_empty:
@@ -144,7 +146,9 @@ def _top_k(recommendations: pd.DataFrame, k: int, user_col: str, item_col: str) 
     position = _rank_within_groups(user[order]) + 1
     keep = position <= k
     rows = order[keep]
-    return _TopK(rows, user[rows], item[rows], position[keep], pd.Index(user_ids), pd.Index(item_ids))
+    return _TopK(
+        rows, user[rows], item[rows], position[keep], pd.Index(user_ids), pd.Index(item_ids)
+    )
 
 
 @dataclass(frozen=True)
@@ -169,8 +173,11 @@ class _Hits:
         return self.position <= k
 
     def per_user(self, mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(self.user[mask], weights=None if weights is None else weights[mask],
-                           minlength=self.n_users).astype(np.float64)
+        return np.bincount(
+            self.user[mask],
+            weights=None if weights is None else weights[mask],
+            minlength=self.n_users,
+        ).astype(np.float64)
 
 
 def _hits(
@@ -185,11 +192,17 @@ def _hits(
 ) -> _Hits:
     """Validate the inputs and find every hit within each user's first ``k`` items."""
     k = _check_k(k)
-    default_weight_absent = isinstance(relevant, pd.DataFrame) and _DEFAULT_WEIGHT not in relevant.columns
+    default_weight_absent = (
+        isinstance(relevant, pd.DataFrame) and _DEFAULT_WEIGHT not in relevant.columns
+    )
     if weight_col == _DEFAULT_WEIGHT and default_weight_absent:
         weight_col = None  # the default weight column is optional
-    recommendations = _check_frame(recommendations, "recommendations", [user_col, item_col], allow_empty=True)
-    relevant = _check_frame(relevant, "relevant", [user_col, item_col, weight_col, price_col], allow_empty=False)
+    recommendations = _check_frame(
+        recommendations, "recommendations", [user_col, item_col], allow_empty=True
+    )
+    relevant = _check_frame(
+        relevant, "relevant", [user_col, item_col, weight_col, price_col], allow_empty=False
+    )
 
     rel_user, rel_users = pd.factorize(relevant[user_col], sort=False)
     rel_item, rel_items = pd.factorize(relevant[item_col], sort=False)
@@ -290,8 +303,11 @@ def _ndcg(h: _Hits, k: int) -> np.ndarray:
         user = h.relevant_user[order]
         position = _rank_within_groups(user) + 1
         top = position <= k
-        idcg = np.bincount(user[top], weights=h.relevant_gain[order][top] / np.log2(position[top] + 1.0),
-                           minlength=h.n_users)
+        idcg = np.bincount(
+            user[top],
+            weights=h.relevant_gain[order][top] / np.log2(position[top] + 1.0),
+            minlength=h.n_users,
+        )
     return dcg / idcg
 
 
@@ -317,7 +333,12 @@ def _mean(values: np.ndarray) -> float:
 
 # ---------------------------------------------------------- accuracy metrics
 def precision_at_k(
-    recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int = 10, *, user_col: str = "user", item_col: str = "item"
+    recommendations: pd.DataFrame,
+    relevant: pd.DataFrame,
+    k: int = 10,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
 ) -> float:
     """Mean share of the ``k`` recommendation slots that hold a relevant item.
 
@@ -364,7 +385,12 @@ def precision_at_k(
 
 
 def recall_at_k(
-    recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int = 10, *, user_col: str = "user", item_col: str = "item"
+    recommendations: pd.DataFrame,
+    relevant: pd.DataFrame,
+    k: int = 10,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
 ) -> float:
     """Mean share of each user's relevant items found in the top ``k``.
 
@@ -395,7 +421,12 @@ def recall_at_k(
 
 
 def hit_rate_at_k(
-    recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int = 10, *, user_col: str = "user", item_col: str = "item"
+    recommendations: pd.DataFrame,
+    relevant: pd.DataFrame,
+    k: int = 10,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
 ) -> float:
     """Share of users with at least one relevant item in their top ``k``.
 
@@ -427,7 +458,12 @@ def hit_rate_at_k(
 
 
 def mrr_at_k(
-    recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int = 10, *, user_col: str = "user", item_col: str = "item"
+    recommendations: pd.DataFrame,
+    relevant: pd.DataFrame,
+    k: int = 10,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
 ) -> float:
     """Mean reciprocal rank of the first hit within the top ``k``.
 
@@ -458,7 +494,12 @@ def mrr_at_k(
 
 
 def map_at_k(
-    recommendations: pd.DataFrame, relevant: pd.DataFrame, k: int = 10, *, user_col: str = "user", item_col: str = "item"
+    recommendations: pd.DataFrame,
+    relevant: pd.DataFrame,
+    k: int = 10,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
 ) -> float:
     """Mean average precision at ``k``.
 
@@ -589,7 +630,12 @@ def revenue_at_k(
 
 # -------------------------------------------------------- beyond-accuracy
 def coverage(
-    recommendations: pd.DataFrame, n_items: int, k: int = 10, *, user_col: str = "user", item_col: str = "item"
+    recommendations: pd.DataFrame,
+    n_items: int,
+    k: int = 10,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
 ) -> float:
     """Catalogue coverage: the share of all items recommended to anyone in a top ``k``.
 
@@ -624,11 +670,15 @@ def coverage(
     """
     k = _check_k(k)
     n_items = _check_k(n_items, "n_items")
-    recommendations = _check_frame(recommendations, "recommendations", [user_col, item_col], allow_empty=True)
+    recommendations = _check_frame(
+        recommendations, "recommendations", [user_col, item_col], allow_empty=True
+    )
     top = _top_k(recommendations, k, user_col, item_col)
     n_distinct = np.unique(top.item).size
     if n_distinct > n_items:
-        raise ValueError(f"recommendations hold {n_distinct} distinct items in their top {k}, more than n_items={n_items}")
+        raise ValueError(
+            f"recommendations hold {n_distinct} distinct items in their top {k}, more than n_items={n_items}"
+        )
     return n_distinct / n_items
 
 
@@ -684,13 +734,19 @@ def novelty_at_k(
     """
     k = _check_k(k)
     n_users = _check_k(n_users, "n_users")
-    recommendations = _check_frame(recommendations, "recommendations", [user_col, item_col], allow_empty=False)
+    recommendations = _check_frame(
+        recommendations, "recommendations", [user_col, item_col], allow_empty=False
+    )
     if not isinstance(item_popularity, pd.Series):
-        raise TypeError(f"item_popularity must be a pandas Series indexed by item, got {type(item_popularity).__name__}")
+        raise TypeError(
+            f"item_popularity must be a pandas Series indexed by item, got {type(item_popularity).__name__}"
+        )
     if item_popularity.index.has_duplicates:
         dup = item_popularity.index[item_popularity.index.duplicated()].unique()[:10].tolist()
         raise ValueError(f"item_popularity has duplicated item(s) in its index: {dup}")
-    popularity = numeric_column(item_popularity.to_frame("popularity"), "popularity", "item_popularity")
+    popularity = numeric_column(
+        item_popularity.to_frame("popularity"), "popularity", "item_popularity"
+    )
     out_of_range = (popularity < 1) | (popularity > n_users)
     if out_of_range.any():
         bad = item_popularity.index[out_of_range][:10].tolist()

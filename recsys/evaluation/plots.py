@@ -44,7 +44,9 @@ def _axes(ax: Any, n: int, width: float, height: float) -> tuple[Any, list[Any]]
         if n != 1:
             raise ValueError(f"ax can only hold one plot; {n} were asked for (pass ax=None)")
         return ax.figure, [ax]
-    fig, axes = _pyplot().subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
+    fig, axes = _pyplot().subplots(
+        1, n, figsize=(width * n, height), squeeze=False, layout="constrained"
+    )
     return fig, list(axes[0])
 
 
@@ -92,7 +94,9 @@ def plot_metric_at_k(
     if "k" not in frame.columns and frame.index.name == "k":
         frame = frame.reset_index()
     if "k" not in frame.columns:
-        raise ValueError("results needs a 'k' column (evaluate with several k, e.g. k=[1, 5, 10, 20])")
+        raise ValueError(
+            "results needs a 'k' column (evaluate with several k, e.g. k=[1, 5, 10, 20])"
+        )
     candidates = [c for c in frame.columns if c not in _NOT_METRICS and c != model_col]
     if metric is None:
         if not candidates:
@@ -111,8 +115,12 @@ def plot_metric_at_k(
     for axis, name in zip(axes, metrics, strict=True):
         for model, part in groups:
             part = part.sort_values("k")
-            axis.plot(part["k"].to_numpy(), part[name].to_numpy(), marker="o",
-                      label=str(model) if model is not None else _LABELS.get(name, name))
+            axis.plot(
+                part["k"].to_numpy(),
+                part[name].to_numpy(),
+                marker="o",
+                label=str(model) if model is not None else _LABELS.get(name, name),
+            )
         label = _LABELS.get(name, name)
         axis.set_xlabel("k (recommendations per user)")
         axis.set_ylabel(f"{label}@k")
@@ -175,7 +183,11 @@ def plot_ab_uplift(
         hint = " (pass revenue_col to ab_summary)" if metric == "revenue" else ""
         raise ValueError(f"summary has no column(s) {missing}: give the output of ab_summary{hint}")
     control = summary.attrs.get("control")
-    rows = summary[summary[column].notna()] if control is None else summary[summary["variant"] != control]
+    rows = (
+        summary[summary[column].notna()]
+        if control is None
+        else summary[summary["variant"] != control]
+    )
     if control is None:
         control = summary.loc[summary[column].isna(), "variant"].tolist()
         control = control[0] if control else "control"
@@ -192,7 +204,9 @@ def plot_ab_uplift(
     significant = (low > 0) | (high < 0)
     colors = np.where(significant, "tab:green", "tab:gray")
     colors[significant & (value < 0)] = "tab:red"
-    for yi, v, lo, hi, color, name in zip(y, value, low, high, colors, rows["variant"], strict=True):
+    for yi, v, lo, hi, color, name in zip(
+        y, value, low, high, colors, rows["variant"], strict=True
+    ):
         err = np.array([[v - lo], [hi - v]]) if np.isfinite(lo) and np.isfinite(hi) else None
         axis.errorbar([v], [yi], xerr=err, fmt="o", color=color, capsize=4, label=str(name))
     axis.axvline(0.0, color="black", linestyle="--", linewidth=1)
@@ -200,7 +214,11 @@ def plot_ab_uplift(
     axis.set_yticklabels([str(v) for v in rows["variant"]])
     axis.set_ylim(-0.7, len(rows) - 0.3)
     what = "conversion rate" if metric == "conversion" else "revenue per user"
-    unit = "%" if relative else ("percentage points" if metric == "conversion" else "currency per user")
+    unit = (
+        "%"
+        if relative
+        else ("percentage points" if metric == "conversion" else "currency per user")
+    )
     kind = "relative" if relative else "absolute"
     axis.set_xlabel(f"{kind} uplift in {what} vs {control!s} ({unit})")
     axis.set_title(f"Uplift over {control!s}, {100 * (1 - alpha):g}% confidence intervals")

@@ -45,7 +45,9 @@ def _rng(random_state: Any) -> np.random.Generator:
     """A Generator from ``None``, a non-negative int seed or a Generator (used as is)."""
     if random_state is None or isinstance(random_state, np.random.Generator):
         return np.random.default_rng(random_state)
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
+    if isinstance(random_state, (int, np.integer)) and not isinstance(
+        random_state, (bool, np.bool_)
+    ):
         if random_state < 0:
             raise ValueError(f"random_state must be a non-negative int seed, got {random_state}")
         return np.random.default_rng(int(random_state))
@@ -55,7 +57,9 @@ def _rng(random_state: Any) -> np.random.Generator:
 
 
 def _check_fraction(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
     if not 0.0 < float(value) < 1.0:
         raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
@@ -82,7 +86,9 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64, copy=False), len(uniques)
 
 
-def _pair_codes(df: pd.DataFrame, first_col: str, second_col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pair_codes(
+    df: pd.DataFrame, first_col: str, second_col: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each row: the code of its (first, second) pair; per pair: its first-column code.
 
     Returns ``(row_pair, pair_first, pair_first_row)``: the pair code of every
@@ -94,7 +100,9 @@ def _pair_codes(df: pd.DataFrame, first_col: str, second_col: str) -> tuple[np.n
     row_pair, _ = _codes(pd.Series(first * max(n_second, 1) + second))
     # codes are numbered by first appearance: a row is its pair's first one iff its code beats all before it
     seen_max = np.maximum.accumulate(row_pair)
-    first_row = np.flatnonzero(np.r_[True, row_pair[1:] > seen_max[:-1]]) if row_pair.size else row_pair
+    first_row = (
+        np.flatnonzero(np.r_[True, row_pair[1:] > seen_max[:-1]]) if row_pair.size else row_pair
+    )
     return row_pair, first[first_row], first_row
 
 
@@ -218,14 +226,19 @@ def random_split(
     _check_ids(df, [user_col, item_col])
     fraction = _check_fraction(test_fraction, "test_fraction")
     min_items = _check_int(
-        min_user_interactions, "min_user_interactions", 2, " (a user needs one training and one test item)"
+        min_user_interactions,
+        "min_user_interactions",
+        2,
+        " (a user needs one training and one test item)",
     )
     rng = _rng(random_state)
 
     row_pair, pair_user, _ = _pair_codes(df, user_col, item_col)
     n_pairs = pair_user.size
     items_per_user = np.bincount(pair_user)
-    n_test = np.clip(np.floor(fraction * items_per_user + 0.5), 1, np.maximum(items_per_user - 1, 0))
+    n_test = np.clip(
+        np.floor(fraction * items_per_user + 0.5), 1, np.maximum(items_per_user - 1, 0)
+    )
     n_test[items_per_user < min_items] = 0
 
     # shuffle each user's pairs: sort by (user, random key), the first n_test go to test
@@ -239,7 +252,9 @@ def random_split(
     return df.loc[~row_is_test], df.loc[row_is_test]
 
 
-def temporal_split(df: pd.DataFrame, *, time_col: str, split_time: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def temporal_split(
+    df: pd.DataFrame, *, time_col: str, split_time: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a log at a point in time: rows before ``split_time`` train, the rest test.
 
     Parameters
@@ -450,7 +465,10 @@ def basket_holdout(
     df = require_dataframe(df, "df")
     _check_ids(df, [basket_col, item_col])
     min_size = _check_int(
-        min_basket_size, "min_basket_size", 2, " (one item is hidden and at least one stays visible)"
+        min_basket_size,
+        "min_basket_size",
+        2,
+        " (one item is hidden and at least one stays visible)",
     )
     rng = _rng(random_state)
 
@@ -460,7 +478,9 @@ def basket_holdout(
         if time_col is None:
             raise ValueError("split_time needs time_col (the column to split on)")
         if split_time is None:
-            raise ValueError(f"time_col={time_col!r} needs split_time; omit both for a random basket split")
+            raise ValueError(
+                f"time_col={time_col!r} needs split_time; omit both for a random basket split"
+            )
         times = _time_values(df, time_col)
         cut = _cut_value(times, split_time, time_col)
         basket_start = pd.Series(times).groupby(basket_of_row, sort=True).min().to_numpy()
@@ -468,7 +488,9 @@ def basket_holdout(
     else:
         fraction = _check_fraction(test_fraction, "test_fraction")
         if n_baskets < 2:
-            raise ValueError(f"df column {basket_col!r} has {n_baskets} basket(s); a random holdout needs at least 2")
+            raise ValueError(
+                f"df column {basket_col!r} has {n_baskets} basket(s); a random holdout needs at least 2"
+            )
         n_test = int(np.clip(np.floor(fraction * n_baskets + 0.5), 1, n_baskets - 1))
         basket_is_test = np.zeros(n_baskets, dtype=bool)
         basket_is_test[rng.permutation(n_baskets)[:n_test]] = True
@@ -487,7 +509,11 @@ def basket_holdout(
     # hide one random distinct item per eligible basket: the pair with the smallest random key
     candidate = np.flatnonzero(eligible[pair_basket])
     order = candidate[np.lexsort((rng.random(candidate.size), pair_basket[candidate]))]
-    first = np.r_[True, pair_basket[order][1:] != pair_basket[order][:-1]] if order.size else np.empty(0, bool)
+    first = (
+        np.r_[True, pair_basket[order][1:] != pair_basket[order][:-1]]
+        if order.size
+        else np.empty(0, bool)
+    )
     hidden_pairs = order[first]  # sorted by basket code, i.e. by the baskets' first appearance
     pair_is_hidden = np.zeros(pair_basket.size, dtype=bool)
     pair_is_hidden[hidden_pairs] = True

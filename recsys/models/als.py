@@ -104,7 +104,11 @@ class ALS(Recommender):
         positive_int("cg_steps", self.cg_steps)
         for name in ("regularization", "alpha"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value) or value < 0:
+            if (
+                not isinstance(value, (int, float, np.floating, np.integer))
+                or not np.isfinite(value)
+                or value < 0
+            ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.alpha <= 0:
             raise ValueError(f"alpha must be > 0, got {self.alpha!r}")
@@ -128,24 +132,40 @@ class ALS(Recommender):
         self._item_gramian = gramian(item_factors, self.regularization)
         self._cosine_index: FactorIndex | None = None
 
-    def _fit_numba(self, matrix: sp.csr_matrix, show_progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_numba(
+        self, matrix: sp.csr_matrix, show_progress: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         confidence = matrix.astype(np.float32, copy=True).tocsr()  # one copy, scaled in place
         confidence.data *= np.float32(self.alpha)
         confidence_t = confidence.T.tocsr()
         rng = np.random.default_rng(self.random_state)
-        user_factors = (rng.random((confidence.shape[0], self.factors), dtype=np.float32) * 0.01)
-        item_factors = (rng.random((confidence.shape[1], self.factors), dtype=np.float32) * 0.01)
+        user_factors = rng.random((confidence.shape[0], self.factors), dtype=np.float32) * 0.01
+        item_factors = rng.random((confidence.shape[1], self.factors), dtype=np.float32) * 0.01
         # one BLAS thread for the Gramians: the Numba kernels own the cores during a fit
         with progress(self.iterations, "ALS", show_progress) as bar, blas_threads(1):
             for _ in range(self.iterations):
-                least_squares_cg(confidence, user_factors, item_factors, self.regularization,
-                                 cg_steps=self.cg_steps, num_threads=self.num_threads)
-                least_squares_cg(confidence_t, item_factors, user_factors, self.regularization,
-                                 cg_steps=self.cg_steps, num_threads=self.num_threads)
+                least_squares_cg(
+                    confidence,
+                    user_factors,
+                    item_factors,
+                    self.regularization,
+                    cg_steps=self.cg_steps,
+                    num_threads=self.num_threads,
+                )
+                least_squares_cg(
+                    confidence_t,
+                    item_factors,
+                    user_factors,
+                    self.regularization,
+                    cg_steps=self.cg_steps,
+                    num_threads=self.num_threads,
+                )
                 bar.update(1)
         return user_factors, item_factors
 
-    def _fit_implicit(self, matrix: sp.csr_matrix, show_progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_implicit(
+        self, matrix: sp.csr_matrix, show_progress: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         import implicit.gpu
         from implicit.als import AlternatingLeastSquares
 
@@ -166,11 +186,15 @@ class ALS(Recommender):
             model.fit(matrix.astype(np.float32), show_progress=show_progress)
         if hasattr(model, "to_cpu"):
             model = model.to_cpu()
-        return (np.ascontiguousarray(model.user_factors, dtype=np.float32),
-                np.ascontiguousarray(model.item_factors, dtype=np.float32))
+        return (
+            np.ascontiguousarray(model.user_factors, dtype=np.float32),
+            np.ascontiguousarray(model.item_factors, dtype=np.float32),
+        )
 
     # -------------------------------------------------------- incremental
-    def partial_fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> ALS:
+    def partial_fit(
+        self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False
+    ) -> ALS:
         """Add new interactions without a full refit: new orders, new users, new items.
 
         ``interactions`` holds only the *new* events (external IDs; known and
@@ -251,9 +275,14 @@ class ALS(Recommender):
     def _solve_rows(self, weights: sp.csr_matrix, fixed: np.ndarray) -> np.ndarray:
         """Exact least-squares factors of the rows of ``weights`` against the ``fixed`` factors."""
         weights.sort_indices()
-        return fold_in(weights.indptr.astype(np.int64), weights.indices.astype(np.int32),
-                       weights.data * np.float32(self.alpha), fixed, gramian(fixed, self.regularization),
-                       num_threads=self.num_threads)
+        return fold_in(
+            weights.indptr.astype(np.int64),
+            weights.indices.astype(np.int32),
+            weights.data * np.float32(self.alpha),
+            fixed,
+            gramian(fixed, self.regularization),
+            num_threads=self.num_threads,
+        )
 
     # -------------------------------------------------------- persistence
     def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -268,8 +297,10 @@ class ALS(Recommender):
         n_factors = item_factors.shape[1] if item_factors.ndim == 2 else -1
         item_factors = check_array(arrays, "item_factors", (len(self.item_ids_), n_factors), "f")
         user_factors = check_array(arrays, "user_factors", (len(self.user_ids_), n_factors), "f")
-        self._set_factors(np.ascontiguousarray(user_factors, dtype=np.float32),
-                          np.ascontiguousarray(item_factors, dtype=np.float32))
+        self._set_factors(
+            np.ascontiguousarray(user_factors, dtype=np.float32),
+            np.ascontiguousarray(item_factors, dtype=np.float32),
+        )
 
     # ------------------------------------------------------------- fold-in
     def fold_in_rows(self, histories: sp.csr_matrix) -> np.ndarray:
@@ -290,38 +321,81 @@ class ALS(Recommender):
         """
         self._check_fitted()
         if histories.shape[1] != len(self.item_ids_):
-            raise ValueError(f"histories must have {len(self.item_ids_)} item columns, got {histories.shape[1]}")
+            raise ValueError(
+                f"histories must have {len(self.item_ids_)} item columns, got {histories.shape[1]}"
+            )
         histories = sp.csr_matrix(histories, dtype=np.float32)
-        return fold_in(histories.indptr.astype(np.int64), histories.indices.astype(np.int32),
-                       histories.data * np.float32(self.alpha), self.item_factors_, self._item_gramian,
-                       num_threads=self.num_threads)
+        return fold_in(
+            histories.indptr.astype(np.int64),
+            histories.indices.astype(np.int32),
+            histories.data * np.float32(self.alpha),
+            self.item_factors_,
+            self._item_gramian,
+            num_threads=self.num_threads,
+        )
 
     # ---------------------------------------------------------------- hooks
-    def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                    item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_users(
+        self,
+        user_rows: np.ndarray,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
         if user_rows.size == 1:  # serving path: no parallel launch
             indptr, indices = exclude
-            ids, scores = topn_factor_scores_one(self.user_factors_[user_rows[0]], self._index, n,
-                                                 exclude_items=indices[indptr[0]:indptr[1]],
-                                                 item_allowed=item_allowed)
+            ids, scores = topn_factor_scores_one(
+                self.user_factors_[user_rows[0]],
+                self._index,
+                n,
+                exclude_items=indices[indptr[0] : indptr[1]],
+                item_allowed=item_allowed,
+            )
             return ids[None, :], scores[None, :]
-        return topn_factor_scores(self.user_factors_[user_rows], self._index, n, *exclude,
-                                  item_allowed=item_allowed, num_threads=self.num_threads)
+        return topn_factor_scores(
+            self.user_factors_[user_rows],
+            self._index,
+            n,
+            *exclude,
+            item_allowed=item_allowed,
+            num_threads=self.num_threads,
+        )
 
-    def _topn_histories(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                        item_allowed: np.ndarray | None) -> Arrays:
-        return topn_factor_scores(self.fold_in_rows(histories), self._index, n, *exclude,
-                                  item_allowed=item_allowed, num_threads=self.num_threads)
+    def _topn_histories(
+        self,
+        histories: sp.csr_matrix,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
+        return topn_factor_scores(
+            self.fold_in_rows(histories),
+            self._index,
+            n,
+            *exclude,
+            item_allowed=item_allowed,
+            num_threads=self.num_threads,
+        )
 
-    def _topn_similar(self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_similar(
+        self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None
+    ) -> Arrays:
         if self._cosine_index is None:
             norms = np.linalg.norm(self.item_factors_, axis=1, keepdims=True)
-            unit = np.divide(self.item_factors_, norms, out=np.zeros_like(self.item_factors_), where=norms > 0)
+            unit = np.divide(
+                self.item_factors_, norms, out=np.zeros_like(self.item_factors_), where=norms > 0
+            )
             self._cosine_index = build_factor_index(unit.astype(np.float32))
         queries = self._cosine_index.factors[np.argsort(self._cosine_index.order)[item_rows]]
         exclude = (np.arange(item_rows.size + 1, dtype=np.int64), item_rows.astype(np.int32))
-        return topn_factor_scores(queries, self._cosine_index, n, *exclude, item_allowed=item_allowed,
-                                  num_threads=self.num_threads)
+        return topn_factor_scores(
+            queries,
+            self._cosine_index,
+            n,
+            *exclude,
+            item_allowed=item_allowed,
+            num_threads=self.num_threads,
+        )
 
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         return (self.user_factors_[user_rows] @ self.item_factors_[item_rows].T).astype(np.float32)

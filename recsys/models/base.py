@@ -145,7 +145,9 @@ def union_pairs(
     times = None
     if old_times is not None and new_times is not None:
         # tocoo keeps the CSR entry order, so times stay aligned with the data
-        times = np.concatenate([np.asarray(old_times, dtype=np.float64), np.asarray(new_times, dtype=np.float64)])
+        times = np.concatenate(
+            [np.asarray(old_times, dtype=np.float64), np.asarray(new_times, dtype=np.float64)]
+        )
     return _aggregate(rows, cols, weights, times, shape)
 
 
@@ -162,14 +164,15 @@ class _Merged:
     touched_items: np.ndarray  # union columns of the items with new interactions
 
 
-
 class ParamsMixin:
     """``get_params``/``set_params``/``repr`` from the ``__init__`` signature, as in scikit-learn."""
 
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD]
+        return [
+            p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD
+        ]
 
     def get_params(self) -> dict[str, Any]:
         """The hyper-parameters, as given to ``__init__``."""
@@ -210,7 +213,9 @@ class Recommender(ParamsMixin, ABC):
     num_threads: int = 0
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> Recommender:
+    def fit(
+        self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False
+    ) -> Recommender:
         """Learn from ``interactions``.
 
         Parameters
@@ -236,11 +241,16 @@ class Recommender(ParamsMixin, ABC):
     def _check_state_params(self) -> None:
         """Refuse a ``partial_fit`` when hyper-parameters the fitted state depends on changed since ``fit``."""
         fitted = getattr(self, "_fit_params", {})
-        changed = [f"{name}: {fitted[name]!r} -> {getattr(self, name)!r}" for name in self._state_params
-                   if name in fitted and fitted[name] != getattr(self, name)]
+        changed = [
+            f"{name}: {fitted[name]!r} -> {getattr(self, name)!r}"
+            for name in self._state_params
+            if name in fitted and fitted[name] != getattr(self, name)
+        ]
         if changed:
-            raise ValueError(f"hyper-parameters changed since fit ({'; '.join(changed)}): partial_fit would mix "
-                             "them; call fit instead")
+            raise ValueError(
+                f"hyper-parameters changed since fit ({'; '.join(changed)}): partial_fit would mix "
+                "them; call fit instead"
+            )
 
     def _set_training_data(self, user_ids: IdMap, item_ids: IdMap, matrix: sp.csr_matrix) -> None:
         """Set the state every model learns (IDs, ``user_items_``, popularity); used by fit, partial_fit and load."""
@@ -257,8 +267,9 @@ class Recommender(ParamsMixin, ABC):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "item_ids_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(interactions) first")
-
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(interactions) first"
+            )
 
     # ------------------------------------------------------------- persistence
     def save(self, path: Any, *, compress: bool = False) -> None:
@@ -317,14 +328,18 @@ class Recommender(ParamsMixin, ABC):
         raise TypeError(f"{type(self).__name__} does not support save()")
 
     @classmethod
-    def _from_state(cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Recommender:
+    def _from_state(
+        cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> Recommender:
         """Rebuild a fitted model from :meth:`_state`'s output (derived state is recomputed)."""
         from recsys import persistence
 
         model = cls(**params)
         user_ids = persistence.get_idmap(meta, arrays, "user_ids", name="user")
         item_ids = persistence.get_idmap(meta, arrays, "item_ids", name="item")
-        matrix = persistence.get_csr(arrays, "user_items", (len(user_ids), len(item_ids)), nonnegative=True)
+        matrix = persistence.get_csr(
+            arrays, "user_items", (len(user_ids), len(item_ids)), nonnegative=True
+        )
         model._set_training_data(user_ids, item_ids, matrix)
         model._restore_state(meta, arrays)
         model._fit_params = model.get_params()
@@ -355,17 +370,29 @@ class Recommender(ParamsMixin, ABC):
 
     # ------------------------------------------------------------------- hooks
     @abstractmethod
-    def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                    item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_users(
+        self,
+        user_rows: np.ndarray,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
         """Top-n item rows and scores for known user rows (arrays of shape (len(user_rows), n), -1 padded)."""
 
     @abstractmethod
-    def _topn_histories(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                        item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_histories(
+        self,
+        histories: sp.csr_matrix,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
         """Top-n for ad-hoc histories (queries × items CSR): new users, baskets."""
 
     @abstractmethod
-    def _topn_similar(self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_similar(
+        self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None
+    ) -> Arrays:
         """Top-n most similar items to each item row, never the item itself."""
 
     @abstractmethod
@@ -420,7 +447,9 @@ class Recommender(ParamsMixin, ABC):
         user_values = _as_1d_array(users, "users")
         rows = self.user_ids_.to_rows(user_values, missing="ignore")
         item_allowed = self._item_allowed(exclude_items, candidates)
-        ids, scores = self.recommend_rows(rows, n, exclude_seen=exclude_seen, item_allowed=item_allowed)
+        ids, scores = self.recommend_rows(
+            rows, n, exclude_seen=exclude_seen, item_allowed=item_allowed
+        )
         return self._frame(user_values, ids, scores, RECOMMEND_COLUMNS)
 
     def recommend_rows(
@@ -452,10 +481,14 @@ class Recommender(ParamsMixin, ABC):
         n = check_n(n)
         user_rows = np.asarray(user_rows).ravel()
         if user_rows.size:
-            if user_rows.dtype.kind not in "iu":  # 1.7 or 2**32 + 1 must not silently become another user
+            if (
+                user_rows.dtype.kind not in "iu"
+            ):  # 1.7 or 2**32 + 1 must not silently become another user
                 raise TypeError(f"user_rows must be integers, got dtype {user_rows.dtype}")
             if user_rows.max() >= len(self.user_ids_) or user_rows.min() < -1:
-                raise IndexError(f"user rows must be in [-1, {len(self.user_ids_)}) (-1 = unknown user)")
+                raise IndexError(
+                    f"user rows must be in [-1, {len(self.user_ids_)}) (-1 = unknown user)"
+                )
         user_rows = user_rows.astype(np.int32, copy=False)
         self._check_mask(item_allowed)
         n_eff = min(n, len(self.item_ids_))
@@ -467,7 +500,9 @@ class Recommender(ParamsMixin, ABC):
             pos = known[start : start + USER_CHUNK]
             chunk_rows = user_rows[pos]
             if exclude_seen:
-                exclude = select_csr_rows(self.user_items_.indptr, self.user_items_.indices, chunk_rows)
+                exclude = select_csr_rows(
+                    self.user_items_.indptr, self.user_items_.indices, chunk_rows
+                )
             else:
                 exclude = empty_exclusions(chunk_rows.size)
             ids[pos], scores[pos] = self._topn_users(chunk_rows, n_eff, exclude, item_allowed)
@@ -525,13 +560,19 @@ class Recommender(ParamsMixin, ABC):
         self._check_fitted()
         n = check_n(n)
         query_ids, matrix = self.histories_to_csr(
-            history, query_col=query_col, item_col=item_col, weight_col=weight_col, unknown_items=unknown_items
+            history,
+            query_col=query_col,
+            item_col=item_col,
+            weight_col=weight_col,
+            unknown_items=unknown_items,
         )
         item_allowed = self._item_allowed(exclude_items, candidates)
         n_eff = min(n, len(self.item_ids_))
         exclude = csr_parts(matrix) if exclude_history else empty_exclusions(matrix.shape[0])
         ids, scores = self._topn_histories(matrix, n_eff, exclude, item_allowed)
-        return self._frame(query_ids.external_ids, ids, scores, [query_col, "item", "score", "rank"])
+        return self._frame(
+            query_ids.external_ids, ids, scores, [query_col, "item", "score", "rank"]
+        )
 
     def similar_items(
         self, items: Iterable[Any], n: int = 10, *, candidates: Iterable[Any] | None = None
@@ -591,12 +632,17 @@ class Recommender(ParamsMixin, ABC):
         query_ids, query_rows = IdMap.from_values(history[query_col].to_numpy(), name=query_col)
         item_rows = self.item_ids_.to_rows(history[item_col].to_numpy(), missing=unknown_items)
         weights = (
-            numeric_column(history, weight_col, "history") if weight_col is not None else np.ones(len(history))
+            numeric_column(history, weight_col, "history")
+            if weight_col is not None
+            else np.ones(len(history))
         )
         known = item_rows >= 0
         if not known.all():
-            warnings.warn(f"history: ignored {int((~known).sum())} row(s) with items unknown to the model",
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                f"history: ignored {int((~known).sum())} row(s) with items unknown to the model",
+                UserWarning,
+                stacklevel=3,
+            )
         matrix = sp.csr_matrix(
             (weights[known], (query_rows[known], item_rows[known])),
             shape=(len(query_ids), len(self.item_ids_)),
@@ -607,7 +653,9 @@ class Recommender(ParamsMixin, ABC):
             raise ValueError("history: a (summed) weight exceeds the float32 range")
         return query_ids, matrix.astype(np.float32)
 
-    def _item_allowed(self, exclude_items: Iterable[Any] | None, candidates: Iterable[Any] | None) -> np.ndarray | None:
+    def _item_allowed(
+        self, exclude_items: Iterable[Any] | None, candidates: Iterable[Any] | None
+    ) -> np.ndarray | None:
         if exclude_items is None and candidates is None:
             return None
         n_items = len(self.item_ids_)
@@ -622,17 +670,30 @@ class Recommender(ParamsMixin, ABC):
 
     def _check_mask(self, item_allowed: np.ndarray | None) -> None:
         if item_allowed is not None:
-            if (not isinstance(item_allowed, np.ndarray) or item_allowed.dtype != np.bool_
-                    or item_allowed.shape != (len(self.item_ids_),)):
-                raise ValueError(f"item_allowed must be a bool array of shape ({len(self.item_ids_)},)")
+            if (
+                not isinstance(item_allowed, np.ndarray)
+                or item_allowed.dtype != np.bool_
+                or item_allowed.shape != (len(self.item_ids_),)
+            ):
+                raise ValueError(
+                    f"item_allowed must be a bool array of shape ({len(self.item_ids_)},)"
+                )
 
     def _fallback(self, n_queries: int, n: int, item_allowed: np.ndarray | None) -> Arrays:
         order, sorted_scores = self._popular_order
         share = sorted_scores / max(len(self.user_ids_), 1)
-        return topn_shared_scores(order, share.astype(np.float32), n_queries, n, item_allowed=item_allowed,
-                                  num_threads=self.num_threads)
+        return topn_shared_scores(
+            order,
+            share.astype(np.float32),
+            n_queries,
+            n,
+            item_allowed=item_allowed,
+            num_threads=self.num_threads,
+        )
 
-    def _frame(self, queries: np.ndarray, ids: np.ndarray, scores: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    def _frame(
+        self, queries: np.ndarray, ids: np.ndarray, scores: np.ndarray, columns: list[str]
+    ) -> pd.DataFrame:
         valid = ids >= 0
         per_query = valid.sum(axis=1)
         rank = np.broadcast_to(np.arange(1, ids.shape[1] + 1, dtype=np.int64), ids.shape)

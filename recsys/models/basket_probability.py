@@ -94,7 +94,9 @@ def conditional_probabilities(table: NeighbourTable, basket_prior: float) -> np.
     return np.clip(prob, 0.0, 1.0).astype(np.float32)
 
 
-def user_basket_counts(baskets: sp.csr_matrix, basket_users: np.ndarray, n_users: int) -> tuple[sp.csr_matrix, np.ndarray]:
+def user_basket_counts(
+    baskets: sp.csr_matrix, basket_users: np.ndarray, n_users: int
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """Per user, in how many of their baskets each item was, and their number of baskets.
 
     Examples
@@ -104,10 +106,17 @@ def user_basket_counts(baskets: sp.csr_matrix, basket_users: np.ndarray, n_users
     >>> counts.toarray().tolist(), n.tolist()
     ([[2.0, 1.0], [0.0, 1.0]], [2, 1])
     """
-    binary = sp.csr_matrix((np.ones(baskets.nnz, dtype=np.float32), baskets.indices, baskets.indptr),
-                           shape=baskets.shape)
-    owner = sp.csr_matrix((np.ones(basket_users.size, dtype=np.float32), (basket_users, np.arange(basket_users.size))),
-                          shape=(n_users, basket_users.size))
+    binary = sp.csr_matrix(
+        (np.ones(baskets.nnz, dtype=np.float32), baskets.indices, baskets.indptr),
+        shape=baskets.shape,
+    )
+    owner = sp.csr_matrix(
+        (
+            np.ones(basket_users.size, dtype=np.float32),
+            (basket_users, np.arange(basket_users.size)),
+        ),
+        shape=(n_users, basket_users.size),
+    )
     counts = (owner @ binary).tocsr()
     counts.sort_indices()
     return counts, np.bincount(basket_users, minlength=n_users).astype(np.int64)
@@ -147,8 +156,13 @@ def probability_queries(
     ones = np.ones(basket_rows.size, dtype=bool)
     known = user_rows >= 0
     if repeat_prior is None or counts is None or repeat_scale <= 0 or not known.any():
-        return (basket_indptr.astype(np.int64), basket_rows.astype(np.int32), np.ones(basket_rows.size, np.float32),
-                ones, ~ones)
+        return (
+            basket_indptr.astype(np.int64),
+            basket_rows.astype(np.int32),
+            np.ones(basket_rows.size, np.float32),
+            ones,
+            ~ones,
+        )
     assert n_baskets is not None and popularity is not None
     a = float(repeat_prior)
     if n_q == 1:  # one basket at the checkout: the same entries with fewer array operations
@@ -161,8 +175,13 @@ def probability_queries(
         weights[basket_rows.size :] = np.clip(r, 0.0, 1.0)
         explain = np.zeros(weights.size, dtype=bool)
         explain[: basket_rows.size] = True
-        return (np.array([0, weights.size], dtype=np.int64), np.concatenate([basket_rows, h_ix]).astype(np.int32),
-                weights, explain, ~explain)
+        return (
+            np.array([0, weights.size], dtype=np.int64),
+            np.concatenate([basket_rows, h_ix]).astype(np.int32),
+            weights,
+            explain,
+            ~explain,
+        )
     h_ip, take = row_positions(counts.indptr, np.where(known, user_rows, -1))
     h_len = np.diff(h_ip)
     h_ix, h_count = counts.indices[take].astype(np.int32), counts.data[take].astype(np.float64)
@@ -173,7 +192,9 @@ def probability_queries(
     indptr = np.zeros(n_q + 1, dtype=np.int64)
     np.cumsum(b_len + h_len, out=indptr[1:])
     rows = np.concatenate([basket_rows, h_ix])[order].astype(np.int32)
-    weights = np.clip(np.concatenate([np.ones(basket_rows.size), r]), 0.0, 1.0)[order].astype(np.float32)
+    weights = np.clip(np.concatenate([np.ones(basket_rows.size), r]), 0.0, 1.0)[order].astype(
+        np.float32
+    )
     explain = np.concatenate([ones, np.zeros(h_ix.size, dtype=bool)])[order]
     return indptr, rows, weights, explain, ~explain
 
@@ -230,7 +251,7 @@ def calibrate(
     n_val = int(n_b * VALIDATION_SHARE)
     if n_val < MIN_VALIDATION_BASKETS:
         return Calibration(fixed_m, fixed_a, None)
-    held, kept = basket_order[n_b - n_val:], basket_order[: n_b - n_val]
+    held, kept = basket_order[n_b - n_val :], basket_order[: n_b - n_val]
     train = baskets[np.sort(kept)]
     table = fit_table(train)
     support = table.item_support
@@ -247,11 +268,27 @@ def calibrate(
         hits = []
         for vis_ip, vis_rows, hidden, users in queries:
             q = probability_queries(vis_ip, vis_rows, users, counts, n_baskets, popularity, a)
-            c = Constraints.make(hidden.size, support.size, exclude_indptr=vis_ip, exclude_indices=vis_rows,
-                                 fill_order=fill)
-            ids, _, _ = constrained_topn_neighbours(q[0], q[1], q[2], table.indptr, table.indices, probs,
-                                                   LIST_LENGTH, c, query_explain=q[3], query_direct=q[4],
-                                                   combine="noisy_or", num_threads=num_threads)
+            c = Constraints.make(
+                hidden.size,
+                support.size,
+                exclude_indptr=vis_ip,
+                exclude_indices=vis_rows,
+                fill_order=fill,
+            )
+            ids, _, _ = constrained_topn_neighbours(
+                q[0],
+                q[1],
+                q[2],
+                table.indptr,
+                table.indices,
+                probs,
+                LIST_LENGTH,
+                c,
+                query_explain=q[3],
+                query_direct=q[4],
+                combine="noisy_or",
+                num_threads=num_threads,
+            )
             hits.append((ids == hidden[:, None]).any(axis=1).mean())
         rows.append({"basket_prior": m, "repeat_prior": a, "hit_rate@10": float(np.mean(hits))})
         return float(np.mean(hits))
@@ -269,8 +306,9 @@ def calibrate(
     return Calibration(float(best_m), best_a, trials)
 
 
-def _held_out_queries(held: sp.csr_matrix, users: np.ndarray,
-                      support: np.ndarray) -> list[tuple[np.ndarray, ...]] | None:
+def _held_out_queries(
+    held: sp.csr_matrix, users: np.ndarray, support: np.ndarray
+) -> list[tuple[np.ndarray, ...]] | None:
     """Per draw: visible CSR (indptr, rows), the hidden item and the user of every usable held-out basket."""
     held = held.tocsr()
     held.sort_indices()

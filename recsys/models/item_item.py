@@ -122,8 +122,18 @@ class ItemItem(Recommender):
     [['case', 0.5], ['charger', 0.25]]
     """
 
-    _state_params = ("similarity", "k", "min_count", "shrinkage", "use_baskets", "binary", "bm25_k1", "bm25_b",
-                     "basket_prior", "repeat_prior")
+    _state_params = (
+        "similarity",
+        "k",
+        "min_count",
+        "shrinkage",
+        "use_baskets",
+        "binary",
+        "bm25_k1",
+        "bm25_b",
+        "basket_prior",
+        "repeat_prior",
+    )
 
     def __init__(
         self,
@@ -154,7 +164,9 @@ class ItemItem(Recommender):
 
     def _fit(self, data: Interactions, show_progress: bool) -> None:
         if self.similarity not in SIMILARITIES:
-            raise ValueError(f"similarity must be one of {list(SIMILARITIES)}, got {self.similarity!r}")
+            raise ValueError(
+                f"similarity must be one of {list(SIMILARITIES)}, got {self.similarity!r}"
+            )
         resolve_num_threads(self.num_threads)
         basket_prior, repeat_prior = _check_priors(self.basket_prior, self.repeat_prior)
         on_baskets = self.use_baskets and data.basket_matrix is not None
@@ -166,14 +178,36 @@ class ItemItem(Recommender):
         if self.similarity == "confidence":
             if on_baskets:
                 assert data.basket_users is not None
-                order = (np.argsort(data.basket_times, kind="stable") if data.basket_times is not None
-                         else np.arange(prepared.shape[0]))
-                found = calibrate(prepared, data.basket_users, order, data.n_users, self._full_table,
-                                  basket_prior, repeat_prior, self.num_threads)
+                order = (
+                    np.argsort(data.basket_times, kind="stable")
+                    if data.basket_times is not None
+                    else np.arange(prepared.shape[0])
+                )
+                found = calibrate(
+                    prepared,
+                    data.basket_users,
+                    order,
+                    data.n_users,
+                    self._full_table,
+                    basket_prior,
+                    repeat_prior,
+                    self.num_threads,
+                )
             else:  # no baskets: nothing to hold out, and no repeat purchases to count
-                found = calibrate(prepared, np.zeros(0, np.int32), np.arange(0), data.n_users, self._full_table,
-                                  FALLBACK_BASKET_PRIOR if basket_prior == "auto" else basket_prior, None)
-            self.basket_prior_, self.repeat_prior_, self.calibration_ = found.basket_prior, found.repeat_prior, found.trials
+                found = calibrate(
+                    prepared,
+                    np.zeros(0, np.int32),
+                    np.arange(0),
+                    data.n_users,
+                    self._full_table,
+                    FALLBACK_BASKET_PRIOR if basket_prior == "auto" else basket_prior,
+                    None,
+                )
+            self.basket_prior_, self.repeat_prior_, self.calibration_ = (
+                found.basket_prior,
+                found.repeat_prior,
+                found.trials,
+            )
         # kept for partial_fit: the baskets (when co-occurrence is counted over them; the user
         # rows are user_items_ anyway), their IDs and owners
         self._transactions: sp.csr_matrix | None = data.basket_matrix if on_baskets else None
@@ -202,13 +236,24 @@ class ItemItem(Recommender):
         self._repeat_counts: tuple[sp.csr_matrix, np.ndarray, np.ndarray] | None = None
         if self.basket_prior_ is not None:
             self.conditional_probability_ = conditional_probabilities(table, self.basket_prior_)
-            if self.repeat_prior_ is not None and self._transactions is not None and self._basket_users is not None:
-                counts, n_baskets = user_basket_counts(self._transactions, self._basket_users, user_items.shape[0])
+            if (
+                self.repeat_prior_ is not None
+                and self._transactions is not None
+                and self._basket_users is not None
+            ):
+                counts, n_baskets = user_basket_counts(
+                    self._transactions, self._basket_users, user_items.shape[0]
+                )
                 popularity = table.item_support.astype(np.float64) / max(table.n_rows, 1)
                 self._repeat_counts = (counts, n_baskets, popularity)
 
-    def basket_probability_queries(self, basket_indptr: np.ndarray, basket_rows: np.ndarray, user_rows: np.ndarray,
-                                   repeat_scale: float = 1.0) -> tuple[np.ndarray, ...] | None:
+    def basket_probability_queries(
+        self,
+        basket_indptr: np.ndarray,
+        basket_rows: np.ndarray,
+        user_rows: np.ndarray,
+        repeat_scale: float = 1.0,
+    ) -> tuple[np.ndarray, ...] | None:
         """Queries for the ``noisy_or`` neighbour kernel (``None`` unless ``similarity="confidence"``).
 
         Basket entries bring their neighbours' ``conditional_probability_``;
@@ -220,13 +265,25 @@ class ItemItem(Recommender):
         if self.conditional_probability_ is None:
             return None
         if self._repeat_counts is None:
-            return probability_queries(basket_indptr, basket_rows, user_rows, None, None, None, None)
+            return probability_queries(
+                basket_indptr, basket_rows, user_rows, None, None, None, None
+            )
         counts, n_baskets, popularity = self._repeat_counts
-        return probability_queries(basket_indptr, basket_rows, user_rows, counts, n_baskets, popularity,
-                                   self.repeat_prior_, repeat_scale)
+        return probability_queries(
+            basket_indptr,
+            basket_rows,
+            user_rows,
+            counts,
+            n_baskets,
+            popularity,
+            self.repeat_prior_,
+            repeat_scale,
+        )
 
     # -------------------------------------------------------- incremental
-    def partial_fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> ItemItem:
+    def partial_fit(
+        self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False
+    ) -> ItemItem:
         """Add new transactions without recomputing every item's neighbours.
 
         ``interactions`` holds only the *new* events (known and new users,
@@ -291,12 +348,22 @@ class ItemItem(Recommender):
         data = as_interactions(interactions)
         on_baskets = self._basket_ids is not None
         if on_baskets and data.basket_matrix is None:
-            raise ValueError("this ItemItem counts co-occurrence over baskets: build the new interactions with "
-                             "basket_col=... too")
+            raise ValueError(
+                "this ItemItem counts co-occurrence over baskets: build the new interactions with "
+                "basket_col=... too"
+            )
         merged = self._merge_training_data(data)
         if on_baskets:
-            assert self._transactions is not None and self._basket_ids is not None and self._basket_users is not None
-            assert data.basket_ids is not None and data.basket_users is not None and data.basket_matrix is not None
+            assert (
+                self._transactions is not None
+                and self._basket_ids is not None
+                and self._basket_users is not None
+            )
+            assert (
+                data.basket_ids is not None
+                and data.basket_users is not None
+                and data.basket_matrix is not None
+            )
             basket_ids, basket_rows = merge_ids(self._basket_ids, data.basket_ids, "basket")
             owners = merged.user_rows[data.basket_users]
             n_old = len(self._basket_ids)
@@ -304,10 +371,17 @@ class ItemItem(Recommender):
             clash = known & (self._basket_users[np.minimum(basket_rows, n_old - 1)] != owners)
             if clash.any():
                 bad = data.basket_ids.to_external(np.flatnonzero(clash)[:10]).tolist()
-                raise ValueError(f"basket(s) {bad} of the new interactions belong to another user in the training data")
+                raise ValueError(
+                    f"basket(s) {bad} of the new interactions belong to another user in the training data"
+                )
             basket_users = np.concatenate([self._basket_users, owners[~known]]).astype(np.int32)
-            raw, _ = union_pairs(self._transactions, data.basket_matrix, basket_rows, merged.item_rows,
-                                 (len(basket_ids), len(merged.item_ids)))
+            raw, _ = union_pairs(
+                self._transactions,
+                data.basket_matrix,
+                basket_rows,
+                merged.item_rows,
+                (len(basket_ids), len(merged.item_ids)),
+            )
             touched_rows = np.unique(basket_rows)
         else:
             raw = merged.matrix
@@ -320,13 +394,18 @@ class ItemItem(Recommender):
         self._set_neighbours(table, merged.matrix)
         return self
 
-    def _updated_table(self, X: sp.csr_matrix, touched_rows: np.ndarray, touched_items: np.ndarray) -> NeighbourTable:
+    def _updated_table(
+        self, X: sp.csr_matrix, touched_rows: np.ndarray, touched_items: np.ndarray
+    ) -> NeighbourTable:
         """The neighbour table of ``X``, recomputing only the rows that can differ from the current one."""
         old = self.neighbours_
         n_rows, n_items = X.shape
         k_eff = min(self.k, max(n_items - 1, 1))
-        if (self.similarity == "bm25" or k_eff != min(self.k, max(old.n_items - 1, 1))
-                or (self.similarity == "lift" and n_rows != old.n_rows)):
+        if (
+            self.similarity == "bm25"
+            or k_eff != min(self.k, max(old.n_items - 1, 1))
+            or (self.similarity == "lift" and n_rows != old.n_rows)
+        ):
             return self._full_table(X)
         X.sort_indices()
         if self.similarity == "confidence":
@@ -354,7 +433,9 @@ class ItemItem(Recommender):
         meta["transactions"] = "users" if self._basket_ids is None else "baskets"
         meta["basket_prior_"] = self.basket_prior_
         meta["repeat_prior_"] = self.repeat_prior_
-        meta["calibration_"] = None if self.calibration_ is None else self.calibration_.to_dict(orient="list")
+        meta["calibration_"] = (
+            None if self.calibration_ is None else self.calibration_.to_dict(orient="list")
+        )
         if self._basket_ids is not None:
             assert self._transactions is not None and self._basket_users is not None
             persistence.put_csr(arrays, "transactions", self._transactions)
@@ -374,9 +455,14 @@ class ItemItem(Recommender):
         n_rows = meta["n_rows"]
         if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
             raise ValueError(f"bad n_rows {n_rows!r}")
-        table = NeighbourTable(indptr=indptr.astype(np.int64), indices=indices.astype(np.int32),
-                               scores=scores.astype(np.float32), counts=counts.astype(np.int32),
-                               item_support=support.astype(np.int32), n_rows=n_rows)
+        table = NeighbourTable(
+            indptr=indptr.astype(np.int64),
+            indices=indices.astype(np.int32),
+            scores=scores.astype(np.float32),
+            counts=counts.astype(np.int32),
+            item_support=support.astype(np.int32),
+            n_rows=n_rows,
+        )
         self.basket_prior_ = _restored_prior(meta.get("basket_prior_"), "basket_prior_")
         self.repeat_prior_ = _restored_prior(meta.get("repeat_prior_"), "repeat_prior_")
         if (self.basket_prior_ is None) != (self.similarity != "confidence"):
@@ -386,8 +472,9 @@ class ItemItem(Recommender):
         self._transactions = self._basket_ids = self._basket_users = None
         if meta["transactions"] == "baskets":
             basket_ids = persistence.get_idmap(meta, arrays, "basket_ids", name="basket")
-            self._transactions = persistence.get_csr(arrays, "transactions", (len(basket_ids), n_items),
-                                                     nonnegative=True)
+            self._transactions = persistence.get_csr(
+                arrays, "transactions", (len(basket_ids), n_items), nonnegative=True
+            )
             owners = persistence.check_array(arrays, "basket_users", (len(basket_ids),), "iu")
             if owners.size and (owners.min() < 0 or owners.max() >= len(self.user_ids_)):
                 raise ValueError("basket_users out of range")
@@ -396,62 +483,119 @@ class ItemItem(Recommender):
             raise ValueError(f"bad transactions kind {meta['transactions']!r}")
         self._set_neighbours(table, self.user_items_)
 
-
     def _prepare(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
         if self.binary:
-            matrix = sp.csr_matrix((np.ones_like(matrix.data), matrix.indices, matrix.indptr), shape=matrix.shape)
+            matrix = sp.csr_matrix(
+                (np.ones_like(matrix.data), matrix.indices, matrix.indptr), shape=matrix.shape
+            )
         return matrix
 
     # ---------------------------------------------------------------- hooks
-    def _neighbour_topn(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                        item_allowed: np.ndarray | None, user_rows: np.ndarray | None = None,
-                        probability: bool = True) -> Arrays:
+    def _neighbour_topn(
+        self,
+        histories: sp.csr_matrix,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+        user_rows: np.ndarray | None = None,
+        probability: bool = True,
+    ) -> Arrays:
         if probability and self.conditional_probability_ is not None:
             return self._probability_topn(histories, n, exclude, item_allowed, user_rows)
         sim = self.similarity_matrix_
         q_indptr, q_indices = csr_parts(histories)
         return topn_neighbour_scores(
-            q_indptr, q_indices, histories.data.astype(np.float32, copy=False),
-            sim.indptr.astype(np.int64, copy=False), sim.indices.astype(np.int32, copy=False), sim.data,
-            n, *exclude, item_allowed=item_allowed, fill_order=self._popular_order[0],
+            q_indptr,
+            q_indices,
+            histories.data.astype(np.float32, copy=False),
+            sim.indptr.astype(np.int64, copy=False),
+            sim.indices.astype(np.int32, copy=False),
+            sim.data,
+            n,
+            *exclude,
+            item_allowed=item_allowed,
+            fill_order=self._popular_order[0],
             num_threads=self.num_threads,
         )
 
-    def _probability_topn(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                          item_allowed: np.ndarray | None, user_rows: np.ndarray | None) -> Arrays:
+    def _probability_topn(
+        self,
+        histories: sp.csr_matrix,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+        user_rows: np.ndarray | None,
+    ) -> Arrays:
         """``similarity="confidence"``: rank by the probability of joining the history, as cross-sells are.
 
         The history plays the basket (the strongest ``P(j | i)`` of its items); known users add their
         repeat-purchase probabilities (which matter when seen items are not excluded).
         """
         q_indptr, q_rows = csr_parts(histories)
-        users = np.full(histories.shape[0], -1, dtype=np.int32) if user_rows is None else user_rows.astype(np.int32)
+        users = (
+            np.full(histories.shape[0], -1, dtype=np.int32)
+            if user_rows is None
+            else user_rows.astype(np.int32)
+        )
         q_ip, q_ix, q_w, q_ex, q_dir = self.basket_probability_queries(q_indptr, q_rows, users)
         table = self.neighbours_
-        constraints = Constraints.make(histories.shape[0], len(self.item_ids_), exclude_indptr=exclude[0],
-                                       exclude_indices=exclude[1], item_allowed=item_allowed,
-                                       fill_order=self._popular_order[0])
+        constraints = Constraints.make(
+            histories.shape[0],
+            len(self.item_ids_),
+            exclude_indptr=exclude[0],
+            exclude_indices=exclude[1],
+            item_allowed=item_allowed,
+            fill_order=self._popular_order[0],
+        )
         ids, scores, _ = constrained_topn_neighbours(
-            q_ip, q_ix, q_w, table.indptr, table.indices, self.conditional_probability_, n, constraints,
-            query_explain=q_ex, query_direct=q_dir, combine="noisy_or", num_threads=self.num_threads,
+            q_ip,
+            q_ix,
+            q_w,
+            table.indptr,
+            table.indices,
+            self.conditional_probability_,
+            n,
+            constraints,
+            query_explain=q_ex,
+            query_direct=q_dir,
+            combine="noisy_or",
+            num_threads=self.num_threads,
         )
         return ids, scores
 
-    def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                    item_allowed: np.ndarray | None) -> Arrays:
-        return self._neighbour_topn(self._history[user_rows], n, exclude, item_allowed, user_rows=user_rows)
+    def _topn_users(
+        self,
+        user_rows: np.ndarray,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
+        return self._neighbour_topn(
+            self._history[user_rows], n, exclude, item_allowed, user_rows=user_rows
+        )
 
-    def _topn_histories(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                        item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_histories(
+        self,
+        histories: sp.csr_matrix,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
         return self._neighbour_topn(self._prepare(histories), n, exclude, item_allowed)
 
-    def _topn_similar(self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_similar(
+        self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None
+    ) -> Arrays:
         m = item_rows.size
-        one_hot = sp.csr_matrix((np.ones(m, dtype=np.float32), item_rows, np.arange(m + 1)),
-                                shape=(m, len(self.item_ids_)))
+        one_hot = sp.csr_matrix(
+            (np.ones(m, dtype=np.float32), item_rows, np.arange(m + 1)),
+            shape=(m, len(self.item_ids_)),
+        )
         exclude = (np.arange(m + 1, dtype=np.int64), item_rows.astype(np.int32))
-        return self._neighbour_topn(one_hot, n, exclude, item_allowed, probability=False)  # the similarities
+        return self._neighbour_topn(
+            one_hot, n, exclude, item_allowed, probability=False
+        )  # the similarities
 
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(user_rows, dtype=np.int64)
@@ -463,40 +607,76 @@ class ItemItem(Recommender):
         H = self._prepare(histories)
         return self._item_scores(H.indptr, H.indices, H.data, np.full(H.shape[0], -1), item_rows)
 
-    def _item_scores(self, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, user_rows: np.ndarray,
-                     item_rows: np.ndarray) -> np.ndarray:
+    def _item_scores(
+        self,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        weights: np.ndarray,
+        user_rows: np.ndarray,
+        item_rows: np.ndarray,
+    ) -> np.ndarray:
         """What ``recommend`` ranks by, for the wanted items only (the same arithmetic as its kernel)."""
         table = self.neighbours_
         if self.conditional_probability_ is not None:
             q_ip, q_ix, q_w, _, q_dir = self.basket_probability_queries(
-                np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int32), user_rows.astype(np.int32))
-            return neighbour_item_scores(q_ip, q_ix, q_w, table.indptr, table.indices, self.conditional_probability_,
-                                         item_rows, query_direct=q_dir, combine="noisy_or")
-        return neighbour_item_scores(indptr, indices, weights, table.indptr, table.indices, table.scores, item_rows)
+                np.asarray(indptr, dtype=np.int64),
+                np.asarray(indices, dtype=np.int32),
+                user_rows.astype(np.int32),
+            )
+            return neighbour_item_scores(
+                q_ip,
+                q_ix,
+                q_w,
+                table.indptr,
+                table.indices,
+                self.conditional_probability_,
+                item_rows,
+                query_direct=q_dir,
+                combine="noisy_or",
+            )
+        return neighbour_item_scores(
+            indptr, indices, weights, table.indptr, table.indices, table.scores, item_rows
+        )
 
 
-def _check_priors(basket_prior: object, repeat_prior: object) -> tuple[float | str, float | str | None]:
+def _check_priors(
+    basket_prior: object, repeat_prior: object
+) -> tuple[float | str, float | str | None]:
     def ok(value: object) -> bool:
-        return (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-                and bool(np.isfinite(value)) and float(value) >= 0)
+        return (
+            not isinstance(value, bool)
+            and isinstance(value, (int, float, np.integer, np.floating))
+            and bool(np.isfinite(value))
+            and float(value) >= 0
+        )
 
     if not (basket_prior == "auto" or ok(basket_prior)):
-        raise ValueError(f"basket_prior must be 'auto' or a finite number >= 0, got {basket_prior!r}")
+        raise ValueError(
+            f"basket_prior must be 'auto' or a finite number >= 0, got {basket_prior!r}"
+        )
     if not (repeat_prior is None or repeat_prior == "auto" or ok(repeat_prior)):
-        raise ValueError(f"repeat_prior must be 'auto', None or a finite number >= 0, got {repeat_prior!r}")
+        raise ValueError(
+            f"repeat_prior must be 'auto', None or a finite number >= 0, got {repeat_prior!r}"
+        )
     return basket_prior, repeat_prior  # type: ignore[return-value]
 
 
 def _restored_prior(value: object, name: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not np.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"bad {name} {value!r}")
     return float(value)
 
 
-def _neighbour_rows(X: sp.csr_matrix, items: np.ndarray, similarity: str, k: int, min_count: int,
-                    shrinkage: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _neighbour_rows(
+    X: sp.csr_matrix, items: np.ndarray, similarity: str, k: int, min_count: int, shrinkage: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The top-``k`` neighbour rows of ``items`` (sorted ids) in ``X``, as :func:`item_neighbours` computes them.
 
     The same formulas (in float64, rounded once to float32), the same order
@@ -527,7 +707,9 @@ def _neighbour_rows(X: sp.csr_matrix, items: np.ndarray, similarity: str, k: int
         if weighted:
             cab_matrix = (weights_csc[:, rows].T @ weights).tocsr()
             cab_matrix.sort_indices()
-            if not np.array_equal(cab_matrix.indices, counts.indices):  # pragma: no cover - weights are > 0
+            if not np.array_equal(
+                cab_matrix.indices, counts.indices
+            ):  # pragma: no cover - weights are > 0
                 raise RuntimeError("co-occurrence patterns differ")
             cab = cab_matrix.data.astype(np.float32).astype(np.float64)
         else:
@@ -559,13 +741,22 @@ def _neighbour_rows(X: sp.csr_matrix, items: np.ndarray, similarity: str, k: int
     if parts:
         indices, scores, counts_out = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
-        indices, scores, counts_out = np.empty(0, np.int32), np.empty(0, np.float32), np.empty(0, np.int32)
+        indices, scores, counts_out = (
+            np.empty(0, np.int32),
+            np.empty(0, np.float32),
+            np.empty(0, np.int32),
+        )
     return indptr, indices, scores, counts_out
 
 
-def _replace_rows(old: NeighbourTable, n_items: int, items: np.ndarray,
-                  part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], support: np.ndarray,
-                  n_rows: int) -> NeighbourTable:
+def _replace_rows(
+    old: NeighbourTable,
+    n_items: int,
+    items: np.ndarray,
+    part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    support: np.ndarray,
+    n_rows: int,
+) -> NeighbourTable:
     """``old`` grown to ``n_items`` rows, with the rows of ``items`` replaced by ``part``."""
     part_indptr, part_indices, part_scores, part_counts = part
     n_old = old.n_items

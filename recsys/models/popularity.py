@@ -75,7 +75,12 @@ class Popularity(Recommender):
 
     _state_params = ("segment_col", "half_life_days")
 
-    def __init__(self, segment_col: str | None = None, half_life_days: float | None = None, num_threads: int = 0):
+    def __init__(
+        self,
+        segment_col: str | None = None,
+        half_life_days: float | None = None,
+        num_threads: int = 0,
+    ):
         self.segment_col = segment_col
         self.half_life_days = half_life_days
         self.num_threads = num_threads
@@ -85,12 +90,18 @@ class Popularity(Recommender):
         segments = self._segment_values(data) if self.segment_col is not None else None
         self._learn(data.matrix, data.times, data.reference_time, segments)
 
-    def _check_half_life(self, times: np.ndarray | None, reference_time: pd.Timestamp | None) -> None:
+    def _check_half_life(
+        self, times: np.ndarray | None, reference_time: pd.Timestamp | None
+    ) -> None:
         if self.half_life_days is not None:
             if not (np.isfinite(self.half_life_days) and self.half_life_days > 0):
-                raise ValueError(f"half_life_days must be a positive number, got {self.half_life_days!r}")
+                raise ValueError(
+                    f"half_life_days must be a positive number, got {self.half_life_days!r}"
+                )
             if times is None or reference_time is None:
-                raise ValueError("Popularity(half_life_days=...) needs interactions built with time_col")
+                raise ValueError(
+                    "Popularity(half_life_days=...) needs interactions built with time_col"
+                )
 
     def _segment_values(self, data: Interactions) -> np.ndarray:
         """The segment (external value) of every user of ``data``."""
@@ -106,8 +117,13 @@ class Popularity(Recommender):
             raise ValueError(f"user attribute {self.segment_col!r} has missing values")
         return segment_values.to_numpy()
 
-    def _learn(self, matrix: sp.csr_matrix, times: np.ndarray | None, reference_time: pd.Timestamp | None,
-               segments: np.ndarray | None) -> None:
+    def _learn(
+        self,
+        matrix: sp.csr_matrix,
+        times: np.ndarray | None,
+        reference_time: pd.Timestamp | None,
+        segments: np.ndarray | None,
+    ) -> None:
         """Popularity of every item (and segment) from the users x items pairs (and their latest times).
 
         Everything is computed before anything is assigned, so a failure leaves the model as it was.
@@ -148,7 +164,9 @@ class Popularity(Recommender):
                 self._segment_orders.append((order, seg_scores[order]))
 
     # -------------------------------------------------------- incremental
-    def partial_fit(self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False) -> Popularity:
+    def partial_fit(
+        self, interactions: Interactions | sp.spmatrix, *, show_progress: bool = False
+    ) -> Popularity:
         """Add new interactions: the result is the same as a :meth:`fit` on the union of the logs.
 
         New pairs count their user once per item, as in ``fit``; users and
@@ -183,15 +201,26 @@ class Popularity(Recommender):
         times = reference = None
         if self.half_life_days is not None:
             assert self._pair_times is not None and self._reference_time is not None
-            _, times = union_pairs(self.user_items_, data.matrix, merged.user_rows, merged.item_rows,
-                                   merged.matrix.shape, self._pair_times, data.times)
+            _, times = union_pairs(
+                self.user_items_,
+                data.matrix,
+                merged.user_rows,
+                merged.item_rows,
+                merged.matrix.shape,
+                self._pair_times,
+                data.times,
+            )
             reference = max(self._reference_time, data.reference_time)
         if self.segment_col is not None:
             assert self.segment_ids_ is not None and self.user_segments_ is not None
             segments = np.empty(len(merged.user_ids), dtype=object)
-            segments[: self.user_segments_.size] = self.segment_ids_.to_external(self.user_segments_)
+            segments[: self.user_segments_.size] = self.segment_ids_.to_external(
+                self.user_segments_
+            )
             segments[merged.user_rows] = new_segments
-            segments = pd.Series(segments.tolist()).to_numpy()  # the dtype a user-attribute column would have
+            segments = pd.Series(
+                segments.tolist()
+            ).to_numpy()  # the dtype a user-attribute column would have
         self._learn(merged.matrix, times, reference, segments)
         self._set_training_data(merged.user_ids, merged.item_ids, merged.matrix)
         return self
@@ -215,31 +244,52 @@ class Popularity(Recommender):
         from recsys import persistence
 
         n_users, n_items = len(self.user_ids_), len(self.item_ids_)
-        self.item_scores_ = persistence.check_array(arrays, "item_scores", (n_items,), "f").astype(np.float32)
+        self.item_scores_ = persistence.check_array(arrays, "item_scores", (n_items,), "f").astype(
+            np.float32
+        )
         self.segment_ids_ = self.user_segments_ = self.segment_scores_ = None
         if meta["segments"]:
             self.segment_ids_ = persistence.get_idmap(meta, arrays, "segment_ids", name="segment")
             user_segments = persistence.check_array(arrays, "user_segments", (n_users,), "iu")
-            if user_segments.size and (user_segments.min() < 0 or user_segments.max() >= len(self.segment_ids_)):
+            if user_segments.size and (
+                user_segments.min() < 0 or user_segments.max() >= len(self.segment_ids_)
+            ):
                 raise ValueError("user_segments out of range")
             self.user_segments_ = user_segments.astype(np.int32)
             self.segment_scores_ = persistence.check_array(
-                arrays, "segment_scores", (len(self.segment_ids_), n_items), "f").astype(np.float32)
+                arrays, "segment_scores", (len(self.segment_ids_), n_items), "f"
+            ).astype(np.float32)
         self._reference_time = persistence._timestamp(meta["reference_time"])
         self._pair_times = None
         if "pair_times" in arrays:
-            self._pair_times = persistence.check_array(arrays, "pair_times", (self.user_items_.nnz,), "f")
-        if self.half_life_days is not None and (self._pair_times is None or self._reference_time is None):
+            self._pair_times = persistence.check_array(
+                arrays, "pair_times", (self.user_items_.nnz,), "f"
+            )
+        if self.half_life_days is not None and (
+            self._pair_times is None or self._reference_time is None
+        ):
             raise ValueError("a Popularity with half_life_days needs pair_times and reference_time")
         self._build_orders()
 
     # ----------------------------------------------------------------- hooks
-    def _topn_users(self, user_rows: np.ndarray, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                    item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_users(
+        self,
+        user_rows: np.ndarray,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
         if self.user_segments_ is None:
             order, scores = self._global_order
-            return topn_shared_scores(order, scores, user_rows.size, n, *exclude, item_allowed=item_allowed,
-                                      num_threads=self.num_threads)
+            return topn_shared_scores(
+                order,
+                scores,
+                user_rows.size,
+                n,
+                *exclude,
+                item_allowed=item_allowed,
+                num_threads=self.num_threads,
+            )
         ids = np.full((user_rows.size, n), -1, dtype=np.int32)
         out = np.full((user_rows.size, n), -np.inf, dtype=np.float32)
         indptr, indices = exclude
@@ -248,21 +298,50 @@ class Popularity(Recommender):
             pos = np.flatnonzero(segments == seg)
             sub_indptr, sub_indices = select_csr_rows(indptr, indices, pos)
             order, scores = self._segment_orders[seg]
-            ids[pos], out[pos] = topn_shared_scores(order, scores, pos.size, n, sub_indptr, sub_indices,
-                                                    item_allowed=item_allowed, num_threads=self.num_threads)
+            ids[pos], out[pos] = topn_shared_scores(
+                order,
+                scores,
+                pos.size,
+                n,
+                sub_indptr,
+                sub_indices,
+                item_allowed=item_allowed,
+                num_threads=self.num_threads,
+            )
         return ids, out
 
-    def _topn_histories(self, histories: sp.csr_matrix, n: int, exclude: tuple[np.ndarray, np.ndarray],
-                        item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_histories(
+        self,
+        histories: sp.csr_matrix,
+        n: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Arrays:
         order, scores = self._global_order
-        return topn_shared_scores(order, scores, histories.shape[0], n, *exclude, item_allowed=item_allowed,
-                                  num_threads=self.num_threads)
+        return topn_shared_scores(
+            order,
+            scores,
+            histories.shape[0],
+            n,
+            *exclude,
+            item_allowed=item_allowed,
+            num_threads=self.num_threads,
+        )
 
-    def _topn_similar(self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None) -> Arrays:
+    def _topn_similar(
+        self, item_rows: np.ndarray, n: int, item_allowed: np.ndarray | None
+    ) -> Arrays:
         order, scores = self._global_order
         exclude = (np.arange(item_rows.size + 1, dtype=np.int64), item_rows.astype(np.int32))
-        return topn_shared_scores(order, scores, item_rows.size, n, *exclude, item_allowed=item_allowed,
-                                  num_threads=self.num_threads)
+        return topn_shared_scores(
+            order,
+            scores,
+            item_rows.size,
+            n,
+            *exclude,
+            item_allowed=item_allowed,
+            num_threads=self.num_threads,
+        )
 
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         if self.segment_scores_ is None or self.user_segments_ is None:
@@ -294,6 +373,15 @@ class Popularity(Recommender):
         order, scores = self._segment_orders[seg]
         item_allowed = self._item_allowed(exclude_items, candidates)
         n_eff = min(n, len(self.item_ids_))
-        ids, out = topn_shared_scores(order, scores, 1, n_eff, *empty_exclusions(1), item_allowed=item_allowed,
-                                      num_threads=self.num_threads)
-        return self._frame(np.array([segment], dtype=object), ids, out, ["segment", "item", "score", "rank"])
+        ids, out = topn_shared_scores(
+            order,
+            scores,
+            1,
+            n_eff,
+            *empty_exclusions(1),
+            item_allowed=item_allowed,
+            num_threads=self.num_threads,
+        )
+        return self._frame(
+            np.array([segment], dtype=object), ids, out, ["segment", "item", "score", "rank"]
+        )

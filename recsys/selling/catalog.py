@@ -147,16 +147,22 @@ class TierCatalog:
         if families_arr.shape != (n,) or tiers_arr.shape != (n,):
             raise ValueError(f"items, families and tiers must have the same length {n}")
         if pd.isna(families_arr).any():
-            raise ValueError(f"catalog items {_shown(items_arr[pd.isna(families_arr)])} have no family")
+            raise ValueError(
+                f"catalog items {_shown(items_arr[pd.isna(families_arr)])} have no family"
+            )
         bad = ~np.isfinite(tiers_arr)
         if bad.any():
-            raise ValueError(f"catalog items {_shown(items_arr[bad])} have a missing or infinite tier")
+            raise ValueError(
+                f"catalog items {_shown(items_arr[bad])} have a missing or infinite tier"
+            )
         prices_arr = np.full(n, np.nan) if prices is None else np.asarray(prices, dtype=np.float64)
         if prices_arr.shape != (n,):
             raise ValueError(f"prices must have length {n}, got shape {prices_arr.shape}")
         if np.isinf(prices_arr).any() or (prices_arr < 0).any():
             bad_p = np.isinf(prices_arr) | (prices_arr < 0)
-            raise ValueError(f"catalog items {_shown(items_arr[bad_p])} have a negative or infinite price")
+            raise ValueError(
+                f"catalog items {_shown(items_arr[bad_p])} have a negative or infinite price"
+            )
         feats = [frozenset()] * n if features is None else [frozenset(f) for f in features]
         if len(feats) != n:
             raise ValueError(f"features must have length {n}, got {len(feats)}")
@@ -263,8 +269,14 @@ class TierCatalog:
         tiers = numeric_column(df, tier_col, "catalog", allow_negative=True)
         prices = numeric_column(df, price_col, "catalog") if price_col is not None else None
         features = _feature_sets(df, feature_cols) if feature_cols else None
-        return cls(df[item_col].to_numpy(), df[family_col].to_numpy(), tiers, prices, features,
-                   price_order=price_order)
+        return cls(
+            df[item_col].to_numpy(),
+            df[family_col].to_numpy(),
+            tiers,
+            prices,
+            features,
+            price_order=price_order,
+        )
 
     @classmethod
     def from_mapping(
@@ -300,7 +312,9 @@ class TierCatalog:
         ValueError: family 'mug' lists item 'small' twice (a tier chain must not repeat an item or cycle)
         """
         if not isinstance(families, Mapping):
-            raise TypeError(f"families must be a mapping {{family: [items by tier]}}, got {type(families).__name__}")
+            raise TypeError(
+                f"families must be a mapping {{family: [items by tier]}}, got {type(families).__name__}"
+            )
         if not families:
             raise ValueError("catalog is empty: at least one family is needed")
         items: list[Any] = []
@@ -309,7 +323,9 @@ class TierCatalog:
         where: dict[Any, Any] = {}
         for family, chain in families.items():
             if isinstance(chain, (str, bytes)) or not isinstance(chain, Iterable):
-                raise TypeError(f"family {family!r} must map to a list of items by tier, got {chain!r}")
+                raise TypeError(
+                    f"family {family!r} must map to a list of items by tier, got {chain!r}"
+                )
             chain = list(chain)
             if not chain:
                 raise ValueError(f"family {family!r} has no items")
@@ -319,7 +335,9 @@ class TierCatalog:
                         raise ValueError(
                             f"family {family!r} lists item {item!r} twice (a tier chain must not repeat an item or cycle)"
                         )
-                    raise ValueError(f"item {item!r} is in more than one family: {[where[item], family]}")
+                    raise ValueError(
+                        f"item {item!r} is in more than one family: {[where[item], family]}"
+                    )
                 where[item] = family
                 items.append(item)
                 fams.append(family)
@@ -333,15 +351,23 @@ class TierCatalog:
             given = [i for i in items if i in prices]
             missing = [i for i in given if pd.isna(prices[i])]
             if missing:
-                raise ValueError(f"prices of item(s) {_shown(missing)} are missing (NaN); leave them out instead")
+                raise ValueError(
+                    f"prices of item(s) {_shown(missing)} are missing (NaN); leave them out instead"
+                )
         feats = None
         if features is not None:
             unknown = [k for k in features if k not in where]
             if unknown:
                 raise UnknownIdError(f"features name item(s) not in any family: {_shown(unknown)}")
             feats = [_as_feature_set(features.get(i, ())) for i in items]
-        return cls(np.array(items, dtype=object) if _mixed(items) else np.array(items), np.array(fams, dtype=object),
-                   tiers, price_arr, feats, price_order=price_order)
+        return cls(
+            np.array(items, dtype=object) if _mixed(items) else np.array(items),
+            np.array(fams, dtype=object),
+            tiers,
+            price_arr,
+            feats,
+            price_order=price_order,
+        )
 
     # ----------------------------------------------------------------- queries
     @property
@@ -373,18 +399,24 @@ class TierCatalog:
         try:
             return np.asarray(self._index.get_indexer(values), dtype=np.int64)
         except TypeError:
-            return np.asarray([self._index.get_loc(v) if v in self else -1 for v in values], dtype=np.int64)
+            return np.asarray(
+                [self._index.get_loc(v) if v in self else -1 for v in values], dtype=np.int64
+            )
 
     def _position(self, item: Any) -> int:
         # one item at a time (higher_tiers, features_of): a dict lookup, not a pandas index search
         lookup = self.__dict__.get("_lookup")
         if lookup is None:
-            lookup = self.__dict__["_lookup"] = dict(zip(self._index.tolist(), range(len(self._index)), strict=True))
+            lookup = self.__dict__["_lookup"] = dict(
+                zip(self._index.tolist(), range(len(self._index)), strict=True)
+            )
         try:
             pos = lookup.get(item, -1)
         except TypeError:  # unhashable
             pos = -1
-        if pos < 0 and item in self:  # e.g. a NumPy scalar that hashes differently from its Python twin
+        if (
+            pos < 0 and item in self
+        ):  # e.g. a NumPy scalar that hashes differently from its Python twin
             pos = int(self._positions([item])[0])
         if pos < 0:
             raise UnknownIdError(f"item {item!r} is not in the catalog")
@@ -479,27 +511,49 @@ class TierCatalog:
 
         meta: dict[str, Any] = {}
         arrays: dict[str, np.ndarray] = {}
-        persistence.put_ids(meta, arrays, "items", self._index.to_numpy(), index_dtype=self._index.dtype)
+        persistence.put_ids(
+            meta, arrays, "items", self._index.to_numpy(), index_dtype=self._index.dtype
+        )
         persistence.put_ids(meta, arrays, "families", self._family)
-        arrays["tiers"], arrays["prices"] = self._tier.astype(np.float64), self._price.astype(np.float64)
+        arrays["tiers"], arrays["prices"] = (
+            self._tier.astype(np.float64),
+            self._price.astype(np.float64),
+        )
         flat = [f for feats in self._features for f in feats]
-        codes, vocabulary = pd.factorize(np.array(flat, dtype=object)) if flat else (np.empty(0, np.int64), [])
-        persistence.put_ids(meta, arrays, "features.vocabulary", np.array(list(vocabulary), dtype=object))
-        arrays["features.indptr"] = np.concatenate([[0], np.cumsum([len(f) for f in self._features])]).astype(np.int64)
+        codes, vocabulary = (
+            pd.factorize(np.array(flat, dtype=object)) if flat else (np.empty(0, np.int64), [])
+        )
+        persistence.put_ids(
+            meta, arrays, "features.vocabulary", np.array(list(vocabulary), dtype=object)
+        )
+        arrays["features.indptr"] = np.concatenate(
+            [[0], np.cumsum([len(f) for f in self._features])]
+        ).astype(np.int64)
         arrays["features.indices"] = np.asarray(codes, dtype=np.int64)
         return meta, arrays
 
     @classmethod
-    def _from_state(cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TierCatalog:
+    def _from_state(
+        cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> TierCatalog:
         from recsys import persistence
 
         items = persistence.get_ids(meta, arrays, "items")
         vocabulary = persistence.get_ids(meta, arrays, "features.vocabulary")
         indptr, indices = arrays["features.indptr"], arrays["features.indices"]
         persistence.check_csr_parts(indptr, indices, (items.size, vocabulary.size), "features")
-        features = [frozenset(vocabulary[indices[a:b]].tolist()) for a, b in zip(indptr[:-1], indptr[1:], strict=True)]
-        catalog = cls(items, persistence.get_ids(meta, arrays, "families"), arrays["tiers"], arrays["prices"],
-                      features, price_order="ignore")
+        features = [
+            frozenset(vocabulary[indices[a:b]].tolist())
+            for a, b in zip(indptr[:-1], indptr[1:], strict=True)
+        ]
+        catalog = cls(
+            items,
+            persistence.get_ids(meta, arrays, "families"),
+            arrays["tiers"],
+            arrays["prices"],
+            features,
+            price_order="ignore",
+        )
         wanted = meta["items"].get("index_dtype")
         if wanted is not None and str(catalog._index.dtype) != wanted:
             catalog._index = catalog._index.astype(wanted)
@@ -515,13 +569,15 @@ class TierCatalog:
         [['a', 1.0], ['b', 2.0]]
         """
         order = np.concatenate(list(self._members.values()))
-        return pd.DataFrame({
-            "item": self._index.to_numpy()[order],
-            "family": self._family[order],
-            "tier": self._tier[order],
-            "price": self._price[order],
-            "features": [self._features[i] for i in order],
-        })
+        return pd.DataFrame(
+            {
+                "item": self._index.to_numpy()[order],
+                "family": self._family[order],
+                "tier": self._tier[order],
+                "price": self._price[order],
+                "features": [self._features[i] for i in order],
+            }
+        )
 
     def attributes(self) -> pd.DataFrame:
         """``family, tier, price`` indexed by item, ready for ``Rules(item_attributes=...)``.
@@ -547,9 +603,17 @@ class TierCatalog:
         keep_values = pd.Index(_as_1d_array(items, "items"))
         keep = np.asarray(self._index.isin(keep_values))
         if not keep.any():
-            raise ValueError("restrict_to would leave the catalog empty: none of its items are in `items`")
-        return TierCatalog(self._index.to_numpy()[keep], self._family[keep], self._tier[keep], self._price[keep],
-                           [f for f, k in zip(self._features, keep, strict=True) if k], price_order="ignore")
+            raise ValueError(
+                "restrict_to would leave the catalog empty: none of its items are in `items`"
+            )
+        return TierCatalog(
+            self._index.to_numpy()[keep],
+            self._family[keep],
+            self._tier[keep],
+            self._price[keep],
+            [f for f, k in zip(self._features, keep, strict=True) if k],
+            price_order="ignore",
+        )
 
     def check_against(self, model: Any, errors: str = "raise") -> list[Any]:
         """Check that every catalog item is known to ``model``; see :func:`check_catalog`.
@@ -646,7 +710,11 @@ def check_catalog(catalog: TierCatalogProtocol, model: Any, errors: str = "raise
     if not hasattr(model, "item_ids_"):
         raise TypeError(f"model must be a fitted recommender, got {type(model).__name__}")
     items = _as_1d_array(catalog.items, "catalog items")
-    rows = model.item_ids_.to_rows(items, missing="ignore") if items.size else np.empty(0, dtype=np.int32)
+    rows = (
+        model.item_ids_.to_rows(items, missing="ignore")
+        if items.size
+        else np.empty(0, dtype=np.int32)
+    )
     unknown = items[rows < 0].tolist()
     if unknown and errors == "raise":
         hint = (
@@ -692,7 +760,9 @@ class CatalogView:
     price: np.ndarray
     unknown: tuple = ()
 
-    def family_exclusions(self, query_indptr: np.ndarray, query_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def family_exclusions(
+        self, query_indptr: np.ndarray, query_rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """CSR of every item sharing a family with any item of each query (the query's own tiers).
 
         Examples
@@ -735,7 +805,11 @@ def catalog_view(catalog: TierCatalogProtocol, model: Any) -> CatalogView:
         if cached is not None and cached[0] is model.item_ids_:
             return cached[1]
     items = _as_1d_array(catalog.items, "catalog items")
-    rows = model.item_ids_.to_rows(items, missing="ignore") if items.size else np.empty(0, dtype=np.int32)
+    rows = (
+        model.item_ids_.to_rows(items, missing="ignore")
+        if items.size
+        else np.empty(0, dtype=np.int32)
+    )
     known = rows >= 0
     if items.size and not known.any():
         check_catalog(catalog, model)  # raises, explaining the ID mismatch
@@ -765,7 +839,9 @@ def catalog_view(catalog: TierCatalogProtocol, model: Any) -> CatalogView:
     members = member_rows[order].astype(np.int32)
     step = np.full(n_items, -1, dtype=np.int32)
     step[members] = np.arange(members.size) - np.repeat(indptr[:-1], np.diff(indptr))
-    view = CatalogView(family, np.asarray(names, dtype=object), indptr, members, tier, step, price, unknown)
+    view = CatalogView(
+        family, np.asarray(names, dtype=object), indptr, members, tier, step, price, unknown
+    )
     if isinstance(catalog, TierCatalog):
         catalog._view_cache = (model.item_ids_, view)
     return view

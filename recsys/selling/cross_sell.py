@@ -122,7 +122,9 @@ def _check_model(model: Any) -> Recommender | SegmentedModel:
     if isinstance(model, SegmentedModel):
         return model
     if not isinstance(model, Recommender):
-        raise TypeError(f"model must be a recsys Recommender or SegmentedModel, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a recsys Recommender or SegmentedModel, got {type(model).__name__}"
+        )
     model._check_fitted()
     return model
 
@@ -142,8 +144,10 @@ def _check_rules(rules: Rules | None, model: Recommender | SegmentedModel | None
 def _check_weight(user_weight: float | None) -> float | None:
     if user_weight is None:
         return None
-    if isinstance(user_weight, bool) or not isinstance(user_weight, (int, float, np.floating)) or not (
-        0.0 <= float(user_weight) <= 1.0
+    if (
+        isinstance(user_weight, bool)
+        or not isinstance(user_weight, (int, float, np.floating))
+        or not (0.0 <= float(user_weight) <= 1.0)
     ):
         raise ValueError(f"user_weight must be None or a number in [0, 1], got {user_weight!r}")
     return float(user_weight)
@@ -162,8 +166,14 @@ def _model_kind(scorer: Recommender) -> str:
 class _Batch:
     """Queries as arrays: basket CSR over the base model's item rows, users, segments."""
 
-    def __init__(self, indptr: np.ndarray, rows: np.ndarray, users: np.ndarray, user_rows: np.ndarray,
-                 segments: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        indptr: np.ndarray,
+        rows: np.ndarray,
+        users: np.ndarray,
+        user_rows: np.ndarray,
+        segments: np.ndarray | None,
+    ) -> None:
         self.indptr = indptr
         self.rows = rows
         self.users = users
@@ -176,8 +186,13 @@ class _Batch:
 
     def take(self, positions: np.ndarray) -> _Batch:
         indptr, take = row_positions(self.indptr, positions)
-        return _Batch(indptr, self.rows[take], self.users[positions], self.user_rows[positions],
-                      None if self.segments is None else self.segments[positions])
+        return _Batch(
+            indptr,
+            self.rows[take],
+            self.users[positions],
+            self.user_rows[positions],
+            None if self.segments is None else self.segments[positions],
+        )
 
 
 class _Result:
@@ -193,8 +208,12 @@ class _Result:
             self.together = np.zeros((n_queries, n), dtype=np.int64)
             self.lift = np.full((n_queries, n), np.nan)
             self.kind = np.full((n_queries, n), FROM_POPULARITY, dtype=np.int8)
-            self.repeat_count = np.zeros((n_queries, n), dtype=np.int64)  # FROM_REPEAT rows: orders with the item
-            self.order_count = np.zeros((n_queries, n), dtype=np.int64)  # ... out of the customer's orders
+            self.repeat_count = np.zeros(
+                (n_queries, n), dtype=np.int64
+            )  # FROM_REPEAT rows: orders with the item
+            self.order_count = np.zeros(
+                (n_queries, n), dtype=np.int64
+            )  # ... out of the customer's orders
 
 
 # ---------------------------------------------------------------------------
@@ -202,7 +221,9 @@ class _Result:
 # ---------------------------------------------------------------------------
 
 
-def _history_queries(base: Recommender, batch: _Batch, user_weight: float) -> tuple[np.ndarray, ...]:
+def _history_queries(
+    base: Recommender, batch: _Batch, user_weight: float
+) -> tuple[np.ndarray, ...]:
     """Query CSR (indptr, rows, weights, explain) of basket means blended with history means."""
     n_q = batch.size
     b_len = np.diff(batch.indptr)
@@ -219,27 +240,51 @@ def _history_queries(base: Recommender, batch: _Batch, user_weight: float) -> tu
         return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
     q_of = np.concatenate([np.repeat(np.arange(n_q), b_len), np.repeat(np.arange(n_q), h_len)])
     rows = np.concatenate([batch.rows, h_ix])
-    weights = np.concatenate([np.repeat(basket_share, b_len), np.repeat(history_share, h_len)]).astype(np.float32)
-    explain = np.concatenate([np.ones(batch.rows.size, dtype=bool), np.zeros(h_ix.size, dtype=bool)])
+    weights = np.concatenate(
+        [np.repeat(basket_share, b_len), np.repeat(history_share, h_len)]
+    ).astype(np.float32)
+    explain = np.concatenate(
+        [np.ones(batch.rows.size, dtype=bool), np.zeros(h_ix.size, dtype=bool)]
+    )
     order = np.argsort(q_of, kind="stable")
     indptr = np.zeros(n_q + 1, dtype=np.int64)
     np.cumsum(b_len + h_len, out=indptr[1:])
     return indptr, rows[order], weights[order], explain[order]
 
 
-def _neighbour_path(scorer: Recommender, base: Recommender, batch: _Batch, n: int, constraints: Constraints,
-                    user_weight: float, explain: bool, num_threads: int, out: _Result, pos: np.ndarray) -> None:
+def _neighbour_path(
+    scorer: Recommender,
+    base: Recommender,
+    batch: _Batch,
+    n: int,
+    constraints: Constraints,
+    user_weight: float,
+    explain: bool,
+    num_threads: int,
+    out: _Result,
+    pos: np.ndarray,
+) -> None:
     table = scorer.neighbours_
     q_ip, q_rows, q_w, q_ex = _history_queries(base, batch, user_weight)
     ids, scores, sim_pos = constrained_topn_neighbours(
-        q_ip, q_rows, q_w, table.indptr, table.indices, table.scores, n, constraints,
-        query_explain=q_ex, num_threads=num_threads,
+        q_ip,
+        q_rows,
+        q_w,
+        table.indptr,
+        table.indices,
+        table.scores,
+        n,
+        constraints,
+        query_explain=q_ex,
+        num_threads=num_threads,
     )
     out.ids[pos], out.scores[pos] = ids, scores
     if explain:
         because, together, lift = neighbour_evidence(table, sim_pos, ids)
         out.because[pos], out.together[pos], out.lift[pos] = because, together, lift
-        out.kind[pos] = np.where(sim_pos >= 0, FROM_BASKET, np.where(scores > 0, FROM_HISTORY, FROM_POPULARITY))
+        out.kind[pos] = np.where(
+            sim_pos >= 0, FROM_BASKET, np.where(scores > 0, FROM_HISTORY, FROM_POPULARITY)
+        )
         out.unit[pos] = _co_purchase_unit(scorer, table)
 
 
@@ -254,17 +299,37 @@ def _scorer_user_rows(scorer: Recommender, base: Recommender, batch: _Batch) -> 
     return rows
 
 
-def _probability_path(scorer: Any, base: Recommender, batch: _Batch, n: int, constraints: Constraints,
-                      user_weight: float | None, explain: bool, num_threads: int, out: _Result,
-                      pos: np.ndarray) -> None:
+def _probability_path(
+    scorer: Any,
+    base: Recommender,
+    batch: _Batch,
+    n: int,
+    constraints: Constraints,
+    user_weight: float | None,
+    explain: bool,
+    num_threads: int,
+    out: _Result,
+    pos: np.ndarray,
+) -> None:
     """ItemItem(similarity="confidence"): rank by the probability of joining the basket."""
     table = scorer.neighbours_
     user_rows = _scorer_user_rows(scorer, base, batch)
     q_ip, q_rows, q_w, q_ex, q_dir = scorer.basket_probability_queries(
-        batch.indptr, batch.rows, user_rows, 1.0 if user_weight is None else user_weight)
+        batch.indptr, batch.rows, user_rows, 1.0 if user_weight is None else user_weight
+    )
     ids, scores, sim_pos = constrained_topn_neighbours(
-        q_ip, q_rows, q_w, table.indptr, table.indices, scorer.conditional_probability_, n, constraints,
-        query_explain=q_ex, query_direct=q_dir, combine="noisy_or", num_threads=num_threads,
+        q_ip,
+        q_rows,
+        q_w,
+        table.indptr,
+        table.indices,
+        scorer.conditional_probability_,
+        n,
+        constraints,
+        query_explain=q_ex,
+        query_direct=q_dir,
+        combine="noisy_or",
+        num_threads=num_threads,
     )
     out.ids[pos], out.scores[pos] = ids, scores
     if not explain:
@@ -315,12 +380,16 @@ def _co_purchase_unit(scorer: Recommender, table: Any) -> str:
     """What the neighbour table counted: "orders" (baskets) or "customers" (user histories)."""
     if not getattr(scorer, "use_baskets", True):
         return "customers"
-    if table.n_rows != len(scorer.user_ids_) or not np.array_equal(table.item_support, scorer.item_popularity_):
+    if table.n_rows != len(scorer.user_ids_) or not np.array_equal(
+        table.item_support, scorer.item_popularity_
+    ):
         return "orders"
     return "customers"  # one order per customer: both words are right
 
 
-def _popularity_fill(scorer: Recommender, batch: _Batch, segments: np.ndarray) -> tuple[np.ndarray, ...]:
+def _popularity_fill(
+    scorer: Recommender, batch: _Batch, segments: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Fill orders/scores per query for a Popularity model: the segment's if known, else overall."""
     order, scores = scorer._global_order
     fills, fill_scores, labels = [order], [scores], [None]
@@ -351,18 +420,28 @@ def _is_factor_model(scorer: Recommender) -> bool:
 
 
 def _basket_csr(batch: _Batch, n_items: int) -> sp.csr_matrix:
-    return sp.csr_matrix((np.ones(batch.rows.size, dtype=np.float32), batch.rows, batch.indptr),
-                         shape=(batch.size, n_items))
+    return sp.csr_matrix(
+        (np.ones(batch.rows.size, dtype=np.float32), batch.rows, batch.indptr),
+        shape=(batch.size, n_items),
+    )
 
 
 def _entry_csr(batch: _Batch, n_items: int) -> sp.csr_matrix:
     """One row per basket entry holding just that item (what each item alone would recommend)."""
-    return sp.csr_matrix((np.ones(batch.rows.size, dtype=np.float32), batch.rows, np.arange(batch.rows.size + 1)),
-                         shape=(batch.rows.size, n_items))
+    return sp.csr_matrix(
+        (np.ones(batch.rows.size, dtype=np.float32), batch.rows, np.arange(batch.rows.size + 1)),
+        shape=(batch.rows.size, n_items),
+    )
 
 
-def _blend_users(scorer: Recommender, batch: _Batch, scores: np.ndarray, has_basket: np.ndarray, user_weight: float,
-                 personal_scores: Callable[[np.ndarray], np.ndarray]) -> None:
+def _blend_users(
+    scorer: Recommender,
+    batch: _Batch,
+    scores: np.ndarray,
+    has_basket: np.ndarray,
+    user_weight: float,
+    personal_scores: Callable[[np.ndarray], np.ndarray],
+) -> None:
     users = (batch.user_rows >= 0) & (user_weight > 0)
     if not users.any():
         return
@@ -374,8 +453,9 @@ def _blend_users(scorer: Recommender, batch: _Batch, scores: np.ndarray, has_bas
         scores[known] = (1 - w) * scores[known] + w * personal
 
 
-def _dense_scores(scorer: Recommender, batch: _Batch, user_weight: float,
-                  explain: bool) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+def _dense_scores(
+    scorer: Recommender, batch: _Batch, user_weight: float, explain: bool
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Every item's score for each query, and a function giving each basket entry's own scores for some items.
 
     Factor models (ALS) fold the baskets and the single-item entries in with
@@ -393,8 +473,14 @@ def _dense_scores(scorer: Recommender, batch: _Batch, user_weight: float,
         k = int(has_basket.sum())
         if k:
             scores[has_basket] = vectors[:k] @ item_factors.T
-        _blend_users(scorer, batch, scores, has_basket, user_weight,
-                     lambda rows: scorer.user_factors_[rows] @ item_factors.T)
+        _blend_users(
+            scorer,
+            batch,
+            scores,
+            has_basket,
+            user_weight,
+            lambda rows: scorer.user_factors_[rows] @ item_factors.T,
+        )
 
         def entry_scores(items: np.ndarray) -> np.ndarray:
             return vectors[k:] @ item_factors[items].T
@@ -402,8 +488,17 @@ def _dense_scores(scorer: Recommender, batch: _Batch, user_weight: float,
         return scores, entry_scores
     all_rows = np.arange(n_items)
     if has_basket.any():
-        scores[has_basket] = scorer._score_histories(_basket_csr(batch, n_items)[has_basket], all_rows)
-    _blend_users(scorer, batch, scores, has_basket, user_weight, lambda rows: scorer._score_users(rows, all_rows))
+        scores[has_basket] = scorer._score_histories(
+            _basket_csr(batch, n_items)[has_basket], all_rows
+        )
+    _blend_users(
+        scorer,
+        batch,
+        scores,
+        has_basket,
+        user_weight,
+        lambda rows: scorer._score_users(rows, all_rows),
+    )
 
     def generic_entry_scores(items: np.ndarray) -> np.ndarray:
         return np.asarray(scorer._score_histories(_entry_csr(batch, n_items), items))
@@ -411,8 +506,9 @@ def _dense_scores(scorer: Recommender, batch: _Batch, user_weight: float,
     return scores, generic_entry_scores
 
 
-def _dense_because(batch: _Batch, ids: np.ndarray,
-                   entry_scores: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _dense_because(
+    batch: _Batch, ids: np.ndarray, entry_scores: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Basket item whose own score for each result is highest, and that score."""
     n_q, n = ids.shape
     b_len = np.diff(batch.indptr)
@@ -429,19 +525,33 @@ def _dense_because(batch: _Batch, ids: np.ndarray,
     arg = contrib.argmax(axis=1)
     best = np.take_along_axis(contrib, arg[:, None, :], axis=1)[:, 0, :]
     entry = batch.indptr[:-1, None] + arg
-    because = np.where((b_len[:, None] > 0) & (ids >= 0), batch.rows[np.minimum(entry, batch.rows.size - 1)], -1)
+    because = np.where(
+        (b_len[:, None] > 0) & (ids >= 0), batch.rows[np.minimum(entry, batch.rows.size - 1)], -1
+    )
     return because.astype(np.int32), best
 
 
-def _dense_path(scorer: Recommender, base: Recommender, batch: _Batch, n: int, make_constraints: Callable,
-                user_weight: float, explain: bool, num_threads: int, out: _Result, pos: np.ndarray) -> None:
+def _dense_path(
+    scorer: Recommender,
+    base: Recommender,
+    batch: _Batch,
+    n: int,
+    make_constraints: Callable,
+    user_weight: float,
+    explain: bool,
+    num_threads: int,
+    out: _Result,
+    pos: np.ndarray,
+) -> None:
     n_items = len(base.item_ids_)
     step = max(1, _DENSE_CELLS // max(n_items, 1))
     for a in range(0, batch.size, step):
         part = np.arange(a, min(a + step, batch.size))
         sub = batch.take(part) if a > 0 or part.size < batch.size else batch
         scores, entry_scores = _dense_scores(scorer, sub, user_weight, explain)
-        ids, top = constrained_topn_dense(scores, n, make_constraints(part), num_threads=num_threads)
+        ids, top = constrained_topn_dense(
+            scores, n, make_constraints(part), num_threads=num_threads
+        )
         where = pos[part]
         out.ids[where], out.scores[where] = ids, top
         if explain:
@@ -451,8 +561,11 @@ def _dense_path(scorer: Recommender, base: Recommender, batch: _Batch, n: int, m
             out.together[where] = together.reshape(ids.shape)
             out.lift[where] = np.where(because >= 0, lift.reshape(ids.shape), np.nan)
             personal = (sub.user_rows >= 0)[:, None] & (user_weight > 0)
-            out.kind[where] = np.where((because >= 0) & ~(personal & (contribution <= 0)), FROM_BASKET,
-                                       np.where(ids >= 0, FROM_HISTORY, FROM_POPULARITY))
+            out.kind[where] = np.where(
+                (because >= 0) & ~(personal & (contribution <= 0)),
+                FROM_BASKET,
+                np.where(ids >= 0, FROM_HISTORY, FROM_POPULARITY),
+            )
             out.unit[where] = "customers"
 
 
@@ -474,11 +587,19 @@ def _cross_sell(
     if catalog is not None:
         extra.append(catalog_view(catalog, base).family_exclusions(batch.indptr, batch.rows))
     out = _Result(batch.size, n, explain)
-    segments = batch.segments if batch.segments is not None else np.full(batch.size, None, dtype=object)
+    segments = (
+        batch.segments if batch.segments is not None else np.full(batch.size, None, dtype=object)
+    )
     if isinstance(model, SegmentedModel):
         scorer_ids = [id(model.model_for(s)) for s in segments]
-        groups = pd.factorize(np.asarray(scorer_ids, dtype=np.int64))[0] if batch.size else np.empty(0, dtype=np.int64)
-        scorers = {g: model.model_for(segments[np.flatnonzero(groups == g)[0]]) for g in np.unique(groups)}
+        groups = (
+            pd.factorize(np.asarray(scorer_ids, dtype=np.int64))[0]
+            if batch.size
+            else np.empty(0, dtype=np.int64)
+        )
+        scorers = {
+            g: model.model_for(segments[np.flatnonzero(groups == g)[0]]) for g in np.unique(groups)
+        }
     else:
         groups = np.zeros(batch.size, dtype=np.int64)
         scorers = {0: model}
@@ -487,23 +608,43 @@ def _cross_sell(
         sub = batch.take(pos) if len(scorers) > 1 else batch
         sub_segments = segments[pos]
 
-        def make_constraints(part: np.ndarray | None = None, *, fill: tuple = (None, None, None),
-                             _sub: _Batch = sub, _pos: np.ndarray = pos) -> Constraints:
+        def make_constraints(
+            part: np.ndarray | None = None,
+            *,
+            fill: tuple = (None, None, None),
+            _sub: _Batch = sub,
+            _pos: np.ndarray = pos,
+        ) -> Constraints:
             local = _sub if part is None else _sub.take(part)
             rows = _pos if part is None else _pos[part]
-            local_extra = [_take_csr(e, rows) for e in extra] if len(scorers) > 1 or part is not None else extra
+            local_extra = (
+                [_take_csr(e, rows) for e in extra]
+                if len(scorers) > 1 or part is not None
+                else extra
+            )
             return compiled.constraints(
-                local.size, user_rows=local.user_rows, users=local.users,
-                segments=None if batch.segments is None else segments[rows], now=now,
-                extra_exclusions=local_extra, fill_order=fill[0], fill_scores=fill[1], fill_of_query=fill[2],
+                local.size,
+                user_rows=local.user_rows,
+                users=local.users,
+                segments=None if batch.segments is None else segments[rows],
+                now=now,
+                extra_exclusions=local_extra,
+                fill_order=fill[0],
+                fill_scores=fill[1],
+                fill_of_query=fill[2],
             )
 
         kind = _model_kind(scorer)
         if kind == "probability":
-            order = (model.fill_order(segments[pos[0]] if pos.size else None) if isinstance(model, SegmentedModel)
-                     else scorer._popular_order[0])
+            order = (
+                model.fill_order(segments[pos[0]] if pos.size else None)
+                if isinstance(model, SegmentedModel)
+                else scorer._popular_order[0]
+            )
             constraints = make_constraints(fill=(order, None, np.zeros(sub.size, dtype=np.int32)))
-            _probability_path(scorer, base, sub, n, constraints, user_weight, explain, num_threads, out, pos)
+            _probability_path(
+                scorer, base, sub, n, constraints, user_weight, explain, num_threads, out, pos
+            )
             if isinstance(model, SegmentedModel) and scorer is not model.default:
                 out.segment_label[pos] = sub_segments
         elif kind == "neighbours":
@@ -513,23 +654,36 @@ def _cross_sell(
                 order = scorer._popular_order[0]
             fill_rows = np.zeros(sub.size, dtype=np.int32)
             constraints = make_constraints(fill=(order, None, fill_rows))
-            _neighbour_path(scorer, base, sub, n, constraints, blend, explain, num_threads, out, pos)
+            _neighbour_path(
+                scorer, base, sub, n, constraints, blend, explain, num_threads, out, pos
+            )
             if isinstance(model, SegmentedModel) and scorer is not model.default:
                 out.segment_label[pos] = sub_segments
         elif kind == "popularity":
             fills, fill_scores, fill_rows, labels = _popularity_fill(scorer, sub, sub_segments)
             constraints = make_constraints(fill=(fills, fill_scores, fill_rows))
             empty = np.zeros(sub.size + 1, dtype=np.int64)
-            ids, scores, _ = constrained_topn_candidates(empty, np.empty(0, dtype=np.int32), np.empty(0, np.float32),
-                                                         n, len(base.item_ids_), constraints, num_threads=num_threads)
+            ids, scores, _ = constrained_topn_candidates(
+                empty,
+                np.empty(0, dtype=np.int32),
+                np.empty(0, np.float32),
+                n,
+                len(base.item_ids_),
+                constraints,
+                num_threads=num_threads,
+            )
             out.ids[pos], out.scores[pos] = ids, scores
             out.segment_label[pos] = labels
         else:
-            _dense_path(scorer, base, sub, n, make_constraints, blend, explain, num_threads, out, pos)
+            _dense_path(
+                scorer, base, sub, n, make_constraints, blend, explain, num_threads, out, pos
+            )
     return out
 
 
-def _take_csr(csr: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _take_csr(
+    csr: tuple[np.ndarray, np.ndarray], rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     return select_csr_rows(csr[0], csr[1], rows)
 
 
@@ -573,8 +727,11 @@ def _basket_rows(base: Recommender, basket: Any, unknown_items: str) -> np.ndarr
     if (rows < 0).any() and unknown_items == "raise":
         base.item_ids_.to_rows(_as_1d_array(basket, "basket"))  # raises UnknownIdError naming them
     if (rows < 0).any():
-        warnings.warn(f"basket: ignored {int((rows < 0).sum())} item(s) unknown to the model", UserWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"basket: ignored {int((rows < 0).sum())} item(s) unknown to the model",
+            UserWarning,
+            stacklevel=3,
+        )
         rows = rows[rows >= 0]
     return np.unique(rows) if rows.size > 1 else rows
 
@@ -693,12 +850,27 @@ def recommend_cross_sell(
     if user is not None:
         user_row = int(base.user_ids_.to_rows([user], missing="ignore")[0])
     if rows.size == 0 and user_row < 0:
-        raise ValueError("basket is empty and the user is unknown: there is nothing to recommend from")
-    batch = _Batch(np.array([0, rows.size], dtype=np.int64), rows.astype(np.int32),
-                   np.array([user], dtype=object), np.array([user_row], dtype=np.int32),
-                   None if segment is None else np.array([segment], dtype=object))
-    result = _cross_sell(model, batch, min(n, len(base.item_ids_)), catalog, rules, explain, user_weight, now,
-                         num_threads)
+        raise ValueError(
+            "basket is empty and the user is unknown: there is nothing to recommend from"
+        )
+    batch = _Batch(
+        np.array([0, rows.size], dtype=np.int64),
+        rows.astype(np.int32),
+        np.array([user], dtype=object),
+        np.array([user_row], dtype=np.int32),
+        None if segment is None else np.array([segment], dtype=object),
+    )
+    result = _cross_sell(
+        model,
+        batch,
+        min(n, len(base.item_ids_)),
+        catalog,
+        rules,
+        explain,
+        user_weight,
+        now,
+        num_threads,
+    )
     return _output(base, result, explain, None, None, return_frame)
 
 
@@ -770,8 +942,11 @@ def recommend_cross_sell_batch(
     rows = base.item_ids_.to_rows(baskets[item_col].to_numpy(), missing=unknown_items)
     keep = rows >= 0
     if not keep.all():
-        warnings.warn(f"baskets: ignored {int((~keep).sum())} row(s) with items unknown to the model", UserWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"baskets: ignored {int((~keep).sum())} row(s) with items unknown to the model",
+            UserWarning,
+            stacklevel=2,
+        )
     key = np.sort(q_of[keep].astype(np.int64) * len(base.item_ids_) + rows[keep])
     if key.size > 1:
         key = key[np.concatenate([[True], key[1:] != key[:-1]])]
@@ -780,19 +955,34 @@ def recommend_cross_sell_batch(
     indptr = np.zeros(n_q + 1, dtype=np.int64)
     np.cumsum(np.bincount(q_sorted, minlength=n_q), out=indptr[1:])
     users = _per_basket(baskets, user_col, q_of, n_q, basket_col)
-    segments = _per_basket(baskets, segment_col, q_of, n_q, basket_col) if segment_col is not None else None
+    segments = (
+        _per_basket(baskets, segment_col, q_of, n_q, basket_col)
+        if segment_col is not None
+        else None
+    )
     user_rows = np.full(n_q, -1, dtype=np.int32)
     if user_col is not None:
         present = ~pd.isna(users)
         if present.any():
             user_rows[present] = base.user_ids_.to_rows(users[present], missing="ignore")
     batch = _Batch(indptr, item_sorted, users, user_rows, segments)
-    result = _cross_sell(model, batch, min(n, len(base.item_ids_)), catalog, rules, explain, user_weight, now,
-                         num_threads)
+    result = _cross_sell(
+        model,
+        batch,
+        min(n, len(base.item_ids_)),
+        catalog,
+        rules,
+        explain,
+        user_weight,
+        now,
+        num_threads,
+    )
     return _output(base, result, explain, basket_col, np.asarray(basket_ids), True)
 
 
-def _per_basket(df: pd.DataFrame, col: str | None, q_of: np.ndarray, n_q: int, basket_col: str) -> np.ndarray:
+def _per_basket(
+    df: pd.DataFrame, col: str | None, q_of: np.ndarray, n_q: int, basket_col: str
+) -> np.ndarray:
     out = np.full(n_q, None, dtype=object)
     if col is None:
         return out
@@ -801,13 +991,21 @@ def _per_basket(df: pd.DataFrame, col: str | None, q_of: np.ndarray, n_q: int, b
     multi = pairs["q"].duplicated(keep=False).to_numpy()
     if multi.any():
         bad = pd.unique(df[basket_col].to_numpy()[np.isin(q_of, pairs["q"].to_numpy()[multi])])
-        raise ValueError(f"baskets column {col!r} must have one value per basket; baskets {bad[:10].tolist()} have several")
+        raise ValueError(
+            f"baskets column {col!r} must have one value per basket; baskets {bad[:10].tolist()} have several"
+        )
     out[pairs["q"].to_numpy()] = pairs["v"].to_numpy()
     return out
 
 
-def _output(base: Recommender, result: _Result, explain: bool, query_col: str | None, query_ids: np.ndarray | None,
-            frame: bool) -> pd.DataFrame | dict[str, np.ndarray]:
+def _output(
+    base: Recommender,
+    result: _Result,
+    explain: bool,
+    query_col: str | None,
+    query_ids: np.ndarray | None,
+    frame: bool,
+) -> pd.DataFrame | dict[str, np.ndarray]:
     valid = result.ids >= 0
     per_query = valid.sum(axis=1)
     ids = result.ids[valid]
@@ -817,7 +1015,9 @@ def _output(base: Recommender, result: _Result, explain: bool, query_col: str | 
     _, external = _item_lookup(base.item_ids_)
     columns["item"] = external[ids]
     columns["score"] = result.scores[valid]
-    columns["rank"] = np.nonzero(valid)[1].astype(np.int64) + 1  # filled slots are a prefix of each row
+    columns["rank"] = (
+        np.nonzero(valid)[1].astype(np.int64) + 1
+    )  # filled slots are a prefix of each row
     if explain:
         because_rows = result.because[valid]
         has = because_rows >= 0
@@ -833,13 +1033,28 @@ def _output(base: Recommender, result: _Result, explain: bool, query_col: str | 
         reasons = np.empty(ids.size, dtype=object)
         unit_set = set(result.unit.tolist()) if ids.size else set()
         if len(unit_set) == 1:  # the common case (and every single call): no masks
-            reasons[:] = cross_sell_reasons(kind, because, together, lift, unit=unit_set.pop(), segment=labels,
-                                            repeat_count=repeat_count, order_count=order_count)
+            reasons[:] = cross_sell_reasons(
+                kind,
+                because,
+                together,
+                lift,
+                unit=unit_set.pop(),
+                segment=labels,
+                repeat_count=repeat_count,
+                order_count=order_count,
+            )
         for unit in unit_set:
             hit = units == unit
-            reasons[hit] = cross_sell_reasons(kind[hit], because[hit], together[hit], lift[hit], unit=unit,
-                                              segment=labels[hit], repeat_count=repeat_count[hit],
-                                              order_count=order_count[hit])
+            reasons[hit] = cross_sell_reasons(
+                kind[hit],
+                because[hit],
+                together[hit],
+                lift[hit],
+                unit=unit,
+                segment=labels[hit],
+                repeat_count=repeat_count[hit],
+                order_count=order_count[hit],
+            )
         # in a frame, object dtype: a missing explanation is None whatever else the batch holds (pandas
         # would otherwise infer a string column with NaN in some batches and keep None in others)
         columns["because"] = pd.Series(because, dtype=object) if frame else because

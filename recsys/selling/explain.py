@@ -34,7 +34,9 @@ FROM_BASKET, FROM_HISTORY, FROM_POPULARITY, FROM_REPEAT = 0, 1, 2, 3
 _item_user_cache: dict[int, tuple[weakref.ref, Any]] = {}
 
 
-def neighbour_evidence(table: Any, sim_positions: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def neighbour_evidence(
+    table: Any, sim_positions: np.ndarray, ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``because`` rows, co-purchase counts and lift from a :class:`~recsys.core.cooccurrence.NeighbourTable`.
 
     Parameters
@@ -66,7 +68,9 @@ def neighbour_evidence(table: Any, sim_positions: np.ndarray, ids: np.ndarray) -
     pos = np.asarray(sim_positions, dtype=np.int64)
     has = pos >= 0
     safe = np.where(has, pos, 0)
-    because = np.where(has, np.searchsorted(table.indptr, safe, side="right") - 1, -1).astype(np.int32)
+    because = np.where(has, np.searchsorted(table.indptr, safe, side="right") - 1, -1).astype(
+        np.int32
+    )
     counts = np.where(has, table.counts[safe] if len(table.counts) else 0, 0).astype(np.int64)
     support = table.item_support
     a = support[np.where(has, because, 0)].astype(np.float64)
@@ -169,14 +173,16 @@ def cross_sell_reasons(
         lifts = np.asarray(lift, dtype=np.float64)[basket].tolist()
         if unit == "customers":
             text = [
-                f"bought by {c} customer{'s' if c != 1 else ''} who also bought {b}, lift {f:.1f}" if c > 0
+                f"bought by {c} customer{'s' if c != 1 else ''} who also bought {b}, lift {f:.1f}"
+                if c > 0
                 else f"customers who like {b} like it too"
                 for b, c, f in zip(items, counts, lifts, strict=True)
             ]
         else:
             single = unit[:-1] if unit.endswith("s") else unit
             text = [
-                f"bought together with {b} in {c} {unit if c != 1 else single}, lift {f:.1f}" if c > 0
+                f"bought together with {b} in {c} {unit if c != 1 else single}, lift {f:.1f}"
+                if c > 0
                 else f"customers who like {b} like it too"
                 for b, c, f in zip(items, counts, lifts, strict=True)
             ]
@@ -187,14 +193,21 @@ def cross_sell_reasons(
         if repeat_count is None or order_count is None:
             raise ValueError("FROM_REPEAT rows need repeat_count and order_count")
         h, n = np.asarray(repeat_count)[repeat].tolist(), np.asarray(order_count)[repeat].tolist()
-        out[repeat] = [f"you bought it in {a:g} of your {b:g} order{'s' if b != 1 else ''}" for a, b in zip(h, n, strict=True)]
+        out[repeat] = [
+            f"you bought it in {a:g} of your {b:g} order{'s' if b != 1 else ''}"
+            for a, b in zip(h, n, strict=True)
+        ]
     popular = np.flatnonzero((kind != FROM_BASKET) & (kind != FROM_HISTORY) & (kind != FROM_REPEAT))
     if popular.size:
         if isinstance(segment, (list, np.ndarray)):
             segs = np.asarray(segment, dtype=object)[popular].tolist()
-            out[popular] = [f"popular in {g}" if g is not None else "popular with customers" for g in segs]
+            out[popular] = [
+                f"popular in {g}" if g is not None else "popular with customers" for g in segs
+            ]
         else:
-            out[popular] = f"popular in {segment}" if segment is not None else "popular with customers"
+            out[popular] = (
+                f"popular in {segment}" if segment is not None else "popular with customers"
+            )
     return out.tolist()
 
 

@@ -67,7 +67,9 @@ def _timestamp(value: Any, what: str) -> pd.Timestamp:
     return ts
 
 
-def merge_csr(n_queries: int, parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def merge_csr(
+    n_queries: int, parts: Iterable[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate several ``(indptr, indices)`` CSRs over the same queries, row by row.
 
     Examples
@@ -167,14 +169,22 @@ class Rules:
     def __post_init__(self) -> None:
         if not isinstance(self.exclude_owned, (bool, np.bool_)):
             raise TypeError(f"exclude_owned must be a bool, got {self.exclude_owned!r}")
-        if (isinstance(self.cooldown_days, bool) or not isinstance(self.cooldown_days, numbers.Real)
-                or not np.isfinite(self.cooldown_days) or self.cooldown_days < 0):
-            raise ValueError(f"cooldown_days must be a finite number >= 0, got {self.cooldown_days!r}")
+        if (
+            isinstance(self.cooldown_days, bool)
+            or not isinstance(self.cooldown_days, numbers.Real)
+            or not np.isfinite(self.cooldown_days)
+            or self.cooldown_days < 0
+        ):
+            raise ValueError(
+                f"cooldown_days must be a finite number >= 0, got {self.cooldown_days!r}"
+            )
         if self.now is not None:
             object.__setattr__(self, "now", _timestamp(self.now, "now"))
         if self.declines is not None:
             if not isinstance(self.declines, pd.DataFrame):
-                raise TypeError(f"declines must be a DataFrame (user, item, time), got {type(self.declines).__name__}")
+                raise TypeError(
+                    f"declines must be a DataFrame (user, item, time), got {type(self.declines).__name__}"
+                )
             require_columns(self.declines, DECLINE_COLUMNS, "declines")
             if len(self.declines):
                 datetime_column(self.declines, "time", "declines")
@@ -185,31 +195,52 @@ class Rules:
             if value is None:
                 continue
             if not isinstance(value, Mapping) or not value:
-                raise TypeError(f"{name} must be a non-empty dict {{column: values}}, got {value!r}")
-            object.__setattr__(self, name, {col: _as_values(v, f"{name}[{col!r}]") for col, v in value.items()})
+                raise TypeError(
+                    f"{name} must be a non-empty dict {{column: values}}, got {value!r}"
+                )
+            object.__setattr__(
+                self, name, {col: _as_values(v, f"{name}[{col!r}]") for col, v in value.items()}
+            )
         if self.max_price is not None and (
-            isinstance(self.max_price, bool) or not isinstance(self.max_price, numbers.Real) or np.isnan(self.max_price)
+            isinstance(self.max_price, bool)
+            or not isinstance(self.max_price, numbers.Real)
+            or np.isnan(self.max_price)
         ):
             raise ValueError(f"max_price must be a number, got {self.max_price!r}")
         if self.max_per_group is not None:
-            if (isinstance(self.max_per_group, bool) or not isinstance(self.max_per_group, numbers.Integral)
-                    or self.max_per_group < 1):
-                raise ValueError(f"max_per_group must be a positive integer, got {self.max_per_group!r}")
+            if (
+                isinstance(self.max_per_group, bool)
+                or not isinstance(self.max_per_group, numbers.Integral)
+                or self.max_per_group < 1
+            ):
+                raise ValueError(
+                    f"max_per_group must be a positive integer, got {self.max_per_group!r}"
+                )
             if self.group_col is None:
-                raise ValueError("max_per_group needs group_col (the item_attributes column of the groups)")
+                raise ValueError(
+                    "max_per_group needs group_col (the item_attributes column of the groups)"
+                )
         elif self.group_col is not None:
             raise ValueError("group_col needs max_per_group (the cap per group)")
         if self.item_attributes is not None:
             attrs = self.item_attributes
             if not isinstance(attrs, pd.DataFrame):
-                raise TypeError(f"item_attributes must be a DataFrame indexed by item, got {type(attrs).__name__}")
+                raise TypeError(
+                    f"item_attributes must be a DataFrame indexed by item, got {type(attrs).__name__}"
+                )
             if not attrs.index.is_unique:
                 dup = attrs.index[attrs.index.duplicated()].unique()
-                raise ValueError(f"item_attributes must have one row per item; duplicated: {_shown(dup)}")
+                raise ValueError(
+                    f"item_attributes must have one row per item; duplicated: {_shown(dup)}"
+                )
         if self.segment_items is not None:
             object.__setattr__(self, "segment_items", _segment_frame(self.segment_items))
         if self.available_items is not None:
-            object.__setattr__(self, "available_items", _as_1d_array(self.available_items, "available_items").tolist())
+            object.__setattr__(
+                self,
+                "available_items",
+                _as_1d_array(self.available_items, "available_items").tolist(),
+            )
 
     # -------------------------------------------------------------- composing
     def __and__(self, other: Rules) -> Rules:
@@ -289,9 +320,15 @@ def _segment_frame(value: Any) -> pd.DataFrame:
     if isinstance(value, Mapping):
         if not value:
             raise ValueError("segment_items is empty")
-        rows = [(seg, item) for seg, items in value.items() for item in _as_values(items, f"segment_items[{seg!r}]")]
+        rows = [
+            (seg, item)
+            for seg, items in value.items()
+            for item in _as_values(items, f"segment_items[{seg!r}]")
+        ]
         return pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS))
-    raise TypeError(f"segment_items must be a DataFrame (segment, item) or a dict, got {type(value).__name__}")
+    raise TypeError(
+        f"segment_items must be a DataFrame (segment, item) or a dict, got {type(value).__name__}"
+    )
 
 
 def _combine_two(a: Rules, b: Rules) -> Rules:
@@ -308,7 +345,9 @@ def _combine_two(a: Rules, b: Rules) -> Rules:
     declines = [d for d in (a.declines, b.declines) if d is not None]
     include: dict[str, list[Any]] = {k: list(v) for k, v in (a.include or {}).items()}
     for col, values in (b.include or {}).items():
-        include[col] = [v for v in include[col] if v in set(values)] if col in include else list(values)
+        include[col] = (
+            [v for v in include[col] if v in set(values)] if col in include else list(values)
+        )
         if not include[col]:
             raise ValueError(f"combined include rules for column {col!r} allow no value")
     exclude: dict[str, list[Any]] = {k: list(v) for k, v in (a.exclude or {}).items()}
@@ -316,7 +355,9 @@ def _combine_two(a: Rules, b: Rules) -> Rules:
         exclude[col] = list(dict.fromkeys([*exclude.get(col, []), *values]))
     price_col = a.price_col
     if a.max_price is not None and b.max_price is not None and a.price_col != b.price_col:
-        raise ValueError(f"cannot combine max_price rules on different price columns {a.price_col!r} and {b.price_col!r}")
+        raise ValueError(
+            f"cannot combine max_price rules on different price columns {a.price_col!r} and {b.price_col!r}"
+        )
     if a.max_price is None and b.max_price is not None:
         price_col = b.price_col
     available = None
@@ -329,8 +370,12 @@ def _combine_two(a: Rules, b: Rules) -> Rules:
     if a.segment_items is not None and b.segment_items is not None:
         sa, sb = a.segment_items, b.segment_items
         both = set(sa["segment"]) & set(sb["segment"])
-        inner = sa[sa["segment"].isin(both)].merge(sb[sb["segment"].isin(both)], on=list(SEGMENT_COLUMNS))
-        segments = pd.concat([inner, sa[~sa["segment"].isin(both)], sb[~sb["segment"].isin(both)]], ignore_index=True)
+        inner = sa[sa["segment"].isin(both)].merge(
+            sb[sb["segment"].isin(both)], on=list(SEGMENT_COLUMNS)
+        )
+        segments = pd.concat(
+            [inner, sa[~sa["segment"].isin(both)], sb[~sb["segment"].isin(both)]], ignore_index=True
+        )
     else:
         segments = a.segment_items if a.segment_items is not None else b.segment_items
     attrs = a.item_attributes
@@ -347,7 +392,9 @@ def _combine_two(a: Rules, b: Rules) -> Rules:
     return replace(
         Rules(),
         exclude_owned=bool(a.exclude_owned or b.exclude_owned),
-        declines=pd.concat([d[list(DECLINE_COLUMNS)] for d in declines], ignore_index=True) if declines else None,
+        declines=pd.concat([d[list(DECLINE_COLUMNS)] for d in declines], ignore_index=True)
+        if declines
+        else None,
         cooldown_days=max(a.cooldown_days, b.cooldown_days),
         now=same("now"),
         include=include or None,
@@ -409,13 +456,21 @@ class CompiledRules:
                 restricted = True
         if rules.max_price is not None:
             column = self._column(attrs, rules.price_col, "max_price (price_col)")
-            prices = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            prices = pd.to_numeric(column, errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
             if np.isnan(prices).all():
-                raise ValueError(f"max_price: item_attributes column {rules.price_col!r} has no numeric price")
+                raise ValueError(
+                    f"max_price: item_attributes column {rules.price_col!r} has no numeric price"
+                )
             allowed &= prices <= rules.max_price
             restricted = True
         if rules.available_items is not None:
-            rows = ids.to_rows(rules.available_items) if len(rules.available_items) else np.empty(0, dtype=np.int32)
+            rows = (
+                ids.to_rows(rules.available_items)
+                if len(rules.available_items)
+                else np.empty(0, dtype=np.int32)
+            )
             mask = np.zeros(n_items, dtype=bool)
             mask[rows] = True
             allowed &= mask
@@ -430,7 +485,9 @@ class CompiledRules:
             column = self._column(attrs, rules.group_col, "group_col")
             codes, names = pd.factorize(column.to_numpy(), use_na_sentinel=True)
             if not len(names):
-                raise ValueError(f"group_col {rules.group_col!r} has no value for any item of the model")
+                raise ValueError(
+                    f"group_col {rules.group_col!r} has no value for any item of the model"
+                )
             self.group_of = codes.astype(np.int32)
             self.group_names = np.asarray(names, dtype=object)
 
@@ -438,7 +495,9 @@ class CompiledRules:
         self._segment_masks: np.ndarray | None = None
         if rules.segment_items is not None:
             frame = rules.segment_items
-            self._segments, seg_rows = IdMap.from_values(frame["segment"].to_numpy(), name="segment")
+            self._segments, seg_rows = IdMap.from_values(
+                frame["segment"].to_numpy(), name="segment"
+            )
             item_rows = ids.to_rows(frame["item"].to_numpy())
             masks = np.zeros((len(self._segments), n_items), dtype=bool)
             masks[seg_rows, item_rows] = True
@@ -459,7 +518,11 @@ class CompiledRules:
     # ------------------------------------------------------------ compile parts
     @staticmethod
     def _attributes(rules: Rules, ids: IdMap) -> pd.DataFrame | None:
-        needs = [name for name in ("include", "exclude", "max_price", "group_col") if getattr(rules, name) is not None]
+        needs = [
+            name
+            for name in ("include", "exclude", "max_price", "group_col")
+            if getattr(rules, name) is not None
+        ]
         if not needs:
             return None
         if rules.item_attributes is None:
@@ -477,16 +540,24 @@ class CompiledRules:
     def _column(attrs: pd.DataFrame | None, col: str, rule: str) -> pd.Series:
         assert attrs is not None
         if col not in attrs.columns:
-            raise ValueError(f"rule {rule} names column {col!r}, which item_attributes lacks; it has {list(attrs.columns)}")
+            raise ValueError(
+                f"rule {rule} names column {col!r}, which item_attributes lacks; it has {list(attrs.columns)}"
+            )
         return attrs[col]
 
     @staticmethod
-    def _compile_declines(declines: pd.DataFrame, model: Any) -> tuple[IdMap, np.ndarray, np.ndarray, np.ndarray]:
+    def _compile_declines(
+        declines: pd.DataFrame, model: Any
+    ) -> tuple[IdMap, np.ndarray, np.ndarray, np.ndarray]:
         users = declines["user"]
         if users.isna().any():
             raise ValueError("declines column 'user' has missing values")
         item_rows = model.item_ids_.to_rows(declines["item"].to_numpy())
-        times = datetime_column(declines, "time", "declines").to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        times = (
+            datetime_column(declines, "time", "declines")
+            .to_numpy(dtype="datetime64[ns]")
+            .astype(np.int64)
+        )
         model_users = model.user_ids_.external_ids
         if len(model_users) and _id_kind(model_users[0]) != _id_kind(users.iloc[0]):
             raise TypeError(
@@ -500,7 +571,12 @@ class CompiledRules:
 
     # ------------------------------------------------------------ per query
     def exclusions(
-        self, n_queries: int, *, user_rows: np.ndarray | None = None, users: Any = None, now: Any = None
+        self,
+        n_queries: int,
+        *,
+        user_rows: np.ndarray | None = None,
+        users: Any = None,
+        now: Any = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per-query exclusion CSR: owned items (``exclude_owned``) and declines in cooldown.
 
@@ -568,7 +644,9 @@ class CompiledRules:
         np.cumsum(np.bincount(query_of, minlength=rows.size), out=out[1:])
         return out, item_rows[take[keep]]
 
-    def segment_masks(self, n_queries: int, segments: Any = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def segment_masks(
+        self, n_queries: int, segments: Any = None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(allowed masks (n_masks, n_items), mask row of every query)`` or ``(None, None)``.
 
         Combines ``item_allowed`` with each query's segment assortment.
@@ -588,14 +666,18 @@ class CompiledRules:
                 return None, None
             return self.item_allowed[None, :], np.zeros(n_queries, dtype=np.int32)
         if segments is None:
-            raise ValueError("rules.segment_items restricts items per segment: pass the query's segment")
+            raise ValueError(
+                "rules.segment_items restricts items per segment: pass the query's segment"
+            )
         values = np.asarray(segments, dtype=object)
         if values.ndim == 0:
             values = np.full(n_queries, values.item(), dtype=object)
         if values.shape != (n_queries,):
             raise ValueError(f"segments must have length {n_queries}, got shape {values.shape}")
         if pd.isna(values).any():
-            raise ValueError("rules.segment_items restricts items per segment: every query needs a segment")
+            raise ValueError(
+                "rules.segment_items restricts items per segment: every query needs a segment"
+            )
         assert self._segments is not None
         rows = self._segments.to_rows(values, missing="ignore")
         if (rows < 0).any():
@@ -637,14 +719,25 @@ class CompiledRules:
         ([2, 0], [[True, False, True]])
         """
         ex_ip, ex_ix = merge_csr(
-            n_queries, [self.exclusions(n_queries, user_rows=user_rows, users=users, now=now), *extra_exclusions]
+            n_queries,
+            [
+                self.exclusions(n_queries, user_rows=user_rows, users=users, now=now),
+                *extra_exclusions,
+            ],
         )
         masks, mask_of = self.segment_masks(n_queries, segments)
         return Constraints.make(
-            n_queries, self.n_items, exclude_indptr=ex_ip, exclude_indices=ex_ix,
-            item_allowed=masks, allowed_of_query=mask_of,
-            group_of=self.group_of, max_per_group=self.max_per_group,
-            fill_order=fill_order, fill_scores=fill_scores, fill_of_query=fill_of_query,
+            n_queries,
+            self.n_items,
+            exclude_indptr=ex_ip,
+            exclude_indices=ex_ix,
+            item_allowed=masks,
+            allowed_of_query=mask_of,
+            group_of=self.group_of,
+            max_per_group=self.max_per_group,
+            fill_order=fill_order,
+            fill_scores=fill_scores,
+            fill_of_query=fill_of_query,
         )
 
 

@@ -61,7 +61,9 @@ class SegmentedModel:
         if not isinstance(default, Recommender) or not hasattr(default, "item_ids_"):
             raise TypeError(f"default must be a fitted Recommender, got {type(default).__name__}")
         if not isinstance(models, Mapping):
-            raise TypeError(f"models must be a mapping {{segment: model}}, got {type(models).__name__}")
+            raise TypeError(
+                f"models must be a mapping {{segment: model}}, got {type(models).__name__}"
+            )
         for segment, model in models.items():
             if not isinstance(model, Recommender) or not hasattr(model, "item_ids_"):
                 raise TypeError(f"model of segment {segment!r} must be a fitted Recommender")
@@ -102,7 +104,9 @@ class SegmentedModel:
         SegmentedModel
         """
         if not isinstance(interactions, Interactions):
-            raise TypeError(f"interactions must be recsys.Interactions, got {type(interactions).__name__}")
+            raise TypeError(
+                f"interactions must be recsys.Interactions, got {type(interactions).__name__}"
+            )
         attrs = interactions.user_attributes
         if attrs is None or segment_col not in attrs.columns:
             have = [] if attrs is None else list(attrs.columns)
@@ -189,7 +193,11 @@ def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
         _, take = row_positions(data.matrix.indptr, rows)
         times = data.times[take]
     basket_matrix = basket_ids = basket_users = basket_times = None
-    if data.basket_matrix is not None and data.basket_users is not None and data.basket_ids is not None:
+    if (
+        data.basket_matrix is not None
+        and data.basket_users is not None
+        and data.basket_ids is not None
+    ):
         new_row = np.full(data.n_users, -1, dtype=np.int32)
         new_row[rows] = np.arange(rows.size, dtype=np.int32)
         keep = np.flatnonzero(new_row[data.basket_users] >= 0)
@@ -199,7 +207,14 @@ def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
         basket_times = None if data.basket_times is None else data.basket_times[keep]
     attrs = data.user_attributes.iloc[rows] if data.user_attributes is not None else None
     return Interactions(
-        matrix=matrix, user_ids=IdMap(data.user_ids.external_ids[rows], name="user"), item_ids=data.item_ids,
-        times=times, basket_matrix=basket_matrix, basket_ids=basket_ids, basket_users=basket_users,
-        basket_times=basket_times, user_attributes=attrs, reference_time=data.reference_time,
+        matrix=matrix,
+        user_ids=IdMap(data.user_ids.external_ids[rows], name="user"),
+        item_ids=data.item_ids,
+        times=times,
+        basket_matrix=basket_matrix,
+        basket_ids=basket_ids,
+        basket_users=basket_users,
+        basket_times=basket_times,
+        user_attributes=attrs,
+        reference_time=data.reference_time,
     )

@@ -56,14 +56,30 @@ from recsys.selling.explain import upgrade_reasons
 from recsys.selling.rules import Rules
 from recsys.selling.segments import SegmentedModel
 
-__all__ = ["DEFAULT_AFFINITY_WEIGHT", "UPGRADE_COLUMNS", "recommend_upgrade", "recommend_upgrade_batch"]
+__all__ = [
+    "DEFAULT_AFFINITY_WEIGHT",
+    "UPGRADE_COLUMNS",
+    "recommend_upgrade",
+    "recommend_upgrade_batch",
+]
 
 #: Weight of the model's affinity against value for money in the upgrade score.
 DEFAULT_AFFINITY_WEIGHT = 0.7
 
 #: Columns of :func:`recommend_upgrade` (``explain=True``).
-UPGRADE_COLUMNS = ["from_item", "item", "from_tier", "to_tier", "price_from", "price_to", "price_diff",
-                   "added_features", "score", "rank", "reason"]
+UPGRADE_COLUMNS = [
+    "from_item",
+    "item",
+    "from_tier",
+    "to_tier",
+    "price_from",
+    "price_to",
+    "price_diff",
+    "added_features",
+    "score",
+    "rank",
+    "reason",
+]
 
 _SCORE_CELLS = 1 << 22
 _MAX_SHOWN = 10
@@ -73,8 +89,15 @@ def _positive(name: str, value: Any, integer: bool = False) -> Any:
     if value is None:
         return None
     kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kind)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(
+            f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}"
+        )
     return value
 
 
@@ -82,7 +105,11 @@ def _feature_set(value: Any) -> frozenset:
     if value is None:
         return frozenset()
     if isinstance(value, Mapping):
-        return frozenset(k if v is True else f"{k}={v}" for k, v in value.items() if v is not False and v is not None)
+        return frozenset(
+            k if v is True else f"{k}={v}"
+            for k, v in value.items()
+            if v is not False and v is not None
+        )
     if isinstance(value, (str, bytes)):
         return frozenset([value])
     if isinstance(value, Collection):
@@ -98,14 +125,18 @@ class _Candidates:
         self.q, self.src, self.dst = q[order], src[order], dst[order]
 
 
-def _from_rows(base: Recommender, view: CatalogView, items: np.ndarray, user_rows: np.ndarray) -> tuple[np.ndarray, ...]:
+def _from_rows(
+    base: Recommender, view: CatalogView, items: np.ndarray, user_rows: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """(query, from row) pairs: the given item, or the highest owned tier of every owned family."""
     has_item = ~pd.isna(items)
     q_parts, r_parts = [], []
     if has_item.any():
         lookup, _ = _item_lookup(base.item_ids_)
         values = items[has_item]
-        rows = np.fromiter((lookup.get(v, -1) for v in values.tolist()), dtype=np.int64, count=values.size)
+        rows = np.fromiter(
+            (lookup.get(v, -1) for v in values.tolist()), dtype=np.int64, count=values.size
+        )
         if (rows < 0).any():
             base.item_ids_.to_rows(values)  # raises UnknownIdError naming them
         outside = view.family[rows] < 0
@@ -136,8 +167,13 @@ def _from_rows(base: Recommender, view: CatalogView, items: np.ndarray, user_row
     return q.astype(np.int64), src.astype(np.int64)
 
 
-def _candidates(base: Recommender, catalog: TierCatalogProtocol, view: CatalogView, q: np.ndarray,
-                src: np.ndarray) -> _Candidates:
+def _candidates(
+    base: Recommender,
+    catalog: TierCatalogProtocol,
+    view: CatalogView,
+    q: np.ndarray,
+    src: np.ndarray,
+) -> _Candidates:
     """Expand every (query, from row) into its higher tiers via ``catalog.higher_tiers``.
 
     A :class:`TierCatalog` is expanded from its aligned view in one go (the same items, lowest tier
@@ -157,8 +193,10 @@ def _candidates(base: Recommender, catalog: TierCatalogProtocol, view: CatalogVi
         tiers = list(catalog.higher_tiers(item))
         rows = np.fromiter((lookup.get(v, -1) for v in tiers), dtype=np.int64, count=len(tiers))
         if (rows < 0).any():
-            raise UnknownIdError(f"catalog.higher_tiers({item!r}) returned items unknown to the model: "
-                                 f"{[t for t, r in zip(tiers, rows.tolist(), strict=True) if r < 0][:_MAX_SHOWN]}")
+            raise UnknownIdError(
+                f"catalog.higher_tiers({item!r}) returned items unknown to the model: "
+                f"{[t for t, r in zip(tiers, rows.tolist(), strict=True) if r < 0][:_MAX_SHOWN]}"
+            )
         bad = (view.family[rows] != view.family[row]) | ~(view.tier[rows] > view.tier[row])
         if bad.any():
             raise ValueError(
@@ -167,11 +205,17 @@ def _candidates(base: Recommender, catalog: TierCatalogProtocol, view: CatalogVi
             )
         higher[row] = rows
     counts = np.array([higher[r].size for r in src.tolist()], dtype=np.int64)
-    dst = np.concatenate([higher[r] for r in src.tolist()]) if src.size else np.empty(0, dtype=np.int64)
+    dst = (
+        np.concatenate([higher[r] for r in src.tolist()])
+        if src.size
+        else np.empty(0, dtype=np.int64)
+    )
     return _Candidates(np.repeat(q, counts), np.repeat(src, counts), dst.astype(np.int64))
 
 
-def _affinity(scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos: np.ndarray) -> np.ndarray:
+def _affinity(
+    scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos: np.ndarray
+) -> np.ndarray:
     """Model affinity of candidates ``pos``: the user's score if known, else the from-item-as-history score."""
     out = np.zeros(pos.size, dtype=np.float64)
     if pos.size == 0:
@@ -179,7 +223,9 @@ def _affinity(scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos
     q, src, dst = cand.q[pos], cand.src[pos], cand.dst[pos]
     n_items = len(scorer.item_ids_)
     users = user_rows[q]
-    if user_rows.size == 1 and users[0] >= 0:  # one known customer (a shop-front call): one scoring pass
+    if (
+        user_rows.size == 1 and users[0] >= 0
+    ):  # one known customer (a shop-front call): one scoring pass
         scores = scorer._score_users(users[:1].astype(np.int32), dst)
         out[:] = np.asarray(scores, dtype=np.float64)[0]
         return np.where(np.isnan(out), -np.inf, out)
@@ -196,8 +242,10 @@ def _affinity(scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos
             if personal:
                 scores = scorer._score_users(chunk.astype(np.int32), union)
             else:
-                onehot = sp.csr_matrix((np.ones(chunk.size, dtype=np.float32), chunk, np.arange(chunk.size + 1)),
-                                       shape=(chunk.size, n_items))
+                onehot = sp.csr_matrix(
+                    (np.ones(chunk.size, dtype=np.float32), chunk, np.arange(chunk.size + 1)),
+                    shape=(chunk.size, n_items),
+                )
                 scores = scorer._score_histories(onehot, union)
             inside = (key_idx >= a) & (key_idx < a + chunk.size)
             out[sel[inside]] = np.asarray(scores)[key_idx[inside] - a, col[inside]]
@@ -219,7 +267,9 @@ def _pct_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     ok = np.flatnonzero(~np.isnan(values))
     if ok.size == 0:
         return out
-    if groups.size and groups[0] == groups[-1] and (groups == groups[0]).all():  # one group (one query)
+    if (
+        groups.size and groups[0] == groups[-1] and (groups == groups[0]).all()
+    ):  # one group (one query)
         unique, inverse, counts = np.unique(values[ok], return_inverse=True, return_counts=True)
         ends = np.cumsum(counts)
         out[ok] = (ends - (counts - 1) / 2.0)[inverse] / ok.size
@@ -264,11 +314,15 @@ def _upgrade(
     user_rows = np.full(n_q, -1, dtype=np.int32)
     has_user = ~pd.isna(users)
     if has_user.any():
-        user_rows[has_user] = base.user_ids_.to_rows(users[has_user])  # unknown users: KeyError naming them
+        user_rows[has_user] = base.user_ids_.to_rows(
+            users[has_user]
+        )  # unknown users: KeyError naming them
     missing = pd.isna(items) & ~has_user
     if missing.any():
-        raise ValueError(f"upgrade queries {np.flatnonzero(missing)[:_MAX_SHOWN].tolist()} have neither an item "
-                         "nor a user")
+        raise ValueError(
+            f"upgrade queries {np.flatnonzero(missing)[:_MAX_SHOWN].tolist()} have neither an item "
+            "nor a user"
+        )
 
     q, src = _from_rows(base, view, items, user_rows)
     cand = _candidates(base, catalog, view, q, src)
@@ -301,7 +355,9 @@ def _upgrade(
             feature_cache[row] = _feature_set(catalog.features_of(external[row]))
         return feature_cache[row]
 
-    added = [features(d) - features(s) for s, d in zip(cand.src.tolist(), cand.dst.tolist(), strict=True)]
+    added = [
+        features(d) - features(s) for s, d in zip(cand.src.tolist(), cand.dst.tolist(), strict=True)
+    ]
     n_added = np.array([len(a) for a in added], dtype=np.float64)
     p_from, p_to = view.price[cand.src], view.price[cand.dst]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -320,15 +376,26 @@ def _upgrade(
             affinity[mine] = _affinity(scorer, rows, cand, mine)
     else:
         affinity = _affinity(base, user_rows, cand, np.arange(cand.q.size))
-    score = affinity_weight * _pct_rank(affinity, cand.q) + (1 - affinity_weight) * _pct_rank(value, cand.q)
+    score = affinity_weight * _pct_rank(affinity, cand.q) + (1 - affinity_weight) * _pct_rank(
+        value, cand.q
+    )
 
     # ---- constrained top-n (rules inside the selection)
     compiled = rules.compile(base)
-    constraints = compiled.constraints(n_q, user_rows=user_rows, users=users, segments=segments, now=now)
+    constraints = compiled.constraints(
+        n_q, user_rows=user_rows, users=users, segments=segments, now=now
+    )
     c_ip = np.zeros(n_q + 1, dtype=np.int64)
     np.cumsum(np.bincount(cand.q, minlength=n_q), out=c_ip[1:])
-    ids, top, taken = constrained_topn_candidates(c_ip, cand.dst.astype(np.int32), score.astype(np.float32), n,
-                                                  len(base.item_ids_), constraints, num_threads=num_threads)
+    ids, top, taken = constrained_topn_candidates(
+        c_ip,
+        cand.dst.astype(np.int32),
+        score.astype(np.float32),
+        n,
+        len(base.item_ids_),
+        constraints,
+        num_threads=num_threads,
+    )
     valid = ids >= 0
     per_query = valid.sum(axis=1)
     take = taken[valid]
@@ -348,13 +415,28 @@ def _upgrade(
         "rank": np.broadcast_to(np.arange(1, ids.shape[1] + 1, dtype=np.int64), ids.shape)[valid],
     }
     if explain:
-        columns["reason"] = upgrade_reasons(columns["from_item"], columns["from_tier"], columns["to_tier"],
-                                            price_from, price_to, added_taken)
+        columns["reason"] = upgrade_reasons(
+            columns["from_item"],
+            columns["from_tier"],
+            columns["to_tier"],
+            price_from,
+            price_to,
+            added_taken,
+        )
     return columns, per_query
 
 
-def _check_common(model: Any, n: Any, rules: Any, catalog: Any, affinity_weight: float, segment_price_caps: Any,
-                  max_price_ratio: Any, max_tier_jump: Any, num_threads: Any) -> tuple[Any, int, Rules]:
+def _check_common(
+    model: Any,
+    n: Any,
+    rules: Any,
+    catalog: Any,
+    affinity_weight: float,
+    segment_price_caps: Any,
+    max_price_ratio: Any,
+    max_tier_jump: Any,
+    num_threads: Any,
+) -> tuple[Any, int, Rules]:
     """The arguments both upgrade calls share, checked; returns the model, ``n`` and the rules.
 
     ``n`` is capped at the catalog's size: never more offers than items.
@@ -363,19 +445,27 @@ def _check_common(model: Any, n: Any, rules: Any, catalog: Any, affinity_weight:
     n = check_n(n)
     rules = _check_rules(rules)
     resolve_num_threads(num_threads)
-    if not isinstance(catalog, (TierCatalog, TierCatalogProtocol)):  # the concrete class first: cheaper
-        raise TypeError(f"catalog must implement TierCatalogProtocol (e.g. a TierCatalog), got {type(catalog).__name__}")
+    if not isinstance(
+        catalog, (TierCatalog, TierCatalogProtocol)
+    ):  # the concrete class first: cheaper
+        raise TypeError(
+            f"catalog must implement TierCatalogProtocol (e.g. a TierCatalog), got {type(catalog).__name__}"
+        )
     n = min(n, max(1, len(catalog.items)))
-    if isinstance(affinity_weight, bool) or not isinstance(affinity_weight, numbers.Real) or not (
-        0.0 <= affinity_weight <= 1.0
+    if (
+        isinstance(affinity_weight, bool)
+        or not isinstance(affinity_weight, numbers.Real)
+        or not (0.0 <= affinity_weight <= 1.0)
     ):
         raise ValueError(f"affinity_weight must be a number in [0, 1], got {affinity_weight!r}")
     _positive("max_price_ratio", max_price_ratio)
     _positive("max_tier_jump", max_tier_jump, integer=True)
     if segment_price_caps is not None:
         if not isinstance(segment_price_caps, Mapping):
-            raise TypeError(f"segment_price_caps must be a dict {{segment: max price ratio}}, got "
-                            f"{type(segment_price_caps).__name__}")
+            raise TypeError(
+                f"segment_price_caps must be a dict {{segment: max price ratio}}, got "
+                f"{type(segment_price_caps).__name__}"
+            )
         for seg, cap in segment_price_caps.items():
             _positive(f"segment_price_caps[{seg!r}]", cap)
     return model, n, rules
@@ -474,15 +564,34 @@ def recommend_upgrade(
     >>> recommend_upgrade(model, catalog, user=2)["item"].tolist()
     ['256gb']
     """
-    model, n, rules = _check_common(model, n, rules, catalog, affinity_weight, segment_price_caps, max_price_ratio,
-                                    max_tier_jump, num_threads)
+    model, n, rules = _check_common(
+        model,
+        n,
+        rules,
+        catalog,
+        affinity_weight,
+        segment_price_caps,
+        max_price_ratio,
+        max_tier_jump,
+        num_threads,
+    )
     if item is None and user is None:
         raise ValueError("recommend_upgrade needs an item, a user, or both")
     columns, _ = _upgrade(
-        model, catalog, np.array([item], dtype=object), np.array([user], dtype=object),
-        None if segment is None else np.array([segment], dtype=object), n,
-        max_price_ratio=max_price_ratio, max_tier_jump=max_tier_jump, segment_price_caps=segment_price_caps,
-        rules=rules, explain=explain, affinity_weight=float(affinity_weight), now=now, num_threads=num_threads,
+        model,
+        catalog,
+        np.array([item], dtype=object),
+        np.array([user], dtype=object),
+        None if segment is None else np.array([segment], dtype=object),
+        n,
+        max_price_ratio=max_price_ratio,
+        max_tier_jump=max_tier_jump,
+        segment_price_caps=segment_price_caps,
+        rules=rules,
+        explain=explain,
+        affinity_weight=float(affinity_weight),
+        now=now,
+        num_threads=num_threads,
     )
     return pd.DataFrame(columns) if return_frame else columns
 
@@ -538,23 +647,50 @@ def recommend_upgrade_batch(
     >>> recommend_upgrade_batch(model, catalog, queries, n=2, user_col="user")[["query", "item"]].values.tolist()
     [[0, 'm'], [0, 'l'], [1, 'l']]
     """
-    model, n, rules = _check_common(model, n, rules, catalog, affinity_weight, segment_price_caps, max_price_ratio,
-                                    max_tier_jump, num_threads)
+    model, n, rules = _check_common(
+        model,
+        n,
+        rules,
+        catalog,
+        affinity_weight,
+        segment_price_caps,
+        max_price_ratio,
+        max_tier_jump,
+        num_threads,
+    )
     queries = require_dataframe(queries, "queries")
     if item_col is None and user_col is None:
         raise ValueError("recommend_upgrade_batch needs item_col, user_col or both")
     require_columns(queries, [item_col, user_col, segment_col, query_col], "queries")
     n_q = len(queries)
-    items = queries[item_col].to_numpy(dtype=object) if item_col is not None else np.full(n_q, None, dtype=object)
-    users = queries[user_col].to_numpy(dtype=object) if user_col is not None else np.full(n_q, None, dtype=object)
+    items = (
+        queries[item_col].to_numpy(dtype=object)
+        if item_col is not None
+        else np.full(n_q, None, dtype=object)
+    )
+    users = (
+        queries[user_col].to_numpy(dtype=object)
+        if user_col is not None
+        else np.full(n_q, None, dtype=object)
+    )
     items = np.where(pd.isna(items), None, items)
     users = np.where(pd.isna(users), None, users)
     segments = queries[segment_col].to_numpy(dtype=object) if segment_col is not None else None
     columns, per_query = _upgrade(
-        model, catalog, items, users, segments, n,
-        max_price_ratio=max_price_ratio, max_tier_jump=max_tier_jump, segment_price_caps=segment_price_caps,
-        rules=rules, explain=explain, affinity_weight=float(affinity_weight), now=now, num_threads=num_threads,
+        model,
+        catalog,
+        items,
+        users,
+        segments,
+        n,
+        max_price_ratio=max_price_ratio,
+        max_tier_jump=max_tier_jump,
+        segment_price_caps=segment_price_caps,
+        rules=rules,
+        explain=explain,
+        affinity_weight=float(affinity_weight),
+        now=now,
+        num_threads=num_threads,
     )
     labels = queries[query_col].to_numpy() if query_col is not None else queries.index.to_numpy()
     return pd.DataFrame({query_col or "query": np.repeat(labels, per_query), **columns})
-

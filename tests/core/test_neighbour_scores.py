@@ -26,16 +26,28 @@ def test_scores_match_the_reference(data, n_items: int, combine: str) -> None:
     wanted = data.draw(st.lists(st.integers(0, n_items - 1), max_size=6))
     q_indptr = np.cumsum([0] + [len(q[0]) for q in queries])
     flat = [np.array([v for q in queries for v in q[k]]) for k in range(3)]
-    got = neighbour_item_scores(q_indptr, flat[0].astype(np.int64), flat[1].astype(np.float32), sim_indptr,
-                                sim_indices, sim_data, np.array(wanted, dtype=np.int64),
-                                query_direct=flat[2].astype(bool), combine=combine)
+    got = neighbour_item_scores(
+        q_indptr,
+        flat[0].astype(np.int64),
+        flat[1].astype(np.float32),
+        sim_indptr,
+        sim_indices,
+        sim_data,
+        np.array(wanted, dtype=np.int64),
+        query_direct=flat[2].astype(bool),
+        combine=combine,
+    )
     assert got.shape == (len(queries), len(wanted))
     for q, (items, weights, direct) in enumerate(queries):
         explain = [True] * len(items)
         if combine == "sum":
-            cands = reference_neighbours(items, weights, explain, sim_indptr, sim_indices, sim_data, n_items)
+            cands = reference_neighbours(
+                items, weights, explain, sim_indptr, sim_indices, sim_data, n_items
+            )
         else:
-            cands = reference_noisy_or(items, weights, explain, direct, sim_indptr, sim_indices, sim_data)
+            cands = reference_noisy_or(
+                items, weights, explain, direct, sim_indptr, sim_indices, sim_data
+            )
         score = {j: s for j, s, _ in cands}
         expected = np.array([score.get(j, 0.0) for j in wanted], dtype=np.float32)
         np.testing.assert_array_equal(np.maximum(got[q], 0), np.maximum(expected, 0))
@@ -53,4 +65,6 @@ def test_bad_arguments() -> None:
         neighbour_item_scores([0, 1], [0], [1.0], *sim, [1], query_direct=[True, False])
     assert neighbour_item_scores([0], [], [], *sim, [0, 1]).shape == (0, 2)
     with pytest.raises(ValueError, match="not a valid CSR"):
-        neighbour_item_scores([0, 1], [0], [1.0], [0, 5, 1], [1], [0.5], [1])  # row 0 runs past the end
+        neighbour_item_scores(
+            [0, 1], [0], [1.0], [0, 5, 1], [1], [0.5], [1]
+        )  # row 0 runs past the end

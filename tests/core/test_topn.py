@@ -27,7 +27,10 @@ SETTINGS = settings(max_examples=150, deadline=None)
 
 
 def eligible_mask(
-    n_items: int, q: int, ex_indptr: np.ndarray | None, ex_indices: np.ndarray | None,
+    n_items: int,
+    q: int,
+    ex_indptr: np.ndarray | None,
+    ex_indices: np.ndarray | None,
     allowed: np.ndarray | None,
 ) -> np.ndarray:
     keep = np.ones(n_items, dtype=bool) if allowed is None else allowed.copy()
@@ -37,8 +40,11 @@ def eligible_mask(
 
 
 def reference_topn(
-    scores: np.ndarray, n: int, ex_indptr: np.ndarray | None = None,
-    ex_indices: np.ndarray | None = None, allowed: np.ndarray | None = None,
+    scores: np.ndarray,
+    n: int,
+    ex_indptr: np.ndarray | None = None,
+    ex_indices: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Brute force: drop ineligible items, lexsort by (-score, id), take n, pad."""
     n_queries, n_items = scores.shape
@@ -94,9 +100,7 @@ def assert_same(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.n
 # ---------------------------------------------------------------------------
 
 
-def integer_factors(
-    rng: np.random.Generator, n_items: int, f: int, power_law: bool
-) -> np.ndarray:
+def integer_factors(rng: np.random.Generator, n_items: int, f: int, power_law: bool) -> np.ndarray:
     """Small integer factors: every dot product is exact in float32, ties abound."""
     x = rng.integers(-3, 4, (n_items, f)).astype(np.float32)
     if power_law:
@@ -200,8 +204,20 @@ def test_factor_pruning_triggers_on_power_law():
     scanned = []
     for q in queries:
         _, rows = topn._scan_factors(
-            q, index.factors, index.norms, index.order, 16, n, topn._margin(f),
-            mask, False, empty, mask, False, hs, hi,
+            q,
+            index.factors,
+            index.norms,
+            index.order,
+            16,
+            n,
+            topn._margin(f),
+            mask,
+            False,
+            empty,
+            mask,
+            False,
+            hs,
+            hi,
         )
         scanned.append(rows)
     assert np.median(scanned) < n_items / 10  # pruning cut most of the scan
@@ -322,8 +338,14 @@ def test_neighbour_matches_reference(seed, n_items, n_queries, n, fill):
         fill_order = rng.integers(0, max(n_items, 1), n_items // 2).astype(np.int32)
     want = reference_neighbour(query, sim, n_items, n, ex_ip, ex_ix, allowed, fill_order)
     got = topn_neighbour_scores(
-        *query, *sim, n, exclude_indptr=ex_ip, exclude_indices=ex_ix,
-        item_allowed=allowed, fill_order=fill_order, num_threads=2,
+        *query,
+        *sim,
+        n,
+        exclude_indptr=ex_ip,
+        exclude_indices=ex_ix,
+        item_allowed=allowed,
+        fill_order=fill_order,
+        num_threads=2,
     )
     assert_same(got, want)
 
@@ -332,8 +354,13 @@ def test_neighbour_fill_gives_exactly_n_rows():
     # item 0 -> neighbour 1; query holds item 0; exclude 0 itself
     sim = (np.array([0, 1, 1, 1, 1]), np.array([1]), np.array([0.5]))
     ids, scores = topn_neighbour_scores(
-        np.array([0, 1, 1]), np.array([0]), np.array([1.0]), *sim, n=3,
-        exclude_indptr=np.array([0, 1, 1]), exclude_indices=np.array([0]),
+        np.array([0, 1, 1]),
+        np.array([0]),
+        np.array([1.0]),
+        *sim,
+        n=3,
+        exclude_indptr=np.array([0, 1, 1]),
+        exclude_indices=np.array([0]),
         fill_order=np.array([3, 1, 0, 2]),
     )
     assert ids.tolist() == [[1, 3, 2], [3, 1, 0]]
@@ -373,7 +400,9 @@ def test_shared_matches_reference(seed, n_items, n_queries, n):
     ex_ip, ex_ix = random_exclusions(rng, n_queries, n_items)
     allowed = random_allowed(rng, n_items)
     want = reference_topn(np.tile(scores, (n_queries, 1)), n, ex_ip, ex_ix, allowed)
-    got = topn_shared_scores(order, scores_sorted, n_queries, n, ex_ip, ex_ix, allowed, num_threads=2)
+    got = topn_shared_scores(
+        order, scores_sorted, n_queries, n, ex_ip, ex_ix, allowed, num_threads=2
+    )
     assert_same(got, want)
 
 

@@ -22,7 +22,9 @@ def documented_unit(key: str) -> float:
     return top / 2**53
 
 
-def documented_variant(user: str, experiment: str, weights: dict[str, float], salt: str, holdout: float) -> str:
+def documented_variant(
+    user: str, experiment: str, weights: dict[str, float], salt: str, holdout: float
+) -> str:
     if documented_unit(f"{salt}:__holdout__:{user}") < holdout:
         return "holdout"
     u = documented_unit(f"{salt}:{experiment}:{user}")
@@ -47,10 +49,14 @@ PINNED = [
 
 
 @pytest.mark.parametrize("user, experiment, weights, salt, holdout, expected", PINNED)
-def test_pinned_assignments(user: object, experiment: str, weights: dict, salt: str, holdout: float,
-                            expected: str) -> None:
+def test_pinned_assignments(
+    user: object, experiment: str, weights: dict, salt: str, holdout: float, expected: str
+) -> None:
     assert assign_variant(user, experiment, weights, salt=salt, holdout=holdout) == expected
-    assert documented_variant(str(user).removesuffix(".0"), experiment, weights, salt, holdout) == expected
+    assert (
+        documented_variant(str(user).removesuffix(".0"), experiment, weights, salt, holdout)
+        == expected
+    )
 
 
 def test_pinned_hash_values() -> None:
@@ -67,10 +73,14 @@ def test_matches_the_documented_formula() -> None:
 
 
 def test_stable_across_processes_and_hash_seeds() -> None:
-    code = ("from recsys.evaluation.ab import assign_variants;"
-            "print(','.join(assign_variants(range(200), 'e', ['a', 'b', 'c'], holdout=0.2)))")
+    code = (
+        "from recsys.evaluation.ab import assign_variants;"
+        "print(','.join(assign_variants(range(200), 'e', ['a', 'b', 'c'], holdout=0.2)))"
+    )
     env = dict(os.environ, PYTHONHASHSEED="12345")  # this process has another (random) hash seed
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     here = ",".join(assign_variants(range(200), "e", ["a", "b", "c"], holdout=0.2))
     assert run.stdout.strip() == here
 
@@ -84,7 +94,10 @@ def test_id_forms_and_containers() -> None:
     array_out = assign_variants(np.array([5, 6, 7]), "e", ["a", "b"])
     assert isinstance(array_out, np.ndarray) and array_out.tolist() == out.tolist()
     assert assign_variants([5.0, 6.0, 7.0], "e", ["a", "b"]).tolist() == out.tolist()
-    assert assign_variants(np.array(["5", "6", "7"], dtype=object), "e", ["a", "b"]).tolist() == out.tolist()
+    assert (
+        assign_variants(np.array(["5", "6", "7"], dtype=object), "e", ["a", "b"]).tolist()
+        == out.tolist()
+    )
 
 
 def test_balanced_on_a_million_ids() -> None:
@@ -113,7 +126,9 @@ def test_experiments_are_independent_and_holdout_is_nested() -> None:
     large = assign_variants(ids, "exp-1", ["a", "b"], holdout=0.05)
     assert np.all(large[small == HOLDOUT] == HOLDOUT)  # the 2% hold-out is inside the 5% one
     stay = large != HOLDOUT
-    assert np.array_equal(small[stay], first[stay])  # changing the hold-out moves nobody between variants
+    assert np.array_equal(
+        small[stay], first[stay]
+    )  # changing the hold-out moves nobody between variants
     other = assign_variants(ids, "exp-2", ["a", "b"], holdout=0.05)
     assert np.array_equal(other == HOLDOUT, large == HOLDOUT)  # one global hold-out per salt
     resalted = assign_variants(ids, "exp-2", ["a", "b"], salt="new", holdout=0.05)
@@ -141,15 +156,24 @@ def test_assignment_errors() -> None:
 # -------------------------------------------------------------------- summary
 def frame(counts: dict[str, tuple[int, int]]) -> pd.DataFrame:
     """One row per user: {variant: (users, conversions)}."""
-    parts = [pd.DataFrame({"variant": v, "converted": [1] * x + [0] * (n - x)}) for v, (n, x) in counts.items()]
+    parts = [
+        pd.DataFrame({"variant": v, "converted": [1] * x + [0] * (n - x)})
+        for v, (n, x) in counts.items()
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
 def test_wilson_intervals_match_scipy() -> None:
-    summary = ab_summary(frame({"control": (1000, 100), "a": (40, 3), "b": (25, 0)}), user_col=None, alpha=0.1)
+    summary = ab_summary(
+        frame({"control": (1000, 100), "a": (40, 3), "b": (25, 0)}), user_col=None, alpha=0.1
+    )
     for row in summary.itertuples():
-        ci = stats.binomtest(row.conversions, row.users).proportion_ci(confidence_level=0.9, method="wilson")
-        assert (row.conversion_rate_low, row.conversion_rate_high) == pytest.approx((ci.low, ci.high), abs=1e-12)
+        ci = stats.binomtest(row.conversions, row.users).proportion_ci(
+            confidence_level=0.9, method="wilson"
+        )
+        assert (row.conversion_rate_low, row.conversion_rate_high) == pytest.approx(
+            (ci.low, ci.high), abs=1e-12
+        )
     assert summary["variant"].tolist() == ["control", "a", "b"]  # control first, then sorted
 
 
@@ -172,11 +196,17 @@ def test_p_value_and_relative_uplift_by_hand_and_scipy() -> None:
     assert row["p_value"] == pytest.approx(chi2.pvalue, rel=1e-9)  # z^2 = Pearson chi-square
     se = np.sqrt(1 / 225 - 1 / 1800 + 1 / 200 - 1 / 2000)
     assert row["relative_uplift"] == pytest.approx(p1 / p0 - 1)
-    assert row["relative_uplift_low"] == pytest.approx(p1 / p0 * np.exp(-1.959963984540054 * se) - 1)
-    assert row["relative_uplift_high"] == pytest.approx(p1 / p0 * np.exp(1.959963984540054 * se) - 1)
+    assert row["relative_uplift_low"] == pytest.approx(
+        p1 / p0 * np.exp(-1.959963984540054 * se) - 1
+    )
+    assert row["relative_uplift_high"] == pytest.approx(
+        p1 / p0 * np.exp(1.959963984540054 * se) - 1
+    )
     assert bool(row["significant"]) == (row["p_value"] < 0.05)
     control = summary.iloc[0]
-    assert np.isnan(control["uplift"]) and np.isnan(control["p_value"]) and not control["significant"]
+    assert (
+        np.isnan(control["uplift"]) and np.isnan(control["p_value"]) and not control["significant"]
+    )
     assert summary.attrs == {"control": "control", "alpha": 0.05}
 
 
@@ -185,32 +215,44 @@ def test_revenue_matches_scipy_welch() -> None:
     n0, n1 = 400, 300
     rev0 = np.where(rng.random(n0) < 0.1, rng.gamma(2.0, 20.0, n0), 0.0)
     rev1 = np.where(rng.random(n1) < 0.13, rng.gamma(2.0, 22.0, n1), 0.0)
-    events = pd.DataFrame({
-        "variant": ["control"] * n0 + ["treatment"] * n1,
-        "revenue": np.r_[rev0, rev1],
-    }).assign(converted=lambda d: d["revenue"] > 0)
+    events = pd.DataFrame(
+        {
+            "variant": ["control"] * n0 + ["treatment"] * n1,
+            "revenue": np.r_[rev0, rev1],
+        }
+    ).assign(converted=lambda d: d["revenue"] > 0)
     summary = ab_summary(events, user_col=None, revenue_col="revenue")
     row = summary.iloc[1]
     welch = stats.ttest_ind(rev1, rev0, equal_var=False)
     ci = welch.confidence_interval(0.95)
     assert row["revenue_uplift"] == pytest.approx(rev1.mean() - rev0.mean())
-    assert (row["revenue_uplift_low"], row["revenue_uplift_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert (row["revenue_uplift_low"], row["revenue_uplift_high"]) == pytest.approx(
+        (ci.low, ci.high), rel=1e-9
+    )
     assert row["revenue_p_value"] == pytest.approx(welch.pvalue, rel=1e-9)
     one = stats.ttest_1samp(rev1, 0.0).confidence_interval(0.95)
-    assert (row["revenue_per_user_low"], row["revenue_per_user_high"]) == pytest.approx((one.low, one.high))
+    assert (row["revenue_per_user_low"], row["revenue_per_user_high"]) == pytest.approx(
+        (one.low, one.high)
+    )
     assert row["revenue"] == pytest.approx(rev1.sum())
     ratio = rev1.mean() / rev0.mean()
-    se = np.sqrt(rev1.var(ddof=1) / (n1 * rev1.mean() ** 2) + rev0.var(ddof=1) / (n0 * rev0.mean() ** 2))
-    assert row["revenue_relative_uplift_low"] == pytest.approx(ratio * np.exp(-stats.norm.ppf(0.975) * se) - 1)
+    se = np.sqrt(
+        rev1.var(ddof=1) / (n1 * rev1.mean() ** 2) + rev0.var(ddof=1) / (n0 * rev0.mean() ** 2)
+    )
+    assert row["revenue_relative_uplift_low"] == pytest.approx(
+        ratio * np.exp(-stats.norm.ppf(0.975) * se) - 1
+    )
 
 
 def test_events_are_combined_per_user() -> None:
-    events = pd.DataFrame({
-        "user": [1, 1, 1, 2, 3, 3, 4],
-        "variant": ["control", "control", "control", "control", "t", "t", "t"],
-        "converted": [False, True, False, False, True, True, False],
-        "revenue": [0.0, 10.0, 5.0, 0.0, 3.0, 4.0, 0.0],
-    })
+    events = pd.DataFrame(
+        {
+            "user": [1, 1, 1, 2, 3, 3, 4],
+            "variant": ["control", "control", "control", "control", "t", "t", "t"],
+            "converted": [False, True, False, False, True, True, False],
+            "revenue": [0.0, 10.0, 5.0, 0.0, 3.0, 4.0, 0.0],
+        }
+    )
     summary = ab_summary(events, revenue_col="revenue", control="control")
     assert summary[["users", "conversions"]].values.tolist() == [[2, 1], [2, 1]]
     assert summary["revenue"].tolist() == [15.0, 7.0]

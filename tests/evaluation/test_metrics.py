@@ -189,7 +189,9 @@ def test_row_order_without_rank() -> None:
 
 
 def test_custom_columns() -> None:
-    recs = pd.DataFrame({"basket": ["o1", "o1", "o2"], "product": ["a", "b", "c"], "rank": [1, 2, 1]})
+    recs = pd.DataFrame(
+        {"basket": ["o1", "o1", "o2"], "product": ["a", "b", "c"], "rank": [1, 2, 1]}
+    )
     hidden = pd.DataFrame({"basket": ["o1", "o2"], "product": ["b", "d"]})
     assert hit_rate_at_k(recs, hidden, k=2, user_col="basket", item_col="product") == 0.5
     with pytest.raises(ValueError, match="user"):
@@ -328,7 +330,9 @@ def test_novelty_bad_input() -> None:
 
 
 # ---------------------------------------------------------------- properties
-def reference(recs: dict[int, list[int]], rel: dict[int, dict[int, float]], k: int) -> dict[str, float]:
+def reference(
+    recs: dict[int, list[int]], rel: dict[int, dict[int, float]], k: int
+) -> dict[str, float]:
     """A plain per-user Python implementation of the documented formulas."""
     totals = dict.fromkeys(ACCURACY, 0.0)
     for user, relevant in rel.items():
@@ -339,8 +343,12 @@ def reference(recs: dict[int, list[int]], rel: dict[int, dict[int, float]], k: i
         totals["recall"] += hits / len(relevant)
         totals["hit_rate"] += float(hits > 0)
         totals["mrr"] += next((1 / (i + 1) for i, f in enumerate(flags) if f), 0.0)
-        totals["map"] += sum(sum(flags[: i + 1]) / (i + 1) for i, f in enumerate(flags) if f) / min(len(relevant), k)
-        dcg = sum(relevant[item] / math.log2(i + 2) for i, item in enumerate(top) if item in relevant)
+        totals["map"] += sum(sum(flags[: i + 1]) / (i + 1) for i, f in enumerate(flags) if f) / min(
+            len(relevant), k
+        )
+        dcg = sum(
+            relevant[item] / math.log2(i + 2) for i, item in enumerate(top) if item in relevant
+        )
         ideal = sorted(relevant.values(), reverse=True)[:k]
         totals["ndcg"] += dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return {name: value / len(rel) for name, value in totals.items()}
@@ -350,16 +358,28 @@ def reference(recs: dict[int, list[int]], rel: dict[int, dict[int, float]], k: i
 def ranking_case(draw: st.DrawFn) -> tuple[dict[int, list[int]], dict[int, dict[int, float]], int]:
     n_items = draw(st.integers(1, 12))
     items = st.integers(0, n_items - 1)
-    recs = draw(st.dictionaries(st.integers(0, 7), st.lists(items, unique=True, max_size=n_items), max_size=8))
+    recs = draw(
+        st.dictionaries(
+            st.integers(0, 7), st.lists(items, unique=True, max_size=n_items), max_size=8
+        )
+    )
     weights = st.sampled_from([1.0, 2.0, 0.5, 3.0])
-    rel = draw(st.dictionaries(st.integers(0, 7), st.dictionaries(items, weights, min_size=1), min_size=1, max_size=8))
+    rel = draw(
+        st.dictionaries(
+            st.integers(0, 7), st.dictionaries(items, weights, min_size=1), min_size=1, max_size=8
+        )
+    )
     return recs, rel, draw(st.integers(1, 14))
 
 
-def to_frames(recs: dict[int, list[int]], rel: dict[int, dict[int, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def to_frames(
+    recs: dict[int, list[int]], rel: dict[int, dict[int, float]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     rec_rows = [(u, i, r + 1) for u, items in recs.items() for r, i in enumerate(items)]
     rel_rows = [(u, i, w) for u, items in rel.items() for i, w in items.items()]
-    rec_df = pd.DataFrame(rec_rows, columns=["user", "item", "rank"]).astype({"user": "int64", "item": "int64"})
+    rec_df = pd.DataFrame(rec_rows, columns=["user", "item", "rank"]).astype(
+        {"user": "int64", "item": "int64"}
+    )
     rec_df = rec_df.sample(frac=1.0, random_state=0)  # rank, not row order, must decide
     return rec_df, pd.DataFrame(rel_rows, columns=["user", "item", "weight"])
 
@@ -404,7 +424,9 @@ def test_many_users_fast() -> None:
     n_users, k = 100_000, 10
     users = np.repeat(np.arange(n_users), k)
     items = np.tile(np.arange(k), n_users) + 1000 * (users % 7)
-    recs = pd.DataFrame({"user": users, "item": items, "rank": np.tile(np.arange(1, k + 1), n_users)})
+    recs = pd.DataFrame(
+        {"user": users, "item": items, "rank": np.tile(np.arange(1, k + 1), n_users)}
+    )
     target = np.arange(n_users) % k
     relevant_item = target + 1000 * (np.arange(n_users) % 7)
     relevant_item[np.arange(n_users) % 20 == 19] = -1

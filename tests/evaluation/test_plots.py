@@ -18,7 +18,9 @@ try:
 except ImportError:  # the plots are optional; the missing-matplotlib test still runs
     matplotlib = plt = None
 
-needs_matplotlib = pytest.mark.skipif(matplotlib is None, reason='needs matplotlib (pip install "recsys[plots]")')
+needs_matplotlib = pytest.mark.skipif(
+    matplotlib is None, reason='needs matplotlib (pip install "recsys[plots]")'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -29,25 +31,42 @@ def _close_figures():
 
 
 def results() -> pd.DataFrame:
-    return pd.DataFrame({
-        "model": ["als"] * 3 + ["popularity"] * 3,
-        "k": [1, 5, 10] * 2,
-        "ndcg": [0.10, 0.14, 0.17, 0.04, 0.06, 0.08],
-        "recall": [0.02, 0.08, 0.12, 0.01, 0.03, 0.05],
-        "n_users": 100,
-        "n_users_skipped": 0,
-        "n_users_unknown": 3,
-    })
+    return pd.DataFrame(
+        {
+            "model": ["als"] * 3 + ["popularity"] * 3,
+            "k": [1, 5, 10] * 2,
+            "ndcg": [0.10, 0.14, 0.17, 0.04, 0.06, 0.08],
+            "recall": [0.02, 0.08, 0.12, 0.01, 0.03, 0.05],
+            "n_users": 100,
+            "n_users_skipped": 0,
+            "n_users_unknown": 3,
+        }
+    )
 
 
 def summary(revenue: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     parts = []
-    for variant, n, rate in (("control", 2000, 0.10), ("bundle", 2000, 0.13), ("premium", 2000, 0.095)):
+    for variant, n, rate in (
+        ("control", 2000, 0.10),
+        ("bundle", 2000, 0.13),
+        ("premium", 2000, 0.095),
+    ):
         converted = rng.random(n) < rate
-        parts.append(pd.DataFrame({"variant": variant, "converted": converted,
-                                   "revenue": np.where(converted, rng.gamma(2.0, 20.0, n), 0.0)}))
-    return ab_summary(pd.concat(parts, ignore_index=True), user_col=None, revenue_col="revenue" if revenue else None)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "variant": variant,
+                    "converted": converted,
+                    "revenue": np.where(converted, rng.gamma(2.0, 20.0, n), 0.0),
+                }
+            )
+        )
+    return ab_summary(
+        pd.concat(parts, ignore_index=True),
+        user_col=None,
+        revenue_col="revenue" if revenue else None,
+    )
 
 
 @needs_matplotlib

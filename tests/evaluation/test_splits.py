@@ -63,9 +63,18 @@ def big_log(n_users: int = 500, per_user: int = 12, seed: int = 0) -> pd.DataFra
 
 # ------------------------------------------------------------ random_split
 @settings(max_examples=80, deadline=None)
-@given(log_frames(), st.integers(0, 2**32 - 1), st.sampled_from([0.1, 0.2, 0.5, 0.9]), st.integers(2, 4))
-def test_random_split_properties(df: pd.DataFrame, seed: int, fraction: float, min_items: int) -> None:
-    kwargs = dict(user_col="user", item_col="item", test_fraction=fraction, min_user_interactions=min_items)
+@given(
+    log_frames(),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0.1, 0.2, 0.5, 0.9]),
+    st.integers(2, 4),
+)
+def test_random_split_properties(
+    df: pd.DataFrame, seed: int, fraction: float, min_items: int
+) -> None:
+    kwargs = dict(
+        user_col="user", item_col="item", test_fraction=fraction, min_user_interactions=min_items
+    )
     train, test = random_split(df, random_state=seed, **kwargs)
     assert_partition(df, train, test)
 
@@ -73,7 +82,9 @@ def test_random_split_properties(df: pd.DataFrame, seed: int, fraction: float, m
     again_train, again_test = random_split(df, random_state=seed, **kwargs)
     pd.testing.assert_frame_equal(test, again_test)
     _, gen_test = random_split(df, random_state=np.random.default_rng(seed), **kwargs)
-    pd.testing.assert_frame_equal(gen_test, random_split(df, random_state=np.random.default_rng(seed), **kwargs)[1])
+    pd.testing.assert_frame_equal(
+        gen_test, random_split(df, random_state=np.random.default_rng(seed), **kwargs)[1]
+    )
 
     # a held-out item never also trains for the same user
     assert not pairs(train) & pairs(test)
@@ -147,7 +158,10 @@ def test_temporal_split_properties(df: pd.DataFrame, cut: int) -> None:
 
 def test_temporal_split_datetimes() -> None:
     df = pd.DataFrame(
-        {"user": [1, 2, 3, 4], "time": ["2024-01-01", "2024-01-31 23:59", "2024-02-01", "2024-03-01"]}
+        {
+            "user": [1, 2, 3, 4],
+            "time": ["2024-01-01", "2024-01-31 23:59", "2024-02-01", "2024-03-01"],
+        }
     )
     train, test = temporal_split(df, time_col="time", split_time="2024-02-01")
     assert train["user"].tolist() == [1, 2]
@@ -163,7 +177,9 @@ def test_temporal_split_time_zones() -> None:
     times = pd.to_datetime(["2024-01-01 10:00", "2024-01-01 12:00"]).tz_localize("Europe/Berlin")
     df = pd.DataFrame({"user": [1, 2], "time": times})
     # 11:00 Berlin = 10:00 UTC
-    train, test = temporal_split(df, time_col="time", split_time=pd.Timestamp("2024-01-01 10:00", tz="UTC"))
+    train, test = temporal_split(
+        df, time_col="time", split_time=pd.Timestamp("2024-01-01 10:00", tz="UTC")
+    )
     assert train["user"].tolist() == [1] and test["user"].tolist() == [2]
 
 
@@ -177,7 +193,9 @@ def test_temporal_split_bad_input() -> None:
     with pytest.raises(ValueError, match=r"\['when'\]"):
         temporal_split(df, time_col="when", split_time=15)
     with pytest.raises(ValueError, match="unparseable"):
-        temporal_split(df.assign(time=["2024-01-01", "soon"]), time_col="time", split_time="2024-01-01")
+        temporal_split(
+            df.assign(time=["2024-01-01", "soon"]), time_col="time", split_time="2024-01-01"
+        )
     with pytest.warns(UserWarning, match="test set is empty"):
         temporal_split(df, time_col="time", split_time=100)
 
@@ -231,8 +249,13 @@ def test_leave_last_n_bad_input() -> None:
 
 
 # ----------------------------------------------------------- basket_holdout
-def check_holdout(df: pd.DataFrame, train: pd.DataFrame, queries: pd.DataFrame, hidden: pd.DataFrame,
-                  min_size: int) -> None:
+def check_holdout(
+    df: pd.DataFrame,
+    train: pd.DataFrame,
+    queries: pd.DataFrame,
+    hidden: pd.DataFrame,
+    min_size: int,
+) -> None:
     train_baskets = set(train["basket"])
     test_baskets = set(df["basket"]) - train_baskets
     assert set(queries["basket"]) <= test_baskets
@@ -247,7 +270,9 @@ def check_holdout(df: pd.DataFrame, train: pd.DataFrame, queries: pd.DataFrame, 
     assert pairs(hidden, "basket", "item") <= pairs(df, "basket", "item")
     assert not pairs(hidden, "basket", "item") & pairs(queries, "basket", "item")
     # train, queries, the hidden pairs' rows and the dropped baskets' rows partition the log
-    hidden_rows = df[pd.MultiIndex.from_frame(df[["basket", "item"]]).isin(pd.MultiIndex.from_frame(hidden))]
+    hidden_rows = df[
+        pd.MultiIndex.from_frame(df[["basket", "item"]]).isin(pd.MultiIndex.from_frame(hidden))
+    ]
     dropped_rows = df[df["basket"].isin(test_baskets - kept)]
     assert_partition(df, train, queries, hidden_rows, dropped_rows)
 
@@ -272,8 +297,9 @@ def test_basket_holdout_random_properties(df: pd.DataFrame, seed: int, min_size:
 @settings(max_examples=50, deadline=None)
 @given(log_frames(), st.integers(0, 21))
 def test_basket_holdout_by_time_properties(df: pd.DataFrame, cut: int) -> None:
-    train, queries, hidden = basket_holdout(df, basket_col="basket", item_col="item", time_col="time",
-                                            split_time=cut, random_state=0)
+    train, queries, hidden = basket_holdout(
+        df, basket_col="basket", item_col="item", time_col="time", split_time=cut, random_state=0
+    )
     check_holdout(df, train, queries, hidden, 2)
     start = df.groupby("basket")["time"].min()
     assert set(train["basket"]) == set(start[start < cut].index)
@@ -288,12 +314,17 @@ def test_basket_holdout_example_and_warning() -> None:
         }
     )
     with pytest.warns(UserWarning, match="dropped 1 test basket"):  # order 3 has a single item
-        train, queries, hidden = basket_holdout(df, basket_col="order", item_col="item", time_col="day",
-                                                split_time=2, random_state=0)
+        train, queries, hidden = basket_holdout(
+            df, basket_col="order", item_col="item", time_col="day", split_time=2, random_state=0
+        )
     assert train.index.tolist() == [0, 1]
     assert hidden["order"].tolist() == [2, 4]
     # order 2 = {tea (2 rows), pot}: whichever is hidden, all its rows leave the query
-    assert len(queries) + (df.set_index(["order", "item"]).index.isin(list(pairs(hidden, "order", "item")))).sum() == 5
+    assert (
+        len(queries)
+        + (df.set_index(["order", "item"]).index.isin(list(pairs(hidden, "order", "item")))).sum()
+        == 5
+    )
 
 
 def test_basket_holdout_seeds_differ() -> None:
@@ -302,8 +333,12 @@ def test_basket_holdout_seeds_differ() -> None:
     b = basket_holdout(df, basket_col="basket", item_col="item", random_state=2)
     assert not a[0].index.equals(b[0].index)
     # same test baskets but different hidden items, too
-    c = basket_holdout(df, basket_col="basket", item_col="item", time_col="time", split_time=500, random_state=1)
-    d = basket_holdout(df, basket_col="basket", item_col="item", time_col="time", split_time=500, random_state=2)
+    c = basket_holdout(
+        df, basket_col="basket", item_col="item", time_col="time", split_time=500, random_state=1
+    )
+    d = basket_holdout(
+        df, basket_col="basket", item_col="item", time_col="time", split_time=500, random_state=2
+    )
     assert c[0].index.equals(d[0].index)
     assert not c[2].equals(d[2])
 
@@ -328,7 +363,9 @@ def test_basket_holdout_bad_input() -> None:
 # ----------------------------------------------------------- filter_to_known
 def test_filter_to_known() -> None:
     train = pd.DataFrame({"user": [1, 2], "item": ["a", "b"]})
-    test = pd.DataFrame({"user": [1, 3, 2, 2], "item": ["b", "a", "c", "a"]}, index=[10, 11, 12, 13])
+    test = pd.DataFrame(
+        {"user": [1, 3, 2, 2], "item": ["b", "a", "c", "a"]}, index=[10, 11, 12, 13]
+    )
     with pytest.warns(UserWarning, match="dropped 2 of 4"):
         kept = filter_to_known(test, train, user_col="user", item_col="item")
     assert kept.index.tolist() == [10, 13]

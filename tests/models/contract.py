@@ -16,7 +16,9 @@ import recsys
 from recsys import Interactions, NotFittedError, Recommender
 
 
-def make_log(seed: int = 0, n_users: int = 60, n_items: int = 40, n_orders: int = 240) -> pd.DataFrame:
+def make_log(
+    seed: int = 0, n_users: int = 60, n_items: int = 40, n_orders: int = 240
+) -> pd.DataFrame:
     """A small power-law purchase log with orders, string item IDs and a country per customer."""
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
@@ -27,7 +29,15 @@ def make_log(seed: int = 0, n_users: int = 60, n_items: int = 40, n_orders: int 
         size = int(rng.integers(1, 5))
         items = rng.choice(n_items, size=size, replace=False, p=popularity)
         for item in items:
-            rows.append((f"o{order}", user, f"item{item:03d}", int(rng.integers(1, 4)), "DE" if user % 3 else "FR"))
+            rows.append(
+                (
+                    f"o{order}",
+                    user,
+                    f"item{item:03d}",
+                    int(rng.integers(1, 4)),
+                    "DE" if user % 3 else "FR",
+                )
+            )
     return pd.DataFrame(rows, columns=["order", "user", "item", "qty", "country"])
 
 
@@ -37,8 +47,13 @@ def log() -> pd.DataFrame:
 
 
 #: How the contract builds interactions from a log (also for partial_fit's old and new parts).
-DATA_KWARGS = dict(user_col="user", item_col="item", weight_col="qty", basket_col="order",
-                   user_attribute_cols=["country"])
+DATA_KWARGS = dict(
+    user_col="user",
+    item_col="item",
+    weight_col="qty",
+    basket_col="order",
+    user_attribute_cols=["country"],
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +114,18 @@ class RecommenderContract:
             assert (np.diff(group["score"].to_numpy()) <= 1e-6).all()
 
     # one test body runs for every model class (by design), hence differing_executors
-    @settings(max_examples=25, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
     @given(n=st.integers(1, 45), exclude_count=st.integers(0, 10), seed=st.integers(0, 10_000))
-    def test_exactly_n_and_never_excluded(self, fitted: Recommender, data: Interactions,
-                                          n: int, exclude_count: int, seed: int) -> None:
+    def test_exactly_n_and_never_excluded(
+        self, fitted: Recommender, data: Interactions, n: int, exclude_count: int, seed: int
+    ) -> None:
         rng = np.random.default_rng(seed)
         users = rng.choice(data.user_ids.external_ids, size=4, replace=False)
         excluded = rng.choice(data.item_ids.external_ids, size=exclude_count, replace=False)
@@ -111,7 +133,9 @@ class RecommenderContract:
         assert not recs["item"].isin(excluded).any()
         assert not recs.duplicated(["user", "item"]).any()
         for user in users:
-            seen = set(data.item_ids.to_external(data.matrix[data.user_ids.to_rows([user])[0]].indices))
+            seen = set(
+                data.item_ids.to_external(data.matrix[data.user_ids.to_rows([user])[0]].indices)
+            )
             got = recs.loc[recs["user"] == user, "item"]
             assert not got.isin(seen).any()
             remaining = data.n_items - len(seen | set(excluded))
@@ -119,21 +143,29 @@ class RecommenderContract:
 
     def test_candidates_restrict_results(self, fitted: Recommender, data: Interactions) -> None:
         candidates = data.item_ids.external_ids[::3]
-        recs = fitted.recommend(data.user_ids.external_ids[:5], n=5, candidates=candidates, exclude_seen=False)
+        recs = fitted.recommend(
+            data.user_ids.external_ids[:5], n=5, candidates=candidates, exclude_seen=False
+        )
         assert recs["item"].isin(candidates).all()
         assert recs.groupby("user").size().eq(5).all()
 
-    def test_exclude_seen_false_can_return_seen(self, fitted: Recommender, data: Interactions) -> None:
+    def test_exclude_seen_false_can_return_seen(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
         recs = fitted.recommend(data.user_ids.external_ids[:3], n=data.n_items, exclude_seen=False)
         assert recs.groupby("user").size().eq(data.n_items).all()
 
-    def test_unknown_user_gets_popularity_fallback(self, fitted: Recommender, data: Interactions) -> None:
+    def test_unknown_user_gets_popularity_fallback(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
         recs = fitted.recommend(["nobody", data.user_ids.external_ids[0]], n=3)
         fallback = recs.loc[recs["user"] == "nobody", "item"].tolist()
         order = np.lexsort((np.arange(data.n_items), -fitted.item_popularity_))[:3]
         assert fallback == data.item_ids.to_external(order).tolist()
 
-    def test_recommend_rows_matches_recommend(self, fitted: Recommender, data: Interactions) -> None:
+    def test_recommend_rows_matches_recommend(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
         users = data.user_ids.external_ids[:6]
         ids, scores = fitted.recommend_rows(data.user_ids.to_rows(users), 4)
         recs = fitted.recommend(users, n=4)
@@ -165,7 +197,9 @@ class RecommenderContract:
 
     # -------------------------------------------------------------- history
     def test_recommend_for_history(self, fitted: Recommender, data: Interactions) -> None:
-        carts = pd.DataFrame({"cart": ["c1", "c1", "c2"], "item": ["item000", "item001", "item005"]})
+        carts = pd.DataFrame(
+            {"cart": ["c1", "c1", "c2"], "item": ["item000", "item001", "item005"]}
+        )
         recs = fitted.recommend_for_history(carts, n=4, query_col="cart")
         assert list(recs.columns) == ["cart", "item", "score", "rank"]
         assert recs.groupby("cart").size().eq(4).all()
@@ -173,8 +207,9 @@ class RecommenderContract:
         with pytest.raises(KeyError, match="unknown item"):
             fitted.recommend_for_history(pd.DataFrame({"user": [1], "item": ["zzz"]}))
         with pytest.warns(UserWarning, match="ignored 1"):
-            fitted.recommend_for_history(pd.DataFrame({"user": [1, 1], "item": ["zzz", "item000"]}),
-                                         unknown_items="ignore")
+            fitted.recommend_for_history(
+                pd.DataFrame({"user": [1, 1], "item": ["zzz", "item000"]}), unknown_items="ignore"
+            )
         with pytest.raises(ValueError, match="missing column"):
             fitted.recommend_for_history(pd.DataFrame({"user": [1]}))
 
@@ -194,7 +229,6 @@ class RecommenderContract:
         b = self.make_model().fit(data).recommend(users, n=5)
         pd.testing.assert_frame_equal(a, b)
 
-
     # ----------------------------------------------------------- persistence
     def test_save_load_round_trip(self, fitted: Recommender, data: Interactions, tmp_path) -> None:
         path = tmp_path / "model.npz"
@@ -207,19 +241,36 @@ class RecommenderContract:
         np.testing.assert_array_equal(loaded.item_popularity_, fitted.item_popularity_)
         users = [*data.user_ids.external_ids.tolist(), "nobody"]
         items = data.item_ids.external_ids
-        for kwargs in ({}, {"exclude_seen": False}, {"exclude_items": items[:5]}, {"candidates": items[::2]}):
-            pd.testing.assert_frame_equal(loaded.recommend(users, n=7, **kwargs), fitted.recommend(users, n=7, **kwargs))
+        for kwargs in (
+            {},
+            {"exclude_seen": False},
+            {"exclude_items": items[:5]},
+            {"candidates": items[::2]},
+        ):
+            pd.testing.assert_frame_equal(
+                loaded.recommend(users, n=7, **kwargs), fitted.recommend(users, n=7, **kwargs)
+            )
         rows = np.r_[np.arange(len(data.user_ids)), -1]
-        for a, b in zip(loaded.recommend_rows(rows, 5), fitted.recommend_rows(rows, 5), strict=True):
+        for a, b in zip(
+            loaded.recommend_rows(rows, 5), fitted.recommend_rows(rows, 5), strict=True
+        ):
             np.testing.assert_array_equal(a, b)
-        pd.testing.assert_frame_equal(loaded.similar_items(items, n=4), fitted.similar_items(items, n=4))
+        pd.testing.assert_frame_equal(
+            loaded.similar_items(items, n=4), fitted.similar_items(items, n=4)
+        )
         carts = pd.DataFrame({"cart": ["c1", "c1", "c2"], "item": [items[0], items[1], items[5]]})
-        pd.testing.assert_frame_equal(loaded.recommend_for_history(carts, n=6, query_col="cart"),
-                                      fitted.recommend_for_history(carts, n=6, query_col="cart"))
-        np.testing.assert_array_equal(loaded.score_items(users[:5], items), fitted.score_items(users[:5], items))
+        pd.testing.assert_frame_equal(
+            loaded.recommend_for_history(carts, n=6, query_col="cart"),
+            fitted.recommend_for_history(carts, n=6, query_col="cart"),
+        )
+        np.testing.assert_array_equal(
+            loaded.score_items(users[:5], items), fitted.score_items(users[:5], items)
+        )
         basket = [items[0], items[3]]
-        pd.testing.assert_frame_equal(recsys.recommend_cross_sell(loaded, basket, n=5, user=users[0]),
-                                      recsys.recommend_cross_sell(fitted, basket, n=5, user=users[0]))
+        pd.testing.assert_frame_equal(
+            recsys.recommend_cross_sell(loaded, basket, n=5, user=users[0]),
+            recsys.recommend_cross_sell(fitted, basket, n=5, user=users[0]),
+        )
         # compressed files hold the same model
         fitted.save(tmp_path / "small.npz", compress=True)
         again = recsys.load(tmp_path / "small.npz")
@@ -254,15 +305,21 @@ class RecommenderContract:
         assert recs.groupby("user").size().eq(5).all()
         seen = set(zip(*(union.to_pandas()[c] for c in ("user", "item")), strict=True))
         assert not any((u, i) in seen for u, i in zip(recs["user"], recs["item"], strict=True))
-        assert model.recommend(users[:3], n=2, candidates=["brand-new"], exclude_seen=False)["item"].eq("brand-new").all()
+        assert (
+            model.recommend(users[:3], n=2, candidates=["brand-new"], exclude_seen=False)["item"]
+            .eq("brand-new")
+            .all()
+        )
         assert len(model.similar_items(["brand-new"], n=3)) == 3
         if not isinstance(model, recsys.ALS):  # exact: the same as a refit on the union of the logs
             refit = self.make_refit(model).fit(union)
             a, b = model.recommend(users, n=6), refit.recommend(users, n=6)
             pd.testing.assert_frame_equal(a.drop(columns="score"), b.drop(columns="score"))
             np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5, atol=1e-6)
-            pd.testing.assert_frame_equal(model.similar_items(union.item_ids.external_ids, n=4).drop(columns="score"),
-                                          refit.similar_items(union.item_ids.external_ids, n=4).drop(columns="score"))
+            pd.testing.assert_frame_equal(
+                model.similar_items(union.item_ids.external_ids, n=4).drop(columns="score"),
+                refit.similar_items(union.item_ids.external_ids, n=4).drop(columns="score"),
+            )
         with pytest.raises(NotFittedError):
             self.make_model().partial_fit(new_data)
 

@@ -12,11 +12,18 @@ from recsys.core.als import als_loss
 from tests.models.contract import make_log
 
 
-def _power_law(seed: int = 0, users: int = 400, items: int = 120, draws: int = 6000) -> sp.csr_matrix:
+def _power_law(
+    seed: int = 0, users: int = 400, items: int = 120, draws: int = 6000
+) -> sp.csr_matrix:
     rng = np.random.default_rng(seed)
     p = 1 / np.arange(1, items + 1) ** 0.9
-    m = sp.csr_matrix((np.ones(draws, np.float32), (rng.integers(0, users, draws), rng.choice(items, draws, p=p / p.sum()))),
-                      shape=(users, items))
+    m = sp.csr_matrix(
+        (
+            np.ones(draws, np.float32),
+            (rng.integers(0, users, draws), rng.choice(items, draws, p=p / p.sum())),
+        ),
+        shape=(users, items),
+    )
     m.sum_duplicates()
     return m
 
@@ -24,7 +31,10 @@ def _power_law(seed: int = 0, users: int = 400, items: int = 120, draws: int = 6
 def _hit_rate(model: recsys.Recommender, test: sp.csr_matrix) -> float:
     users = np.flatnonzero(np.diff(test.indptr))
     ids, _ = model.recommend_rows(users, 10)
-    hits = [np.isin(ids[i], test.indices[test.indptr[u]:test.indptr[u + 1]]).any() for i, u in enumerate(users)]
+    hits = [
+        np.isin(ids[i], test.indices[test.indptr[u] : test.indptr[u + 1]]).any()
+        for i, u in enumerate(users)
+    ]
     return float(np.mean(hits))
 
 
@@ -49,7 +59,9 @@ def test_numba_als_matches_implicit_als_in_loss_and_quality() -> None:
 def test_fold_in_solves_the_user_normal_equations_exactly() -> None:
     """fold_in_rows = argmin_x sum_i c_i (p_i - x.y_i)^2 + reg |x|^2 against the final item factors."""
     data = recsys.Interactions.from_csr(_power_law(seed=2))
-    model = recsys.ALS(factors=8, regularization=0.1, alpha=2.0, iterations=5, random_state=0).fit(data)
+    model = recsys.ALS(factors=8, regularization=0.1, alpha=2.0, iterations=5, random_state=0).fit(
+        data
+    )
     rows = np.arange(20)
     folded = model.fold_in_rows(data.matrix[rows])
     Y = model.item_factors_.astype(np.float64)
@@ -64,7 +76,10 @@ def test_fold_in_solves_the_user_normal_equations_exactly() -> None:
     history = history[history["user"].isin(rows)]
     a = model.recommend(rows, n=5)
     b = model.recommend_for_history(history, n=5)
-    overlap = [len(set(a.loc[a["user"] == u, "item"]) & set(b.loc[b["user"] == u, "item"])) / 5 for u in rows]
+    overlap = [
+        len(set(a.loc[a["user"] == u, "item"]) & set(b.loc[b["user"] == u, "item"])) / 5
+        for u in rows
+    ]
     assert np.mean(overlap) > 0.7
 
 
@@ -73,12 +88,15 @@ def test_item_item_cosine_ranks_like_implicit() -> None:
 
     log = make_log(seed=3, n_users=80, n_items=50, n_orders=500)
     data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item", weight_col="qty")
-    ours = recsys.ItemItem(similarity="cosine", k=20, min_count=1, use_baskets=False, binary=False,
-                           num_threads=1).fit(data)
+    ours = recsys.ItemItem(
+        similarity="cosine", k=20, min_count=1, use_baskets=False, binary=False, num_threads=1
+    ).fit(data)
     theirs = CosineRecommender(K=21, num_threads=1)  # implicit's K counts the item itself
     theirs.fit(data.matrix, show_progress=False)
     users = np.arange(data.n_users)
-    ids_theirs, scores_theirs = theirs.recommend(users, data.matrix, N=5, filter_already_liked_items=True)
+    ids_theirs, scores_theirs = theirs.recommend(
+        users, data.matrix, N=5, filter_already_liked_items=True
+    )
     ids_ours, scores_ours = ours.recommend_rows(users, 5)
     # compare scores (ids may differ only among exact ties)
     positive = scores_theirs > 0
@@ -93,8 +111,15 @@ def test_show_progress_draws_a_bar(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_als_rejects_bad_hyper_parameters() -> None:
     data = recsys.Interactions.from_csr(_power_law(seed=5, users=30, items=10, draws=100))
-    for params in ({"factors": 0}, {"iterations": -1}, {"regularization": np.nan}, {"alpha": 0},
-                   {"backend": "gpu"}, {"num_threads": -2}, {"factors": 2.5}):
+    for params in (
+        {"factors": 0},
+        {"iterations": -1},
+        {"regularization": np.nan},
+        {"alpha": 0},
+        {"backend": "gpu"},
+        {"num_threads": -2},
+        {"factors": 2.5},
+    ):
         with pytest.raises((ValueError, TypeError)):
             recsys.ALS(**params).fit(data)
 

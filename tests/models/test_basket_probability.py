@@ -17,8 +17,14 @@ from recsys.selling import Rules, recommend_cross_sell, recommend_cross_sell_bat
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def basket_log(seed: int, n_users: int = 30, n_items: int = 12, n_baskets: int = 150, repeat: float = 0.0,
-               start: str = "2024-01-01") -> pd.DataFrame:
+def basket_log(
+    seed: int,
+    n_users: int = 30,
+    n_items: int = 12,
+    n_baskets: int = 150,
+    repeat: float = 0.0,
+    start: str = "2024-01-01",
+) -> pd.DataFrame:
     """Baskets of 1-5 items; with ``repeat`` > 0 each customer keeps re-buying a favourite item."""
     rng = np.random.default_rng(seed)
     p = 1.0 / np.arange(1, n_items + 1) ** 0.8
@@ -36,8 +42,13 @@ def basket_log(seed: int, n_users: int = 30, n_items: int = 12, n_baskets: int =
 
 
 def interactions(log: pd.DataFrame, time: bool = True) -> recsys.Interactions:
-    return recsys.Interactions.from_pandas(log, user_col="user", item_col="item", basket_col="basket",
-                                           time_col="time" if time else None)
+    return recsys.Interactions.from_pandas(
+        log,
+        user_col="user",
+        item_col="item",
+        basket_col="basket",
+        time_col="time" if time else None,
+    )
 
 
 # --------------------------------------------------------------------------- pieces
@@ -59,28 +70,57 @@ def test_conditional_probabilities_match_dense_counts(seed: int, m: float) -> No
 
 
 def test_user_basket_counts_and_repeat_probabilities() -> None:
-    baskets = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1]], dtype=np.float32))
+    baskets = sp.csr_matrix(
+        np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1]], dtype=np.float32)
+    )
     counts, n = bp.user_basket_counts(baskets, np.array([0, 0, 1, 0]), 3)
-    assert counts.toarray().tolist() == [[3, 1, 1], [0, 0, 1], [0, 0, 0]] and n.tolist() == [3, 1, 0]
+    assert counts.toarray().tolist() == [[3, 1, 1], [0, 0, 1], [0, 0, 0]] and n.tolist() == [
+        3,
+        1,
+        0,
+    ]
     popularity = np.array([0.75, 0.25, 0.5])
-    q = bp.probability_queries(np.array([0, 1, 1, 2]), np.array([1, 2]), np.array([0, -1, 1]), counts, n,
-                               popularity, repeat_prior=2.0, repeat_scale=0.5)
+    q = bp.probability_queries(
+        np.array([0, 1, 1, 2]),
+        np.array([1, 2]),
+        np.array([0, -1, 1]),
+        counts,
+        n,
+        popularity,
+        repeat_prior=2.0,
+        repeat_scale=0.5,
+    )
     indptr, rows, weights, explain, direct = q
     assert indptr.tolist() == [0, 4, 4, 6]
     assert rows.tolist() == [1, 0, 1, 2, 2, 2]
-    expected = [1.0, 0.5 * (3 + 1.5) / 5, 0.5 * (1 + 0.5) / 5, 0.5 * (1 + 1.0) / 5, 1.0, 0.5 * (1 + 1.0) / 3]
+    expected = [
+        1.0,
+        0.5 * (3 + 1.5) / 5,
+        0.5 * (1 + 0.5) / 5,
+        0.5 * (1 + 1.0) / 5,
+        1.0,
+        0.5 * (1 + 1.0) / 3,
+    ]
     np.testing.assert_allclose(weights, expected, rtol=1e-6)
     assert explain.tolist() == [True, False, False, False, True, False]
     assert (direct == ~explain).all()
     # no repeat prior: the basket entries only
-    plain = bp.probability_queries(np.array([0, 1, 1, 2]), np.array([1, 2]), np.array([0, -1, 1]), counts, n,
-                                   popularity, repeat_prior=None)
+    plain = bp.probability_queries(
+        np.array([0, 1, 1, 2]),
+        np.array([1, 2]),
+        np.array([0, -1, 1]),
+        counts,
+        n,
+        popularity,
+        repeat_prior=None,
+    )
     assert plain[0].tolist() == [0, 1, 1, 2] and not plain[4].any()
 
 
 # --------------------------------------------------------------------------- the cross-sell score
-def reference_scores(model: recsys.ItemItem, data: recsys.Interactions, basket_rows: list[int],
-                     user_row: int) -> np.ndarray:
+def reference_scores(
+    model: recsys.ItemItem, data: recsys.Interactions, basket_rows: list[int], user_row: int
+) -> np.ndarray:
     """Dense ``1 - (1 - max_i P(j | i)) (1 - r_j)`` from the training baskets, in float64."""
     X = data.basket_matrix.copy()
     X.data[:] = 1
@@ -101,9 +141,15 @@ def reference_scores(model: recsys.ItemItem, data: recsys.Interactions, basket_r
 
 
 @SETTINGS
-@given(seed=st.integers(0, 10_000), m=st.sampled_from([0.5, 4.0, 50.0]), a=st.sampled_from([None, 1.0, 20.0]),
-       data=st.data())
-def test_cross_sell_scores_match_the_dense_reference(seed: int, m: float, a: float | None, data) -> None:
+@given(
+    seed=st.integers(0, 10_000),
+    m=st.sampled_from([0.5, 4.0, 50.0]),
+    a=st.sampled_from([None, 1.0, 20.0]),
+    data=st.data(),
+)
+def test_cross_sell_scores_match_the_dense_reference(
+    seed: int, m: float, a: float | None, data
+) -> None:
     log = basket_log(seed, repeat=0.4)
     inter = interactions(log)
     model = recsys.ItemItem(k=50, basket_prior=m, repeat_prior=a, num_threads=1).fit(inter)
@@ -111,7 +157,9 @@ def test_cross_sell_scores_match_the_dense_reference(seed: int, m: float, a: flo
     items = list(inter.item_ids.external_ids)
     basket = data.draw(st.lists(st.sampled_from(items), min_size=1, max_size=4, unique=True))
     user = data.draw(st.sampled_from([None, "u0", "u3", "u7", "nobody"]))
-    out = recommend_cross_sell(model, basket, n=len(items), user=user, explain=False, return_frame=False)
+    out = recommend_cross_sell(
+        model, basket, n=len(items), user=user, explain=False, return_frame=False
+    )
     rows = inter.item_ids.to_rows(basket).tolist()
     user_row = int(inter.user_ids.to_rows([user], missing="ignore")[0]) if user is not None else -1
     expected = reference_scores(model, inter, rows, user_row)
@@ -137,9 +185,13 @@ def test_repeat_purchases_are_offered_and_explained() -> None:
     n_orders = int((inter.basket_users == row).sum())
     assert repeats["reason"].str.endswith(f"of your {n_orders} orders").all()
     # owned items stay out with Rules(); user_weight=0 ignores the history
-    assert not set(recommend_cross_sell(model, ["i11"], n=5, user=user, rules=Rules())["item"]) & owned
+    assert (
+        not set(recommend_cross_sell(model, ["i11"], n=5, user=user, rules=Rules())["item"]) & owned
+    )
     anonymous = recommend_cross_sell(model, ["i11"], n=5)
-    pd.testing.assert_frame_equal(recommend_cross_sell(model, ["i11"], n=5, user=user, user_weight=0.0), anonymous)
+    pd.testing.assert_frame_equal(
+        recommend_cross_sell(model, ["i11"], n=5, user=user, user_weight=0.0), anonymous
+    )
 
 
 def test_batch_equals_single_calls() -> None:
@@ -148,20 +200,33 @@ def test_batch_equals_single_calls() -> None:
     carts = log[log["basket"].isin([f"b{i}" for i in range(0, 150, 7)])]
     batch = recommend_cross_sell_batch(model, carts, n=4, basket_col="basket", user_col="user")
     for basket, lines in carts.groupby("basket", sort=False):
-        single = recommend_cross_sell(model, lines["item"].tolist(), n=4, user=lines["user"].iloc[0])
+        single = recommend_cross_sell(
+            model, lines["item"].tolist(), n=4, user=lines["user"].iloc[0]
+        )
         theirs = batch[batch["basket"] == basket].drop(columns="basket").reset_index(drop=True)
         pd.testing.assert_frame_equal(single, theirs)
 
 
 # --------------------------------------------------------------------------- calibration
 def test_calibration_chooses_the_best_trial() -> None:
-    model = recsys.ItemItem(num_threads=1).fit(interactions(basket_log(2, n_items=80, repeat=0.9, n_baskets=800)))
+    model = recsys.ItemItem(num_threads=1).fit(
+        interactions(basket_log(2, n_items=80, repeat=0.9, n_baskets=800))
+    )
     trials = model.calibration_
-    assert trials is not None and list(trials.columns) == ["basket_prior", "repeat_prior", "hit_rate@10"]
+    assert trials is not None and list(trials.columns) == [
+        "basket_prior",
+        "repeat_prior",
+        "hit_rate@10",
+    ]
     first = trials[trials["repeat_prior"].isna()]
     assert sorted(first["basket_prior"]) == sorted(bp.PRIOR_GRID)
     assert model.basket_prior_ == first.loc[first["hit_rate@10"].idxmax(), "basket_prior"]
-    second = pd.concat([first[first["basket_prior"] == model.basket_prior_], trials[trials["repeat_prior"].notna()]])
+    second = pd.concat(
+        [
+            first[first["basket_prior"] == model.basket_prior_],
+            trials[trials["repeat_prior"].notna()],
+        ]
+    )
     best = second.loc[second["hit_rate@10"].idxmax(), "repeat_prior"]
     assert (model.repeat_prior_ is None and np.isnan(best)) or model.repeat_prior_ == best
     # customers who keep re-buying their favourites: repeats help
@@ -180,8 +245,14 @@ def test_fixed_priors_small_data_and_no_baskets() -> None:
     log = basket_log(4)
     fixed = recsys.ItemItem(basket_prior=3.0, repeat_prior=None).fit(interactions(log))
     assert fixed.calibration_ is None and (fixed.basket_prior_, fixed.repeat_prior_) == (3.0, None)
-    tiny = recsys.ItemItem().fit(interactions(basket_log(5, n_baskets=40)))  # 6 held-out baskets: too few
-    assert tiny.calibration_ is None and tiny.basket_prior_ == bp.FALLBACK_BASKET_PRIOR and tiny.repeat_prior_ is None
+    tiny = recsys.ItemItem().fit(
+        interactions(basket_log(5, n_baskets=40))
+    )  # 6 held-out baskets: too few
+    assert (
+        tiny.calibration_ is None
+        and tiny.basket_prior_ == bp.FALLBACK_BASKET_PRIOR
+        and tiny.repeat_prior_ is None
+    )
     users = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
     over_users = recsys.ItemItem().fit(users)
     assert over_users.basket_prior_ == bp.FALLBACK_BASKET_PRIOR and over_users.repeat_prior_ is None
@@ -223,29 +294,42 @@ def test_save_load_and_partial_fit_keep_the_priors(tmp_path) -> None:
     model = recsys.ItemItem(num_threads=1).fit(interactions(old))
     model.save(tmp_path / "m.npz")
     loaded = recsys.load(tmp_path / "m.npz")
-    assert (loaded.basket_prior_, loaded.repeat_prior_) == (model.basket_prior_, model.repeat_prior_)
+    assert (loaded.basket_prior_, loaded.repeat_prior_) == (
+        model.basket_prior_,
+        model.repeat_prior_,
+    )
     pd.testing.assert_frame_equal(loaded.calibration_, model.calibration_)
     for user in ("u1", "u2", None):
-        pd.testing.assert_frame_equal(recommend_cross_sell(loaded, ["i00", "i03"], n=6, user=user),
-                                      recommend_cross_sell(model, ["i00", "i03"], n=6, user=user))
+        pd.testing.assert_frame_equal(
+            recommend_cross_sell(loaded, ["i00", "i03"], n=6, user=user),
+            recommend_cross_sell(model, ["i00", "i03"], n=6, user=user),
+        )
     # partial_fit keeps the calibrated priors and equals a refit with them fixed
     model.partial_fit(interactions(new))
-    refit = recsys.ItemItem(basket_prior=model.basket_prior_, repeat_prior=model.repeat_prior_,
-                            num_threads=1).fit(interactions(pd.concat([old, new])))
+    refit = recsys.ItemItem(
+        basket_prior=model.basket_prior_, repeat_prior=model.repeat_prior_, num_threads=1
+    ).fit(interactions(pd.concat([old, new])))
     for user in ("u1", "u5"):
-        pd.testing.assert_frame_equal(recommend_cross_sell(model, ["i01"], n=6, user=user),
-                                      recommend_cross_sell(refit, ["i01"], n=6, user=user))
+        pd.testing.assert_frame_equal(
+            recommend_cross_sell(model, ["i01"], n=6, user=user),
+            recommend_cross_sell(refit, ["i01"], n=6, user=user),
+        )
 
 
 # --------------------------------------------------------------------------- ItemItem item scores
 @SETTINGS
-@given(seed=st.integers(0, 10_000), similarity=st.sampled_from(["cosine", "jaccard"]), binary=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    similarity=st.sampled_from(["cosine", "jaccard"]),
+    binary=st.booleans(),
+)
 def test_item_scores_match_the_dense_product(seed: int, similarity: str, binary: bool) -> None:
     rng = np.random.default_rng(seed)
     log = basket_log(seed, n_items=25, n_baskets=120)
     log["qty"] = rng.integers(1, 4, size=len(log))
-    inter = recsys.Interactions.from_pandas(log, user_col="user", item_col="item", basket_col="basket",
-                                            weight_col="qty")
+    inter = recsys.Interactions.from_pandas(
+        log, user_col="user", item_col="item", basket_col="basket", weight_col="qty"
+    )
     model = recsys.ItemItem(similarity=similarity, k=6, binary=binary, num_threads=1).fit(inter)
     users = rng.choice(model.user_ids_.external_ids, size=4, replace=False)
     items = rng.choice(model.item_ids_.external_ids, size=7, replace=True)
@@ -254,7 +338,9 @@ def test_item_scores_match_the_dense_product(seed: int, similarity: str, binary:
     np.testing.assert_allclose(model.score_items(users, items), expected, rtol=1e-5, atol=1e-7)
     # recommend's scores are the same numbers, to the last bit
     recs = model.recommend(users[:1], n=5)
-    np.testing.assert_array_equal(model.score_items(users[:1], recs["item"])[0], recs["score"].to_numpy())
+    np.testing.assert_array_equal(
+        model.score_items(users[:1], recs["item"])[0], recs["score"].to_numpy()
+    )
 
 
 @SETTINGS
@@ -271,7 +357,9 @@ def test_user_recommendations_rank_by_the_same_probability(seed: int, a: float |
         row = int(inter.user_ids.to_rows([user])[0])
         history = inter.matrix[row].indices.tolist()
         expected = reference_scores(model, inter, history, row)
-        np.testing.assert_allclose(model.score_items([user], items)[0], expected, rtol=2e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            model.score_items([user], items)[0], expected, rtol=2e-6, atol=1e-7
+        )
         recs = model.recommend([user], n=5, exclude_seen=False)
         got = inter.item_ids.to_rows(recs["item"])
         np.testing.assert_allclose(recs["score"], expected[got], rtol=2e-6, atol=1e-7)

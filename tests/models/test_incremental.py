@@ -19,8 +19,16 @@ from recsys.models import item_item as item_item_module
 KW = dict(user_col="user", item_col="item", weight_col="qty", basket_col="order")
 
 
-def make_log(seed: int, n_users: int, n_items: int, n_orders: int, first_order: int = 0,
-             user_offset: int = 0, item_offset: int = 0, zipf: float = 0.0) -> pd.DataFrame:
+def make_log(
+    seed: int,
+    n_users: int,
+    n_items: int,
+    n_orders: int,
+    first_order: int = 0,
+    user_offset: int = 0,
+    item_offset: int = 0,
+    zipf: float = 0.0,
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     p = 1.0 / np.arange(1, n_items + 1) ** zipf
     p /= p.sum()
@@ -40,9 +48,15 @@ def big_old() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def big_new(big_old: pd.DataFrame) -> pd.DataFrame:
-    new = make_log(2, n_users=650, n_items=1520, n_orders=25, first_order=10_000)  # new users and items
+    new = make_log(
+        2, n_users=650, n_items=1520, n_orders=25, first_order=10_000
+    )  # new users and items
     # more lines for two existing orders, by their own customers
-    extend = big_old[big_old["order"].isin([3, 4])].drop_duplicates("order").assign(item=[7, 1510], qty=2)
+    extend = (
+        big_old[big_old["order"].isin([3, 4])]
+        .drop_duplicates("order")
+        .assign(item=[7, 1510], qty=2)
+    )
     return pd.concat([new, extend], ignore_index=True)
 
 
@@ -76,10 +90,18 @@ def assert_same_tables(a, b, rtol: float = 0.0) -> None:
 @pytest.mark.parametrize("similarity", ["cosine", "jaccard", "lift", "confidence", "bm25"])
 @pytest.mark.parametrize("binary", [True, False])
 @pytest.mark.parametrize("use_baskets", [True, False])
-def test_item_item_matches_a_refit_on_the_union(big_old, big_new, spy_full_rebuilds, similarity: str,
-                                                binary: bool, use_baskets: bool) -> None:
-    params = dict(similarity=similarity, k=15, binary=binary, use_baskets=use_baskets, min_count=1,
-                  shrinkage=0.5 if similarity == "jaccard" else 0.0, num_threads=1)
+def test_item_item_matches_a_refit_on_the_union(
+    big_old, big_new, spy_full_rebuilds, similarity: str, binary: bool, use_baskets: bool
+) -> None:
+    params = dict(
+        similarity=similarity,
+        k=15,
+        binary=binary,
+        use_baskets=use_baskets,
+        min_count=1,
+        shrinkage=0.5 if similarity == "jaccard" else 0.0,
+        num_threads=1,
+    )
     union = Interactions.from_pandas(pd.concat([big_old, big_new]), **KW)
     refit = ItemItem(**params).fit(union)
     model = ItemItem(**params).fit(Interactions.from_pandas(big_old, **KW))
@@ -98,9 +120,13 @@ def test_item_item_matches_a_refit_on_the_union(big_old, big_new, spy_full_rebui
         assert bool(spy_full_rebuilds) == full, spy_full_rebuilds
 
 
-def test_item_item_lift_on_users_updates_partially_without_new_users(big_old, spy_full_rebuilds) -> None:
+def test_item_item_lift_on_users_updates_partially_without_new_users(
+    big_old, spy_full_rebuilds
+) -> None:
     # known users buying again: the number of transactions (users) is unchanged
-    new = big_old.sample(4, random_state=0).assign(order=lambda d: d["order"] + 50_000, item=lambda d: (d["item"] * 7) % 1500)
+    new = big_old.sample(4, random_state=0).assign(
+        order=lambda d: d["order"] + 50_000, item=lambda d: (d["item"] * 7) % 1500
+    )
     union = Interactions.from_pandas(pd.concat([big_old, new]), **KW)
     params = dict(similarity="lift", k=10, use_baskets=False, num_threads=1)
     model = ItemItem(**params).fit(Interactions.from_pandas(big_old, **KW))
@@ -127,10 +153,15 @@ def test_item_item_many_small_updates(big_old) -> None:
 def test_item_item_min_count_and_small_k(spy_full_rebuilds) -> None:
     old = make_log(3, 50, 12, 300, zipf=0.5)
     new = make_log(4, 60, 14, 30, first_order=1000, zipf=0.5)
-    for params in (dict(similarity="confidence", k=3, min_count=3), dict(similarity="jaccard", k=50, min_count=2)):
+    for params in (
+        dict(similarity="confidence", k=3, min_count=3),
+        dict(similarity="jaccard", k=50, min_count=2),
+    ):
         model = ItemItem(**params, num_threads=1).fit(Interactions.from_pandas(old, **KW))
         model.partial_fit(Interactions.from_pandas(new, **KW))
-        refit = ItemItem(**params, num_threads=1).fit(Interactions.from_pandas(pd.concat([old, new]), **KW))
+        refit = ItemItem(**params, num_threads=1).fit(
+            Interactions.from_pandas(pd.concat([old, new]), **KW)
+        )
         assert_same_tables(model.neighbours_, refit.neighbours_)
 
 
@@ -161,7 +192,9 @@ def test_item_item_sparse_matrix_update() -> None:
     union = old.copy()
     union.resize((3, 4))
     union = union + new
-    assert_same_tables(model.neighbours_, ItemItem(similarity="cosine", num_threads=1).fit(union).neighbours_)
+    assert_same_tables(
+        model.neighbours_, ItemItem(similarity="cosine", num_threads=1).fit(union).neighbours_
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -170,8 +203,12 @@ def test_item_item_sparse_matrix_update() -> None:
 
 
 def test_popularity_matches_a_refit() -> None:
-    old = make_log(5, 80, 30, 300, zipf=0.8).assign(country=lambda d: np.where(d["user"] % 3, "DE", "FR"))
-    new = make_log(6, 100, 35, 60, first_order=1000, zipf=0.8).assign(country="SG")  # users move to SG too
+    old = make_log(5, 80, 30, 300, zipf=0.8).assign(
+        country=lambda d: np.where(d["user"] % 3, "DE", "FR")
+    )
+    new = make_log(6, 100, 35, 60, first_order=1000, zipf=0.8).assign(
+        country="SG"
+    )  # users move to SG too
     kwargs = {**KW, "user_attribute_cols": ["country"]}
     for params in ({}, {"segment_col": "country"}):
         model = Popularity(**params).fit(Interactions.from_pandas(old, **kwargs))
@@ -186,7 +223,9 @@ def test_popularity_matches_a_refit() -> None:
         pd.testing.assert_frame_equal(model.recommend(users, n=6), refit.recommend(users, n=6))
     no_segments = Interactions.from_pandas(new, **KW)
     with pytest.raises(ValueError, match="segment_col"):
-        Popularity(segment_col="country").fit(Interactions.from_pandas(old, **kwargs)).partial_fit(no_segments)
+        Popularity(segment_col="country").fit(Interactions.from_pandas(old, **kwargs)).partial_fit(
+            no_segments
+        )
 
 
 def test_decayed_popularity_needs_times() -> None:
@@ -220,25 +259,40 @@ def test_als_partial_fit_guarantees(als_logs) -> None:
     model.partial_fit(new_data)
     assert model.user_ids_ == union.user_ids and model.item_ids_ == union.item_ids
     np.testing.assert_allclose(model.user_items_.toarray(), union.matrix.toarray(), rtol=1e-6)
-    assert model.user_factors_.shape == (len(union.user_ids), 16) and model.item_factors_.shape == (len(union.item_ids), 16)
+    assert model.user_factors_.shape == (len(union.user_ids), 16) and model.item_factors_.shape == (
+        len(union.item_ids),
+        16,
+    )
     # untouched rows keep their factors
     touched_users = model.user_ids_.to_rows(new_data.user_ids.external_ids)
     touched_items = model.item_ids_.to_rows(new_data.item_ids.external_ids)
     untouched_users = np.setdiff1d(np.arange(len(before_users)), touched_users)
     untouched_items = np.setdiff1d(np.arange(len(before_items)), touched_items)
-    np.testing.assert_array_equal(model.user_factors_[untouched_users], before_users[untouched_users])
-    np.testing.assert_array_equal(model.item_factors_[untouched_items], before_items[untouched_items])
+    np.testing.assert_array_equal(
+        model.user_factors_[untouched_users], before_users[untouched_users]
+    )
+    np.testing.assert_array_equal(
+        model.item_factors_[untouched_items], before_items[untouched_items]
+    )
     # touched users: exactly their fold-in against the final item factors
-    np.testing.assert_allclose(model.user_factors_[touched_users],
-                               model.fold_in_rows(model.user_items_[touched_users]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.user_factors_[touched_users],
+        model.fold_in_rows(model.user_items_[touched_users]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # new items are learned
-    new_items = model.item_ids_.to_rows(np.setdiff1d(union.item_ids.external_ids, old["item"].unique()))
+    new_items = model.item_ids_.to_rows(
+        np.setdiff1d(union.item_ids.external_ids, old["item"].unique())
+    )
     assert new_items.size and (np.abs(model.item_factors_[new_items]).sum(axis=1) > 0).all()
     # derived state is rebuilt: the top-n index and Gramian agree with the factors
     users = union.user_ids.external_ids[:20]
     recs = model.recommend(users, n=5)
     direct = model.score_items(users[:1], recs.loc[recs["user"] == users[0], "item"])[0]
-    np.testing.assert_allclose(recs.loc[recs["user"] == users[0], "score"], direct, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        recs.loc[recs["user"] == users[0], "score"], direct, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_als_partial_fit_is_close_to_a_refit(als_logs) -> None:
@@ -256,8 +310,11 @@ def test_als_partial_fit_is_close_to_a_refit(als_logs) -> None:
     def loss(u: np.ndarray, i: np.ndarray) -> float:
         return als_loss(confidence, u, i, ALS_PARAMS["regularization"], num_threads=1)
 
-    full, partial, stale = loss(refit.user_factors_, refit.item_factors_), loss(
-        model.user_factors_, model.item_factors_), loss(stale_users, stale_items)
+    full, partial, stale = (
+        loss(refit.user_factors_, refit.item_factors_),
+        loss(model.user_factors_, model.item_factors_),
+        loss(stale_users, stale_items),
+    )
     assert partial <= 1.05 * full, (partial, full)
     assert partial < stale - 0.5 * (stale - full), (partial, stale, full)
 
@@ -276,7 +333,9 @@ def test_als_partial_fit_is_deterministic_across_threads(als_logs) -> None:
 
 def test_als_bad_updates(als_logs) -> None:
     old, _ = als_logs
-    model = ALS(factors=4, iterations=2, random_state=0, num_threads=1).fit(Interactions.from_pandas(old, **KW))
+    model = ALS(factors=4, iterations=2, random_state=0, num_threads=1).fit(
+        Interactions.from_pandas(old, **KW)
+    )
     before = model.user_factors_
     with pytest.raises(ValueError, match="model's ID type"):
         model.partial_fit(Interactions.from_pandas(old.head(3).assign(item="x"), **KW))
@@ -298,19 +357,29 @@ def test_als_bad_updates(als_logs) -> None:
         (ItemItem(k=5, num_threads=1), {"similarity": "lift"}),
         (Popularity(), {"half_life_days": 3.0}),
     ],
-    ids=["als-reg", "als-factors", "itemitem-shrinkage", "itemitem-similarity", "popularity-half-life"],
+    ids=[
+        "als-reg",
+        "als-factors",
+        "itemitem-shrinkage",
+        "itemitem-similarity",
+        "popularity-half-life",
+    ],
 )
 def test_partial_fit_refuses_changed_hyper_parameters(model, change: dict) -> None:
     old = make_log(5, 20, 10, 60)
     model.fit(Interactions.from_pandas(old, **KW))
     model.set_params(**change)
-    with pytest.raises(ValueError, match=f"hyper-parameters changed since fit.*{next(iter(change))}"):
+    with pytest.raises(
+        ValueError, match=f"hyper-parameters changed since fit.*{next(iter(change))}"
+    ):
         model.partial_fit(Interactions.from_pandas(old.head(5), **KW))
     model.set_params(num_threads=1)  # serving-only parameters may change
     if not isinstance(model, ALS):
         return
-    model.set_params(**{k: v for k, v in ALS(factors=4, iterations=9).get_params().items() if k in change},
-                     iterations=9)
+    model.set_params(
+        **{k: v for k, v in ALS(factors=4, iterations=9).get_params().items() if k in change},
+        iterations=9,
+    )
     model.partial_fit(Interactions.from_pandas(old.head(5), **KW))  # iterations only matter to fit
 
 
@@ -319,7 +388,9 @@ def test_failed_popularity_update_changes_nothing() -> None:
     old = make_log(5, 20, 10, 60).assign(country="DE")
     model = Popularity(segment_col="country").fit(Interactions.from_pandas(old, **kwargs))
     state = (model.item_scores_, model.segment_ids_, model.user_ids_)
-    bad = make_log(6, 30, 12, 5, first_order=500).assign(country=49)  # ints where the segments are strings
+    bad = make_log(6, 30, 12, 5, first_order=500).assign(
+        country=49
+    )  # ints where the segments are strings
     with pytest.raises(ValueError, match="mix types"):
         model.partial_fit(Interactions.from_pandas(bad, **kwargs))
     assert (model.item_scores_, model.segment_ids_, model.user_ids_) == state

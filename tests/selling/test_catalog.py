@@ -28,7 +28,9 @@ def catalog() -> TierCatalog:
 @pytest.fixture(scope="module")
 def model() -> recsys.Popularity:
     log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["p64", "case", "p128", "cable", "p256"]})
-    return recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    return recsys.Popularity().fit(
+        recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    )
 
 
 # --------------------------------------------------------------------------- queries
@@ -69,24 +71,34 @@ def test_restrict_to(catalog: TierCatalog) -> None:
 
 
 def test_from_pandas_features_and_tiers() -> None:
-    df = pd.DataFrame({
-        "sku": ["a", "b", "c", "x"],
-        "line": ["tv", "tv", "tv", "radio"],
-        "rank": [10, 20, 35, 1],
-        "price": [100.0, 100.0, 300.0, 5.0],
-        "hdr": [0, 1, 1, 0],
-        "tags": [["slim"], ["slim", "smart"], set(), None],
-        "panel": ["lcd", "lcd", "oled", np.nan],
-    })
+    df = pd.DataFrame(
+        {
+            "sku": ["a", "b", "c", "x"],
+            "line": ["tv", "tv", "tv", "radio"],
+            "rank": [10, 20, 35, 1],
+            "price": [100.0, 100.0, 300.0, 5.0],
+            "hdr": [0, 1, 1, 0],
+            "tags": [["slim"], ["slim", "smart"], set(), None],
+            "panel": ["lcd", "lcd", "oled", np.nan],
+        }
+    )
     catalog = TierCatalog.from_pandas(df, "sku", "line", "rank", "price", ["hdr", "tags", "panel"])
-    assert catalog.higher_tiers("a") == ["b", "c"]  # non-consecutive ranks are fine; equal prices too
+    assert catalog.higher_tiers("a") == [
+        "b",
+        "c",
+    ]  # non-consecutive ranks are fine; equal prices too
     assert catalog.features_of("b") == {"hdr", "slim", "smart", "panel=lcd"}
     assert catalog.features_of("x") == set()
 
 
 # --------------------------------------------------------------------------- validation
 def frame(**overrides) -> pd.DataFrame:
-    base = {"item": ["a", "b", "c"], "family": ["f", "f", "g"], "tier": [1, 2, 1], "price": [1.0, 2.0, 3.0]}
+    base = {
+        "item": ["a", "b", "c"],
+        "family": ["f", "f", "g"],
+        "tier": [1, 2, 1],
+        "price": [1.0, 2.0, 3.0],
+    }
     base.update(overrides)
     return pd.DataFrame(base)
 
@@ -95,7 +107,10 @@ def frame(**overrides) -> pd.DataFrame:
     ("df", "message"),
     [
         (frame().iloc[:0], "empty"),
-        (frame(item=["a", "a", "c"], family=["f", "g", "g"], tier=[1, 2, 3]), "item 'a' is in more than one family"),
+        (
+            frame(item=["a", "a", "c"], family=["f", "g", "g"], tier=[1, 2, 3]),
+            "item 'a' is in more than one family",
+        ),
         (frame(item=["a", "a", "c"]), "item 'a' is listed twice in family 'f'"),
         (frame(tier=[1, 1, 1]), "family 'f' has items 'a' and 'b' at the same tier 1"),
         (frame(tier=[1, np.nan, 1]), "column 'tier' has 1 NaN"),
@@ -122,7 +137,9 @@ def test_missing_columns() -> None:
 def test_price_order_warn_and_ignore() -> None:
     falling = frame(price=[5.0, 2.0, 1.0])
     with pytest.warns(UserWarning, match="price falls"):
-        catalog = TierCatalog.from_pandas(falling, "item", "family", "tier", "price", price_order="warn")
+        catalog = TierCatalog.from_pandas(
+            falling, "item", "family", "tier", "price", price_order="warn"
+        )
     assert catalog.higher_tiers("a") == ["b"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -135,7 +152,11 @@ def test_price_order_warn_and_ignore() -> None:
     ("kwargs", "error", "message"),
     [
         (dict(families={"f": ["a", "b", "a"]}), ValueError, "lists item 'a' twice .*cycle"),
-        (dict(families={"f": ["a"], "g": ["b", "a"]}), ValueError, r"item 'a' is in more than one family: \['f', 'g'\]"),
+        (
+            dict(families={"f": ["a"], "g": ["b", "a"]}),
+            ValueError,
+            r"item 'a' is in more than one family: \['f', 'g'\]",
+        ),
         (dict(families={}), ValueError, "empty"),
         (dict(families={"f": []}), ValueError, "family 'f' has no items"),
         (dict(families={"f": "ab"}), TypeError, "list of items"),
@@ -152,14 +173,20 @@ def test_from_mapping_validation(kwargs, error, message) -> None:
 
 
 def test_partial_prices_are_unknown() -> None:
-    catalog = TierCatalog.from_mapping({"f": ["a", "b", "c"]}, prices={"a": 3.0, "c": 2.0}, price_order="ignore")
+    catalog = TierCatalog.from_mapping(
+        {"f": ["a", "b", "c"]}, prices={"a": 3.0, "c": 2.0}, price_order="ignore"
+    )
     np.testing.assert_array_equal(catalog.price_of(["a", "b"]), [3.0, np.nan])
     # unknown prices do not take part in the price-order check
     TierCatalog.from_mapping({"f": ["a", "b", "c"]}, prices={"a": 3.0, "c": 4.0})
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=5, unique=True), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.lists(st.integers(0, 30), min_size=1, max_size=5, unique=True), min_size=1, max_size=5
+    )
+)
 def test_higher_tiers_property(chains) -> None:
     seen: set[int] = set()
     families = {}
@@ -174,7 +201,7 @@ def test_higher_tiers_property(chains) -> None:
     for family, chain in families.items():
         for pos, item in enumerate(chain):
             higher = catalog.higher_tiers(item)
-            assert higher == chain[pos + 1:]
+            assert higher == chain[pos + 1 :]
             assert all(catalog.family_of(higher) == family)
             assert (catalog.tier_of(higher) > catalog.tier_of([item])[0]).all()
 
@@ -182,7 +209,10 @@ def test_higher_tiers_property(chains) -> None:
 # --------------------------------------------------------------------------- model alignment
 def test_check_against(catalog: TierCatalog, model: recsys.Popularity) -> None:
     assert catalog.check_against(model, errors="return") == ["case-pro"]
-    with pytest.raises(UnknownIdError, match=r"1 of 5 catalog item\(s\) are unknown to the model: \['case-pro'\].*restrict_to"):
+    with pytest.raises(
+        UnknownIdError,
+        match=r"1 of 5 catalog item\(s\) are unknown to the model: \['case-pro'\].*restrict_to",
+    ):
         catalog.check_against(model)
     assert catalog.restrict_to(model.item_ids_.external_ids).check_against(model) == []
     other_ids = TierCatalog.from_mapping({"f": [1, 2]})
@@ -200,7 +230,9 @@ def test_catalog_view(catalog: TierCatalog, model: recsys.Popularity) -> None:
     view = catalog_view(catalog, model)
     rows = model.item_ids_.to_rows(["p64", "case", "p128", "cable", "p256"])
     assert view.family[rows[3]] == -1
-    assert view.family[rows[0]] == view.family[rows[2]] == view.family[rows[4]] != view.family[rows[1]]
+    assert (
+        view.family[rows[0]] == view.family[rows[2]] == view.family[rows[4]] != view.family[rows[1]]
+    )
     assert view.step[rows].tolist() == [0, 0, 1, -1, 2]
     assert view.unknown == ("case-pro",)
     assert catalog_view(catalog, model) is view  # cached per model
@@ -228,7 +260,9 @@ class ListCatalog:
         return np.array([self._where(i)[0] for i in items], dtype=object)
 
     def tier_of(self, items):
-        return np.array([np.nan if self._where(i)[1] is None else self._where(i)[1] for i in items], dtype=float)
+        return np.array(
+            [np.nan if self._where(i)[1] is None else self._where(i)[1] for i in items], dtype=float
+        )
 
     def price_of(self, items):
         return np.full(len(items), np.nan)
@@ -238,7 +272,7 @@ class ListCatalog:
 
     def higher_tiers(self, item):
         family, pos = self._where(item)
-        return self.chains[family][pos + 1:]
+        return self.chains[family][pos + 1 :]
 
 
 def test_user_protocol_class(model: recsys.Popularity) -> None:

@@ -42,8 +42,13 @@ def orders() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def data(orders) -> recsys.Interactions:
-    return recsys.Interactions.from_pandas(orders, user_col="user", item_col="item", basket_col="order",
-                                           user_attribute_cols=["country"])
+    return recsys.Interactions.from_pandas(
+        orders,
+        user_col="user",
+        item_col="item",
+        basket_col="order",
+        user_attribute_cols=["country"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,33 +57,62 @@ def models(data) -> dict[str, object]:
         "itemitem": recsys.ItemItem(k=10, num_threads=1).fit(data),
         "als": recsys.ALS(factors=8, iterations=4, random_state=0, num_threads=1).fit(data),
         "popularity": recsys.Popularity(segment_col="country", num_threads=1).fit(data),
-        "segmented": SegmentedModel.fit(lambda: recsys.ItemItem(k=10, num_threads=1), data, "country", min_users=5),
+        "segmented": SegmentedModel.fit(
+            lambda: recsys.ItemItem(k=10, num_threads=1), data, "country", min_users=5
+        ),
     }
 
 
 @pytest.fixture(scope="module")
 def attributes() -> pd.DataFrame:
     items = [f"i{i:02d}" for i in range(N_ITEMS)]
-    return pd.DataFrame({"category": [f"c{i % 4}" for i in range(N_ITEMS)],
-                         "price": [float(1 + (i * 7) % 20) for i in range(N_ITEMS)]}, index=items)
+    return pd.DataFrame(
+        {
+            "category": [f"c{i % 4}" for i in range(N_ITEMS)],
+            "price": [float(1 + (i * 7) % 20) for i in range(N_ITEMS)],
+        },
+        index=items,
+    )
 
 
 # --------------------------------------------------------------------------- worked examples
 @pytest.fixture(scope="module")
 def phones() -> recsys.ItemItem:
-    orders = pd.DataFrame({
-        "order": [1, 1, 2, 2, 3, 3, 3, 4, 5, 5],
-        "customer": ["a", "a", "b", "b", "a", "a", "a", "d", "e", "e"],
-        "item": ["phone", "case", "phone", "case", "phone", "charger", "case", "cable", "phone-pro", "case"],
-    })
-    data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
-    return recsys.ItemItem(similarity="cosine", min_count=1).fit(data)  # worked example: every pair counts
+    orders = pd.DataFrame(
+        {
+            "order": [1, 1, 2, 2, 3, 3, 3, 4, 5, 5],
+            "customer": ["a", "a", "b", "b", "a", "a", "a", "d", "e", "e"],
+            "item": [
+                "phone",
+                "case",
+                "phone",
+                "case",
+                "phone",
+                "charger",
+                "case",
+                "cable",
+                "phone-pro",
+                "case",
+            ],
+        }
+    )
+    data = recsys.Interactions.from_pandas(
+        orders, user_col="customer", item_col="item", basket_col="order"
+    )
+    return recsys.ItemItem(similarity="cosine", min_count=1).fit(
+        data
+    )  # worked example: every pair counts
 
 
 def test_worked_example(phones) -> None:
     recs = recommend_cross_sell(phones, ["phone"], n=4)
     assert recs.columns.tolist() == CROSS_SELL_COLUMNS
-    assert recs["item"].tolist() == ["case", "charger", "cable", "phone-pro"]  # ties: first seen first
+    assert recs["item"].tolist() == [
+        "case",
+        "charger",
+        "cable",
+        "phone-pro",
+    ]  # ties: first seen first
     assert recs["rank"].tolist() == [1, 2, 3, 4]
     # phone is in orders 1, 2, 3; case in 1, 2, 3, 5: together 3 of 5 orders -> lift 3 * 5 / (3 * 4) = 1.25
     first = recs.iloc[0]
@@ -89,7 +123,11 @@ def test_worked_example(phones) -> None:
     assert recs.iloc[1]["reason"] == "bought together with phone in 1 order, lift 1.7"
     # no co-purchase evidence: filled by popularity, score 0
     tail = recs.iloc[2:]
-    assert (tail["score"] == 0).all() and tail["because"].isna().all() and (tail["together_count"] == 0).all()
+    assert (
+        (tail["score"] == 0).all()
+        and tail["because"].isna().all()
+        and (tail["together_count"] == 0).all()
+    )
     assert set(tail["reason"]) == {"popular with customers"}
 
 
@@ -100,7 +138,10 @@ def test_catalog_keeps_other_tiers_out(phones) -> None:
     assert len(recs) == 3  # case, charger, cable: all that is left
     # catalog items the model does not know are ignored
     bigger = TierCatalog.from_mapping({"phone": ["phone", "phone-pro", "phone-max"]})
-    assert recommend_cross_sell(phones, ["phone"], n=10, catalog=bigger)["item"].tolist() == recs["item"].tolist()
+    assert (
+        recommend_cross_sell(phones, ["phone"], n=10, catalog=bigger)["item"].tolist()
+        == recs["item"].tolist()
+    )
     with pytest.raises(KeyError, match="none of the catalog items"):
         recommend_cross_sell(phones, ["phone"], catalog=TierCatalog.from_mapping({"f": [1, 2]}))
 
@@ -113,11 +154,15 @@ def test_user_personalisation(phones) -> None:
     kept = recommend_cross_sell(phones, ["cable"], n=3, user="a", rules=Rules(exclude_owned=False))
     assert kept["score"].iloc[0] > 0 and kept["because"].isna().iloc[0]
     assert kept["reason"].iloc[0] == "customers like you bought it"
-    same = recommend_cross_sell(phones, ["cable"], n=3, user="a", user_weight=0.0, rules=Rules(exclude_owned=False))
+    same = recommend_cross_sell(
+        phones, ["cable"], n=3, user="a", user_weight=0.0, rules=Rules(exclude_owned=False)
+    )
     pd.testing.assert_frame_equal(same, anonymous)
     # an unknown customer is served anonymously; an empty basket needs a known one
-    pd.testing.assert_frame_equal(recommend_cross_sell(phones, ["cable"], n=3, user="zed",
-                                                       rules=Rules(exclude_owned=False)), anonymous)
+    pd.testing.assert_frame_equal(
+        recommend_cross_sell(phones, ["cable"], n=3, user="zed", rules=Rules(exclude_owned=False)),
+        anonymous,
+    )
     assert len(recommend_cross_sell(phones, [], n=2, user="d")) == 2
     with pytest.raises(ValueError, match="basket is empty"):
         recommend_cross_sell(phones, [], n=2, user="zed")
@@ -152,21 +197,35 @@ def test_errors(phones) -> None:
         recommend_cross_sell(phones, ["phone"], rules={"max_price": 3})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="item_attributes lacks"):
         attrs = pd.DataFrame({"price": [1.0]}, index=["case"])
-        recommend_cross_sell(phones, ["phone"], rules=Rules(include={"colour": "red"}, item_attributes=attrs))
+        recommend_cross_sell(
+            phones, ["phone"], rules=Rules(include={"colour": "red"}, item_attributes=attrs)
+        )
 
 
 def test_batch_matches_single(models, orders) -> None:
-    baskets = orders[orders["order"].isin(["o1", "o2", "o3", "o7"])].rename(columns={"order": "basket_id"})
+    baskets = orders[orders["order"].isin(["o1", "o2", "o3", "o7"])].rename(
+        columns={"order": "basket_id"}
+    )
     for name, model in models.items():
         kwargs = dict(segment="UK") if name in ("segmented", "popularity") else {}
-        batch = recommend_cross_sell_batch(model, baskets, n=4, user_col="user",
-                                           segment_col="country" if kwargs else None)
+        batch = recommend_cross_sell_batch(
+            model, baskets, n=4, user_col="user", segment_col="country" if kwargs else None
+        )
         assert batch.columns.tolist() == ["basket_id", *CROSS_SELL_COLUMNS]
         assert batch["basket_id"].unique().tolist() == ["o1", "o2", "o3", "o7"]
         for basket_id, group in baskets.groupby("basket_id", sort=False):
-            single = recommend_cross_sell(model, group["item"].tolist(), n=4, user=group["user"].iloc[0],
-                                          segment=group["country"].iloc[0] if kwargs else None)
-            got = batch[batch["basket_id"] == basket_id].drop(columns="basket_id").reset_index(drop=True)
+            single = recommend_cross_sell(
+                model,
+                group["item"].tolist(),
+                n=4,
+                user=group["user"].iloc[0],
+                segment=group["country"].iloc[0] if kwargs else None,
+            )
+            got = (
+                batch[batch["basket_id"] == basket_id]
+                .drop(columns="basket_id")
+                .reset_index(drop=True)
+            )
             pd.testing.assert_frame_equal(got, single, check_dtype=False)
 
 
@@ -186,26 +245,58 @@ def test_segments(models) -> None:
     uk = recommend_cross_sell(seg, ["i00"], n=5, segment="UK")
     de = recommend_cross_sell(seg, ["i00"], n=5, segment="DE")
     default = recommend_cross_sell(seg, ["i00"], n=5, segment="FR")  # no model: the default
-    assert default["item"].tolist() == recommend_cross_sell(seg.default, ["i00"], n=5)["item"].tolist()
+    assert (
+        default["item"].tolist() == recommend_cross_sell(seg.default, ["i00"], n=5)["item"].tolist()
+    )
     assert uk["item"].tolist() != de["item"].tolist()
     pop = models["popularity"]
     de_pop = recommend_cross_sell(pop, ["i00"], n=3, segment="DE")
     assert set(de_pop["reason"]) == {"popular in DE"}
-    assert de_pop["item"].tolist() == pop.recommend_for_segment("DE", n=4, exclude_items=["i00"])["item"].tolist()[:3]
+    assert (
+        de_pop["item"].tolist()
+        == pop.recommend_for_segment("DE", n=4, exclude_items=["i00"])["item"].tolist()[:3]
+    )
     with pytest.raises(ValueError, match="other items"):
-        SegmentedModel(seg.default, {"XX": recsys.ItemItem().fit(recsys.Interactions.from_pandas(
-            pd.DataFrame({"user": [1], "item": ["zz"]}), user_col="user", item_col="item"))})
+        SegmentedModel(
+            seg.default,
+            {
+                "XX": recsys.ItemItem().fit(
+                    recsys.Interactions.from_pandas(
+                        pd.DataFrame({"user": [1], "item": ["zz"]}),
+                        user_col="user",
+                        item_col="item",
+                    )
+                )
+            },
+        )
 
 
 def test_coat_pattern() -> None:
-    orders = pd.DataFrame({
-        "order": [1, 1, 2, 2, 3, 3, 4, 4, 5],
-        "customer": ["a", "a", "b", "b", "c", "c", "d", "d", "e"],
-        "country": ["UK", "UK", "UK", "UK", "SG", "SG", "SG", "SG", "UK"],
-        "item": ["coat", "scarf", "coat", "scarf", "coat", "umbrella", "coat", "umbrella", "gloves"],
-    })
-    data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order",
-                                           user_attribute_cols=["country"])
+    orders = pd.DataFrame(
+        {
+            "order": [1, 1, 2, 2, 3, 3, 4, 4, 5],
+            "customer": ["a", "a", "b", "b", "c", "c", "d", "d", "e"],
+            "country": ["UK", "UK", "UK", "UK", "SG", "SG", "SG", "SG", "UK"],
+            "item": [
+                "coat",
+                "scarf",
+                "coat",
+                "scarf",
+                "coat",
+                "umbrella",
+                "coat",
+                "umbrella",
+                "gloves",
+            ],
+        }
+    )
+    data = recsys.Interactions.from_pandas(
+        orders,
+        user_col="customer",
+        item_col="item",
+        basket_col="order",
+        user_attribute_cols=["country"],
+    )
     model = SegmentedModel.fit(lambda: recsys.ItemItem(), data, "country", min_users=1)
     assert recommend_cross_sell(model, ["coat"], n=1, segment="UK")["item"].tolist() == ["scarf"]
     assert recommend_cross_sell(model, ["coat"], n=1, segment="SG")["item"].tolist() == ["umbrella"]
@@ -215,15 +306,30 @@ def test_real_sample() -> None:
     from recsys.datasets.loaders import load_online_retail_sample
 
     df = load_online_retail_sample()
-    data = recsys.Interactions.from_pandas(df, user_col="CustomerID", item_col="StockCode", basket_col="InvoiceNo",
-                                           user_attribute_cols=["Country"])
+    data = recsys.Interactions.from_pandas(
+        df,
+        user_col="CustomerID",
+        item_col="StockCode",
+        basket_col="InvoiceNo",
+        user_attribute_cols=["Country"],
+    )
     model = recsys.ItemItem(k=30).fit(data)
     baskets = df[df["InvoiceNo"].isin(df["InvoiceNo"].unique()[:300])]
-    out = recommend_cross_sell_batch(model, baskets, n=5, basket_col="InvoiceNo", item_col="StockCode",
-                                     user_col="CustomerID", segment_col="Country")
+    out = recommend_cross_sell_batch(
+        model,
+        baskets,
+        n=5,
+        basket_col="InvoiceNo",
+        item_col="StockCode",
+        user_col="CustomerID",
+        segment_col="Country",
+    )
     assert (out.groupby("InvoiceNo").size() == 5).all()
-    merged = out.merge(baskets[["InvoiceNo", "StockCode"]], left_on=["InvoiceNo", "item"],
-                       right_on=["InvoiceNo", "StockCode"])
+    merged = out.merge(
+        baskets[["InvoiceNo", "StockCode"]],
+        left_on=["InvoiceNo", "item"],
+        right_on=["InvoiceNo", "StockCode"],
+    )
     assert merged.empty
     assert out["reason"].str.len().gt(0).all()
 
@@ -244,13 +350,23 @@ def scenarios(draw):
     if draw(st.booleans()):
         declined = draw(st.lists(st.sampled_from(items), max_size=6))
         ages = [draw(st.integers(-5, 60)) for _ in declined]
-        kw["declines"] = pd.DataFrame({"user": [user or "u1"] * len(declined), "item": declined,
-                                       "time": pd.to_datetime([NOW - pd.Timedelta(days=a) for a in ages])},
-                                      columns=["user", "item", "time"])
+        kw["declines"] = pd.DataFrame(
+            {
+                "user": [user or "u1"] * len(declined),
+                "item": declined,
+                "time": pd.to_datetime([NOW - pd.Timedelta(days=a) for a in ages]),
+            },
+            columns=["user", "item", "time"],
+        )
         kw["cooldown_days"] = draw(st.sampled_from([0, 7, 30]))
     if draw(st.booleans()):
-        kw["include"] = {"category": draw(st.lists(st.sampled_from(["c0", "c1", "c2", "c3"]), min_size=1,
-                                                   max_size=3, unique=True))}
+        kw["include"] = {
+            "category": draw(
+                st.lists(
+                    st.sampled_from(["c0", "c1", "c2", "c3"]), min_size=1, max_size=3, unique=True
+                )
+            )
+        }
     elif draw(st.booleans()):
         kw["exclude"] = {"category": [draw(st.sampled_from(["c0", "c1", "c2", "c3"]))]}
     if draw(st.booleans()):
@@ -262,14 +378,16 @@ def scenarios(draw):
         kw["group_col"] = "category"
     segment = draw(st.sampled_from([None, "UK", "DE"]))
     if segment is not None and draw(st.booleans()):
-        kw["segment_items"] = {segment: draw(st.lists(st.sampled_from(items), min_size=1, unique=True))}
+        kw["segment_items"] = {
+            segment: draw(st.lists(st.sampled_from(items), min_size=1, unique=True))
+        }
     chains = None
     if draw(st.booleans()):
         shuffled = draw(st.permutations(items))
         sizes = draw(st.lists(st.integers(1, 4), min_size=1, max_size=5))
         chains, start = {}, 0
         for f, size in enumerate(sizes):
-            chains[f"f{f}"] = list(shuffled[start:start + size])
+            chains[f"f{f}"] = list(shuffled[start : start + size])
             start += size
     return model, user, basket, n, kw, segment, chains
 
@@ -281,7 +399,9 @@ def test_rules_always_hold(models, data, attributes, scenario) -> None:
     model = models[name]
     rules = Rules(now=NOW, item_attributes=attributes, **kw)
     catalog = TierCatalog.from_mapping(chains) if chains else None
-    recs = recommend_cross_sell(model, basket, n=n, user=user, rules=rules, catalog=catalog, segment=segment)
+    recs = recommend_cross_sell(
+        model, basket, n=n, user=user, rules=rules, catalog=catalog, segment=segment
+    )
     got = recs["item"].tolist()
 
     items = list(attributes.index)

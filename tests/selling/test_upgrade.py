@@ -27,19 +27,28 @@ def catalog() -> TierCatalog:
     return TierCatalog.from_mapping(
         {"phone": ["p64", "p128", "p256"], "case": ["c1", "c2", "c3"]},
         prices=PRICES,
-        features={"p128": ["128GB"], "p256": ["256GB", "pro"], "c2": ["magsafe"], "c3": ["magsafe", "leather"]},
+        features={
+            "p128": ["128GB"],
+            "p256": ["256GB", "pro"],
+            "c2": ["magsafe"],
+            "c3": ["magsafe", "leather"],
+        },
     )
 
 
 @pytest.fixture(scope="module")
 def model() -> recsys.ItemItem:
-    log = pd.DataFrame({
-        "user": ["ann", "ann", "ann", "bob", "bob", "cy", "cy", "dee", "dee", "eve"],
-        "item": ["p64", "p128", "c1", "p128", "c1", "p256", "c3", "p64", "cable", "c2"],
-        "country": ["UK", "UK", "UK", "DE", "DE", "UK", "UK", "DE", "DE", "UK"],
-    })
+    log = pd.DataFrame(
+        {
+            "user": ["ann", "ann", "ann", "bob", "bob", "cy", "cy", "dee", "dee", "eve"],
+            "item": ["p64", "p128", "c1", "p128", "c1", "p256", "c3", "p64", "cable", "c2"],
+            "country": ["UK", "UK", "UK", "DE", "DE", "UK", "UK", "DE", "DE", "UK"],
+        }
+    )
     data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
-    return recsys.ItemItem(similarity="cosine", min_count=1, num_threads=1).fit(data)  # formula checks need every pair
+    return recsys.ItemItem(similarity="cosine", min_count=1, num_threads=1).fit(
+        data
+    )  # formula checks need every pair
 
 
 def test_item_upgrade_worked_example(model, catalog) -> None:
@@ -67,15 +76,28 @@ def test_score_formula(model, catalog) -> None:
 
 
 def test_caps(model, catalog) -> None:
-    assert recommend_upgrade(model, catalog, item="p64", max_price_ratio=1.3)["item"].tolist() == ["p128"]
-    assert recommend_upgrade(model, catalog, item="p64", max_tier_jump=1)["item"].tolist() == ["p128"]
+    assert recommend_upgrade(model, catalog, item="p64", max_price_ratio=1.3)["item"].tolist() == [
+        "p128"
+    ]
+    assert recommend_upgrade(model, catalog, item="p64", max_tier_jump=1)["item"].tolist() == [
+        "p128"
+    ]
     caps = {"DE": 1.1, "UK": 2.0}
-    assert recommend_upgrade(model, catalog, item="p64", segment="DE", segment_price_caps=caps).empty
-    assert len(recommend_upgrade(model, catalog, item="p64", segment="UK", segment_price_caps=caps)) == 2
-    assert len(recommend_upgrade(model, catalog, item="p64", segment="FR", segment_price_caps=caps)) == 2
+    assert recommend_upgrade(
+        model, catalog, item="p64", segment="DE", segment_price_caps=caps
+    ).empty
+    assert (
+        len(recommend_upgrade(model, catalog, item="p64", segment="UK", segment_price_caps=caps))
+        == 2
+    )
+    assert (
+        len(recommend_upgrade(model, catalog, item="p64", segment="FR", segment_price_caps=caps))
+        == 2
+    )
     # the stricter of the global and the segment cap
-    assert recommend_upgrade(model, catalog, item="p64", segment="UK", segment_price_caps=caps,
-                             max_price_ratio=1.3)["item"].tolist() == ["p128"]
+    assert recommend_upgrade(
+        model, catalog, item="p64", segment="UK", segment_price_caps=caps, max_price_ratio=1.3
+    )["item"].tolist() == ["p128"]
 
 
 def test_user_upgrades(model, catalog) -> None:
@@ -84,23 +106,32 @@ def test_user_upgrades(model, catalog) -> None:
     assert sorted(recs["item"]) == ["c2", "c3", "p256"]
     assert recs.set_index("item").loc["p256", "from_item"] == "p128"
     assert recs.set_index("item").loc["c3", "from_item"] == "c1"
-    one_per_family = Rules(max_per_group=1, group_col="family", item_attributes=catalog.attributes())
+    one_per_family = Rules(
+        max_per_group=1, group_col="family", item_attributes=catalog.attributes()
+    )
     capped = recommend_upgrade(model, catalog, user="ann", n=10, rules=one_per_family)
     assert len(capped) == 2 and set(catalog.family_of(capped["item"])) == {"phone", "case"}
     # cy owns the top tiers: nothing to offer
     assert recommend_upgrade(model, catalog, user="cy").empty
     # item + user: ranks for the user, never what they own
     assert recommend_upgrade(model, catalog, item="p64", user="bob")["item"].tolist() == ["p256"]
-    kept = recommend_upgrade(model, catalog, item="p64", user="bob", rules=Rules(exclude_owned=False))
+    kept = recommend_upgrade(
+        model, catalog, item="p64", user="bob", rules=Rules(exclude_owned=False)
+    )
     assert set(kept["item"]) == {"p128", "p256"}
 
 
 def test_declines_and_rules(model, catalog) -> None:
     declines = pd.DataFrame({"user": ["ann"], "item": ["c2"], "time": ["2024-05-20"]})
-    recs = recommend_upgrade(model, catalog, user="ann", rules=Rules(declines=declines, now="2024-06-01"))
+    recs = recommend_upgrade(
+        model, catalog, user="ann", rules=Rules(declines=declines, now="2024-06-01")
+    )
     assert "c2" not in recs["item"].tolist() and len(recs) == 2
     cheap = Rules(max_price=100, item_attributes=catalog.attributes())
-    assert sorted(recommend_upgrade(model, catalog, user="ann", rules=cheap)["item"]) == ["c2", "c3"]
+    assert sorted(recommend_upgrade(model, catalog, user="ann", rules=cheap)["item"]) == [
+        "c2",
+        "c3",
+    ]
 
 
 def test_errors(model, catalog) -> None:
@@ -125,7 +156,12 @@ def test_errors(model, catalog) -> None:
     bigger = TierCatalog.from_mapping({"phone": ["p64", "p128", "p256", "p512"]})
     with pytest.raises(UnknownIdError, match=r"\['p512'\].*restrict_to"):
         recommend_upgrade(model, bigger, item="p64")
-    assert recommend_upgrade(model, bigger.restrict_to(model.item_ids_.external_ids), item="p64")["item"].size == 2
+    assert (
+        recommend_upgrade(model, bigger.restrict_to(model.item_ids_.external_ids), item="p64")[
+            "item"
+        ].size
+        == 2
+    )
     with pytest.raises(KeyError, match="none of the catalog items"):
         recommend_upgrade(model, TierCatalog.from_mapping({"f": [1, 2]}), item="p64")
 
@@ -148,14 +184,35 @@ def test_user_protocol_class(model, catalog) -> None:
 
 
 def test_batch(model, catalog) -> None:
-    queries = pd.DataFrame({"qid": ["q1", "q2", "q3"], "item": ["p64", None, "c1"], "user": [None, "ann", "bob"],
-                            "country": ["UK", "DE", "DE"]})
-    out = recommend_upgrade_batch(model, catalog, queries, n=2, user_col="user", segment_col="country",
-                                  query_col="qid", segment_price_caps={"DE": 1.9})
+    queries = pd.DataFrame(
+        {
+            "qid": ["q1", "q2", "q3"],
+            "item": ["p64", None, "c1"],
+            "user": [None, "ann", "bob"],
+            "country": ["UK", "DE", "DE"],
+        }
+    )
+    out = recommend_upgrade_batch(
+        model,
+        catalog,
+        queries,
+        n=2,
+        user_col="user",
+        segment_col="country",
+        query_col="qid",
+        segment_price_caps={"DE": 1.9},
+    )
     assert out.columns.tolist() == ["qid", *UPGRADE_COLUMNS]
     for _, q in queries.iterrows():
-        single = recommend_upgrade(model, catalog, item=q["item"], user=q["user"], segment=q["country"], n=2,
-                                   segment_price_caps={"DE": 1.9})
+        single = recommend_upgrade(
+            model,
+            catalog,
+            item=q["item"],
+            user=q["user"],
+            segment=q["country"],
+            n=2,
+            segment_price_caps={"DE": 1.9},
+        )
         got = out[out["qid"] == q["qid"]].drop(columns="qid").reset_index(drop=True)
         pd.testing.assert_frame_equal(got, single, check_dtype=False)
     default_ids = recommend_upgrade_batch(model, catalog, queries, user_col="user")
@@ -167,15 +224,42 @@ def test_batch(model, catalog) -> None:
 
 
 def test_other_models(catalog) -> None:
-    log = pd.DataFrame({"user": np.repeat(np.arange(8), 2),
-                        "item": ["p64", "c1", "p128", "c2", "p64", "c1", "p256", "c3", "p64", "c2", "p128", "c1",
-                                 "p64", "c1", "p128", "c3"]})
+    log = pd.DataFrame(
+        {
+            "user": np.repeat(np.arange(8), 2),
+            "item": [
+                "p64",
+                "c1",
+                "p128",
+                "c2",
+                "p64",
+                "c1",
+                "p256",
+                "c3",
+                "p64",
+                "c2",
+                "p128",
+                "c1",
+                "p64",
+                "c1",
+                "p128",
+                "c3",
+            ],
+        }
+    )
     data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
-    for model in (recsys.ALS(factors=4, iterations=3, random_state=0, num_threads=1).fit(data),
-                  recsys.Popularity(num_threads=1).fit(data)):
+    for model in (
+        recsys.ALS(factors=4, iterations=3, random_state=0, num_threads=1).fit(data),
+        recsys.Popularity(num_threads=1).fit(data),
+    ):
         recs = recommend_upgrade(model, catalog, item="p64")
         assert set(recs["item"]) == {"p128", "p256"}
-        assert set(recommend_upgrade(model, catalog, user=0, n=5)["item"]) == {"p128", "p256", "c2", "c3"}
+        assert set(recommend_upgrade(model, catalog, user=0, n=5)["item"]) == {
+            "p128",
+            "p256",
+            "c2",
+            "c3",
+        }
 
 
 # --------------------------------------------------------------------------- properties
@@ -214,7 +298,7 @@ def worlds(draw):
     families, start = {}, 0
     for f, size in enumerate(sizes):
         if start < len(order):
-            families[f"f{f}"] = list(order[start:start + size])
+            families[f"f{f}"] = list(order[start : start + size])
         start += size
     prices = {}
     for chain in families.values():
@@ -223,7 +307,9 @@ def worlds(draw):
             price += draw(st.integers(0, 50))
             if draw(st.integers(0, 5)):
                 prices[item] = price
-    pairs = draw(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(items)), min_size=1, max_size=25))
+    pairs = draw(
+        st.lists(st.tuples(st.integers(0, 5), st.sampled_from(items)), min_size=1, max_size=25)
+    )
     return items, families, prices, pairs
 
 
@@ -232,7 +318,9 @@ def worlds(draw):
 def test_upgrade_properties(world, data) -> None:
     items, families, prices, pairs = world
     log = pd.DataFrame(pairs, columns=["user", "item"])
-    model = recsys.ItemItem(num_threads=1).fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    model = recsys.ItemItem(num_threads=1).fit(
+        recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    )
     full = TierCatalog.from_mapping(families, prices=prices)
     if not set(full.items.tolist()) & set(log["item"]):
         return
@@ -246,17 +334,39 @@ def test_upgrade_properties(world, data) -> None:
     ratio = data.draw(st.sampled_from([None, 1.0, 1.5, 3.0]))
     jump = data.draw(st.sampled_from([None, 1, 2]))
     exclude_owned = data.draw(st.booleans())
-    recs = recommend_upgrade(model, catalog, item=item, user=user, n=n, max_price_ratio=ratio, max_tier_jump=jump,
-                             rules=Rules(exclude_owned=exclude_owned))
+    recs = recommend_upgrade(
+        model,
+        catalog,
+        item=item,
+        user=user,
+        n=n,
+        max_price_ratio=ratio,
+        max_tier_jump=jump,
+        rules=Rules(exclude_owned=exclude_owned),
+    )
     # a TierCatalog takes a vectorised path; the protocol path must give the same offers
-    through_protocol = recommend_upgrade(model, Delegating(catalog), item=item, user=user, n=n,
-                                         max_price_ratio=ratio, max_tier_jump=jump,
-                                         rules=Rules(exclude_owned=exclude_owned))
+    through_protocol = recommend_upgrade(
+        model,
+        Delegating(catalog),
+        item=item,
+        user=user,
+        n=n,
+        max_price_ratio=ratio,
+        max_tier_jump=jump,
+        rules=Rules(exclude_owned=exclude_owned),
+    )
     pd.testing.assert_frame_equal(through_protocol, recs)
     # one call takes single-customer shortcuts; the batch form the general path: the same offers
-    batch = recommend_upgrade_batch(model, catalog, pd.DataFrame({"item": [item], "user": [user]}), n=n,
-                                    user_col="user", max_price_ratio=ratio, max_tier_jump=jump,
-                                    rules=Rules(exclude_owned=exclude_owned))
+    batch = recommend_upgrade_batch(
+        model,
+        catalog,
+        pd.DataFrame({"item": [item], "user": [user]}),
+        n=n,
+        user_col="user",
+        max_price_ratio=ratio,
+        max_tier_jump=jump,
+        rules=Rules(exclude_owned=exclude_owned),
+    )
     pd.testing.assert_frame_equal(batch.drop(columns="query"), recs, check_dtype=False)
     owned = set(log.loc[log["user"] == user, "item"]) if user is not None else set()
 
@@ -275,7 +385,7 @@ def test_upgrade_properties(world, data) -> None:
         froms = list(best.values())
     for f in froms:
         chain = tiers(f)
-        for step, to in enumerate(chain[chain.index(f) + 1:], start=1):
+        for step, to in enumerate(chain[chain.index(f) + 1 :], start=1):
             if jump is not None and step > jump:
                 continue
             if ratio is not None:
@@ -309,21 +419,30 @@ def test_private_label_to_national_brand() -> None:
     except FileNotFoundError:  # pragma: no cover - data not installed
         pytest.skip("Complete Journey data not available")
     tx = tx[tx["quantity"].astype(float) > 0].assign(
-        price=lambda d: d["sales_value"].astype(float) / d["quantity"].astype(float))
-    data = recsys.Interactions.from_pandas(tx, user_col="household_id", item_col="product_id", basket_col="basket_id")
+        price=lambda d: d["sales_value"].astype(float) / d["quantity"].astype(float)
+    )
+    data = recsys.Interactions.from_pandas(
+        tx, user_col="household_id", item_col="product_id", basket_col="basket_id"
+    )
     model = recsys.ItemItem(k=30).fit(data)
-    stats = (tx.merge(products, on="product_id")
-             .groupby(["product_type", "brand", "product_id"])
-             .agg(n=("basket_id", "nunique"), price=("price", "median")).reset_index()
-             .sort_values(["n", "product_id"], ascending=[False, True])
-             .drop_duplicates(["product_type", "brand"]))
+    stats = (
+        tx.merge(products, on="product_id")
+        .groupby(["product_type", "brand", "product_id"])
+        .agg(n=("basket_id", "nunique"), price=("price", "median"))
+        .reset_index()
+        .sort_values(["n", "product_id"], ascending=[False, True])
+        .drop_duplicates(["product_type", "brand"])
+    )
     pairs = stats.groupby("product_type").filter(lambda g: len(g) == 2)
     pairs = pairs.assign(tier=np.where(pairs["brand"] == "Private", 1, 2))
-    catalog = TierCatalog.from_pandas(pairs, "product_id", "product_type", "tier", "price", price_order="ignore")
+    catalog = TierCatalog.from_pandas(
+        pairs, "product_id", "product_type", "tier", "price", price_order="ignore"
+    )
     assert catalog.check_against(model) == []
     households = pd.DataFrame({"household": tx["household_id"].unique()[:300]})
-    out = recommend_upgrade_batch(model, catalog, households, n=2, item_col=None, user_col="household",
-                                  max_price_ratio=1.5)
+    out = recommend_upgrade_batch(
+        model, catalog, households, n=2, item_col=None, user_col="household", max_price_ratio=1.5
+    )
     assert not out.empty
     assert (out["from_tier"] == 1).all() and (out["to_tier"] == 2).all()
     brand = products.set_index("product_id")["brand"]
@@ -336,10 +455,15 @@ def test_return_frame_false_gives_the_same_columns() -> None:
     import recsys
     from recsys.selling import TierCatalog, recommend_upgrade
 
-    log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]})
-    model = recsys.ItemItem().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
-    catalog = TierCatalog.from_mapping({"phone": ["64gb", "128gb", "256gb"]},
-                                       prices={"64gb": 500, "128gb": 600, "256gb": 800})
+    log = pd.DataFrame(
+        {"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]}
+    )
+    model = recsys.ItemItem().fit(
+        recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    )
+    catalog = TierCatalog.from_mapping(
+        {"phone": ["64gb", "128gb", "256gb"]}, prices={"64gb": 500, "128gb": 600, "256gb": 800}
+    )
     frame = recommend_upgrade(model, catalog, item="64gb", user=2)
     arrays = recommend_upgrade(model, catalog, item="64gb", user=2, return_frame=False)
     assert isinstance(arrays, dict) and list(arrays) == frame.columns.tolist()
@@ -347,11 +471,19 @@ def test_return_frame_false_gives_the_same_columns() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, np.nan, -np.inf]), max_size=12), data=st.data())
+@given(
+    values=st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, np.nan, -np.inf]), max_size=12),
+    data=st.data(),
+)
 def test_group_percentile_ranks_match_pandas(values, data) -> None:
     from recsys.selling.upgrade import _pct_rank
 
     groups = np.array([data.draw(st.integers(0, 2)) for _ in values], dtype=np.int64)
     values = np.array(values, dtype=np.float64)
-    expected = pd.Series(values).groupby(groups).rank(method="average", pct=True).to_numpy(dtype=np.float64)
+    expected = (
+        pd.Series(values)
+        .groupby(groups)
+        .rank(method="average", pct=True)
+        .to_numpy(dtype=np.float64)
+    )
     np.testing.assert_allclose(_pct_rank(values, groups), expected, rtol=1e-12)
