@@ -1,15 +1,17 @@
 """Entry point: ``python -m benchmarks speed --dataset synthetic [--markdown docs/benchmarks.md]``.
 
-``python -m benchmarks cross-sell [--dataset online-retail ...] [--markdown PATH]``: cross-sell quality.
+``python -m benchmarks cross-sell [--dataset online-retail ...] [--markdown PATH]``:
+cross-sell quality.
 
-``python -m benchmarks selling-latency [--items 100000]``: single-call latency of recommend_cross_sell and
-recommend_upgrade on a large catalog, next to implicit's item-item recommend.
+``python -m benchmarks selling-latency [--items 100000]``: single-call latency of
+recommend_cross_sell and recommend_upgrade on a large catalog, next to implicit's
+item-item recommend.
 
-``python -m benchmarks scaling [--markdown PATH]``: fit time and peak memory at 1x and 10x data, batch
-recommendation for 1M users (every measurement in a fresh process).
+``python -m benchmarks scaling [--markdown PATH]``: fit time and peak memory at 1x and
+10x data, batch recommendation for 1M users (every measurement in a fresh process).
 
-``python -m benchmarks all [--dataset ...] [--markdown PATH]``: speed, scaling and cross-sell in turn
-(each data set goes to the suites that know it).
+``python -m benchmarks all [--dataset ...] [--markdown PATH]``: speed, scaling and
+cross-sell in turn (each data set goes to the suites that know it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ CROSS_SELL_DATASETS = [
 
 
 def main() -> None:
+    """Parse the command line and run the chosen benchmark suite."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=__doc__,

@@ -2,9 +2,12 @@
 
 Usage::
 
-    python -m benchmarks cross-sell                                  # every data set below, ~5 min on 2 cores
-    python -m benchmarks cross-sell --dataset online-retail --markdown benchmarks/results/cross_sell.md
-    python -m benchmarks cross-sell --dataset synthetic --grid smoke  # tiny generated log (the smoke test)
+    # every data set below, ~5 min on 2 cores
+    python -m benchmarks cross-sell
+    python -m benchmarks cross-sell --dataset online-retail \
+        --markdown benchmarks/results/cross_sell.md
+    # tiny generated log (the smoke test)
+    python -m benchmarks cross-sell --dataset synthetic --grid smoke
 
 Protocol
 --------
@@ -30,7 +33,8 @@ one list per test basket, averaged over ``--seeds`` draws of the hidden item
 baseline`` is the paired difference to the best baseline on the same baskets,
 ``±`` its standard error.  ``HR@10 new items`` is HR@10 on the test baskets
 whose hidden item the customer had not bought before (in training): the view
-of a shop that never re-offers what a customer has (``Rules(exclude_owned=True)``).
+of a shop that never re-offers what a customer has
+(``Rules(exclude_owned=True)``).
 
 Data sets: UCI Online Retail (``load_online_retail``; customer = CustomerID,
 basket = invoice), Kaggle Groceries (``load_groceries``; basket = member and
@@ -121,31 +125,35 @@ TEST_SHARE = 1 / 6
 
 @dataclass
 class BasketSplit:
-    """Training baskets and the test queries of every seed; frames use ``user, item, basket`` (str IDs)."""
+    """Training baskets and the test queries of every seed.
+
+    The frames use the columns ``user, item, basket`` (str IDs).
+    """
 
     name: str
     train: pd.DataFrame  # user, item, basket, time: every line of the training baskets
-    queries: list[
-        pd.DataFrame
-    ]  # per seed: basket, item, user — the visible lines of the test baskets
-    hidden: list[
-        pd.DataFrame
-    ]  # per seed: basket, item, user, new — one hidden item per test basket
+    # per seed: basket, item, user — the visible lines of the test baskets
+    queries: list[pd.DataFrame]
+    # per seed: basket, item, user, new — one hidden item per test basket
+    hidden: list[pd.DataFrame]
     cut: Any
-    items: np.ndarray = field(
-        init=False
-    )  # training items, sorted: the column order of every matrix
+    # training items, sorted: the column order of every matrix
+    items: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.items = np.sort(self.train["item"].unique())
 
     @property
     def n_baskets(self) -> int:
+        """Number of test baskets (with a hidden item)."""
         return len(self.hidden[0])
 
 
 def load_log(name: str) -> pd.DataFrame:
-    """A data set as ``user, item, basket, time`` (str IDs, naive datetimes), one row per line."""
+    """Load a data set as ``user, item, basket, time``, one row per line.
+
+    IDs are strings and times naive datetimes.
+    """
     from recsys.datasets import (
         load_completejourney_transactions,
         load_groceries,
@@ -175,9 +183,8 @@ def load_log(name: str) -> pd.DataFrame:
             }
         elif name == "completejourney":
             df = load_completejourney_transactions()
-            df["transaction_timestamp"] = df["transaction_timestamp"].dt.tz_localize(
-                None
-            )  # local time
+            # local time
+            df["transaction_timestamp"] = df["transaction_timestamp"].dt.tz_localize(None)
             cols = {
                 "household_id": "user",
                 "product_id": "item",
@@ -195,7 +202,10 @@ def load_log(name: str) -> pd.DataFrame:
 def synthetic_log(
     n_users: int = 300, n_items: int = 120, n_baskets: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
-    """A small generated basket log with structure: themed baskets, customers with favourite themes."""
+    """Generate a small basket log with structure.
+
+    Baskets follow themes, and customers have favourite themes.
+    """
     rng = np.random.default_rng(seed)
     n_themes = 12
     theme_of_item = rng.integers(0, n_themes, size=n_items)
@@ -228,7 +238,10 @@ def synthetic_log(
 def make_split(
     log: pd.DataFrame, name: str, *, seeds: int = 3, test_share: float = TEST_SHARE
 ) -> BasketSplit:
-    """Temporal basket hold-out (see the module docstring), one hidden-item draw per seed ``0..seeds-1``."""
+    """Split baskets by time (see the module docstring).
+
+    One hidden-item draw per seed ``0..seeds-1``.
+    """
     t_min, t_max = log["time"].min(), log["time"].max()
     cut = (t_max - (t_max - t_min) * test_share).floor("D")
     start = log.groupby("basket")["time"].transform("min")
@@ -259,7 +272,7 @@ def make_split(
 
 
 def split_summary(split: BasketSplit) -> dict[str, Any]:
-    """What the split holds, and how often the hidden item is a re-purchase by the same customer."""
+    """Describe the split, and how often the hidden item is a re-purchase by the same customer."""
     train, hidden = split.train, split.hidden[0]
     size = split.queries[0].groupby("basket").size()
     return {
@@ -291,6 +304,8 @@ def _csr(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_m
 
 @dataclass
 class TrainMatrices:
+    """The training data as the baselines need it."""
+
     baskets: sp.csr_matrix  # training baskets x items, binary
     users: sp.csr_matrix  # training customers x items, number of baskets
     popular: np.ndarray  # item columns by training basket count, descending (ties by column)
@@ -298,6 +313,7 @@ class TrainMatrices:
 
 
 def train_matrices(split: BasketSplit) -> TrainMatrices:
+    """Build the baskets x items and customers x items matrices of the training data."""
     items = pd.Index(split.items)
     lines = split.train.drop_duplicates(["basket", "item"])
     col = items.get_indexer(lines["item"])
@@ -312,7 +328,7 @@ def train_matrices(split: BasketSplit) -> TrainMatrices:
 
 
 def query_matrix(split: BasketSplit, seed: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Test baskets (in ``hidden`` order) x items, binary, and their basket IDs."""
+    """Return the test baskets (in ``hidden`` order) x items, binary, and their basket IDs."""
     query_ids = split.hidden[seed]["basket"].to_numpy()
     q = split.queries[seed]
     rows = pd.Index(query_ids).get_indexer(q["basket"])
@@ -324,7 +340,10 @@ def query_matrix(split: BasketSplit, seed: int) -> tuple[sp.csr_matrix, np.ndarr
 def fill_popular(
     ids: np.ndarray, queries: sp.csr_matrix, popular: np.ndarray, n: int = K
 ) -> np.ndarray:
-    """Complete each row of ``ids`` (-1 = empty slot) with the most popular items not in the basket or the row."""
+    """Complete each row of ``ids`` (-1 = empty slot) with the most popular items.
+
+    Items already in the basket or the row are skipped.
+    """
     ids = ids.copy()
     for q in np.flatnonzero((ids < 0).any(axis=1)):
         have = ids[q][ids[q] >= 0]
@@ -337,13 +356,19 @@ def fill_popular(
 
 
 def to_recs(query_ids: np.ndarray, ids: np.ndarray, items: np.ndarray) -> pd.DataFrame:
-    """``basket, item, rank`` frame from a (queries x n) array of item columns (-1 = none)."""
+    """Build a ``basket, item, rank`` frame from a (queries x n) array of item columns.
+
+    Entries of -1 (no item) are left out.
+    """
     q, pos = np.nonzero(ids >= 0)
     return pd.DataFrame({"basket": query_ids[q], "item": items[ids[q, pos]], "rank": pos + 1})
 
 
 class PairRules:
-    """Pair association rules ``i -> j`` with ``conf = count(i, j) / count(i)``, ``count(i, j) >= min_support``."""
+    """Pair association rules ``i -> j`` with ``conf = count(i, j) / count(i)``.
+
+    Only pairs with ``count(i, j) >= min_support`` are kept.
+    """
 
     def __init__(self, tm: TrainMatrices, min_support: int, per_item: int = 100) -> None:
         together = (tm.baskets.T @ tm.baskets).tocsr()
@@ -354,8 +379,8 @@ class PairRules:
         n_items = together.shape[0]
         row_of = np.repeat(np.arange(n_items), np.diff(together.indptr))
         conf = together.data / tm.basket_count[row_of]
-        # the best `per_item` consequents of each antecedent: exact for a top-10 of maxima unless the
-        # basket itself holds more than per_item - 10 of them
+        # the best `per_item` consequents of each antecedent: exact for a top-10 of maxima
+        # unless the basket itself holds more than per_item - 10 of them
         order = np.lexsort((-together.data, -conf, row_of))
         rank = np.arange(order.size) - np.repeat(together.indptr[:-1], np.diff(together.indptr))
         keep = order[rank < per_item]
@@ -366,6 +391,7 @@ class PairRules:
         self.tm = tm
 
     def recommend(self, q: sp.csr_matrix) -> np.ndarray:
+        """Return the top ``K`` item columns of every query basket (rows of ``q``)."""
         q_of = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
         lengths = self.ant_ptr[q.indices + 1] - self.ant_ptr[q.indices]
         starts = np.repeat(self.ant_ptr[q.indices] - (np.cumsum(lengths) - lengths), lengths)
@@ -381,9 +407,8 @@ class PairRules:
         qq, j, conf, count = qq[first], j[first], conf[first], count[first]
         order = np.lexsort((j, -self.tm.basket_count[j], -count, -conf, qq))
         qq, j = qq[order], j[order]
-        pos = np.arange(qq.size) - np.searchsorted(
-            qq, qq
-        )  # qq is sorted: position within its query
+        # qq is sorted: position within its query
+        pos = np.arange(qq.size) - np.searchsorted(qq, qq)
         top = pos < K
         ids = np.full((q.shape[0], K), -1, dtype=np.int64)
         ids[qq[top], pos[top]] = j[top]
@@ -391,19 +416,20 @@ class PairRules:
 
 
 def implicit_model(kind: str, fit_on: str, neighbours: int, tm: TrainMatrices, threads: int) -> Any:
+    """Fit one of implicit's item-item models on baskets or customers."""
     from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
     cls = {"cosine": CosineRecommender, "bm25": BM25Recommender, "tfidf": TFIDFRecommender}[kind]
     model = cls(K=neighbours, num_threads=threads)
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # BM25/TF-IDF weighting hands implicit's own kNN a COO matrix
+        # BM25/TF-IDF weighting hands implicit's own kNN a COO matrix
+        warnings.simplefilter("ignore")
         model.fit(tm.baskets if fit_on == "baskets" else tm.users, show_progress=False)
     return model
 
 
 def implicit_recommend(model: Any, q: sp.csr_matrix, tm: TrainMatrices) -> np.ndarray:
+    """Return implicit's top ``K`` for every query basket, completed with popular items."""
     ids, _ = model.recommend(np.arange(q.shape[0]), q, N=K, filter_already_liked_items=True)
     return fill_popular(np.asarray(ids, dtype=np.int64), q, tm.popular)
 
@@ -424,11 +450,13 @@ class Config:
     kind: str = "itemitem"
 
     def make(self, threads: int) -> recsys.Recommender:
+        """Return the (unfitted) model of this configuration."""
         if self.kind == "als":
             return recsys.ALS(random_state=0, num_threads=threads, **dict(self.model))
         return recsys.ItemItem(num_threads=threads, **dict(self.model))
 
     def call_kwargs(self) -> dict[str, Any]:
+        """Return the keyword arguments of ``recommend_cross_sell`` for this configuration."""
         kwargs = dict(self.call)
         if "exclude_owned" in kwargs:
             kwargs["rules"] = Rules(exclude_owned=kwargs.pop("exclude_owned"))
@@ -443,6 +471,7 @@ def config(
     call: dict[str, Any] | None = None,
     **model: Any,
 ) -> Config:
+    """Build a :class:`Config`; keyword arguments beyond the named ones go to the model."""
     return Config(
         label, tuple(sorted(model.items())), personal, tuple(sorted((call or {}).items())), kind
     )
@@ -503,6 +532,7 @@ def alternatives(grid: str) -> list[Config]:
 def ours_recs(
     model: recsys.Recommender, queries: pd.DataFrame, cfg: Config, *, explain: bool
 ) -> pd.DataFrame:
+    """Recommend for every query basket with ``recommend_cross_sell_batch``."""
     if not cfg.personal:
         queries = queries[["basket", "item"]]
     return recommend_cross_sell_batch(
@@ -524,7 +554,11 @@ def single_matches_batch(
     cfg: Config,
     n_baskets: int = 50,
 ) -> tuple[int, int]:
-    """(baskets whose single ``recommend_cross_sell`` call equals the batch output exactly, baskets checked)."""
+    """Compare single ``recommend_cross_sell`` calls with the batch output.
+
+    Returns (baskets whose single call equals the batch output exactly,
+    baskets checked).
+    """
     by_basket = dict(list(batch.groupby("basket", sort=False)))
     baskets = queries["basket"].drop_duplicates().to_numpy()[:n_baskets]
     same = 0
@@ -546,7 +580,7 @@ def single_matches_batch(
 
 
 def hits(recs: pd.DataFrame, hidden: pd.DataFrame) -> np.ndarray:
-    """Per test basket (``hidden`` order): is its hidden item among the basket's first ``K`` items by rank."""
+    """Tell, per test basket (``hidden`` order), if its hidden item is in the basket's top ``K``."""
     ordered = recs.sort_values(["basket", "rank"], kind="stable")
     top = ordered.loc[
         ordered.groupby("basket", sort=False).cumcount().to_numpy() < K, ["basket", "item"]
@@ -557,6 +591,8 @@ def hits(recs: pd.DataFrame, hidden: pd.DataFrame) -> np.ndarray:
 
 @dataclass
 class Result:
+    """The scores of one method on one split, per seed."""
+
     method: str
     group: str  # ours / baseline / alternative
     hr: list[float] = field(default_factory=list)  # per seed, recsys.evaluation
@@ -566,6 +602,7 @@ class Result:
     seconds: float = 0.0  # fit + recommend (all seeds)
 
     def add(self, recs: pd.DataFrame, hidden: pd.DataFrame) -> None:
+        """Score the recommendations of one seed."""
         relevant, kw = hidden[["basket", "item"]], {"user_col": "basket", "item_col": "item"}
         self.hr.append(hit_rate_at_k(recs, relevant, K, **kw))
         self.mrr.append(mrr_at_k(recs, relevant, K, **kw))
@@ -619,6 +656,7 @@ class Runner:
         fit: Callable[[], Any],
         recommend: Callable[[Any, sp.csr_matrix], np.ndarray],
     ) -> None:
+        """Fit and score a baseline."""
         t0 = time.perf_counter()
         r, model = Result(method, "baseline"), fit()
         for _, hidden, q, query_ids in self._seeds():
@@ -626,6 +664,7 @@ class Runner:
         self._done(r, t0)
 
     def ours(self, cfg: Config, group: str, *, explain: bool = False) -> None:
+        """Fit and score one of our configurations."""
         t0 = time.perf_counter()
         r, model = Result(cfg.label, group), cfg.make(self.threads).fit(self.data)
         for s, hidden, _, _ in self._seeds():
@@ -640,6 +679,7 @@ class Runner:
             self.single_vs_batch = f"{same}/{checked}"
 
     def run(self, grid: str = "full") -> list[Result]:
+        """Fit and score every method of ``grid``."""
         tm = self.tm
         self.ours(RECOMMENDED, "ours", explain=True)  # explanations on, as a caller gets them
         self.ours(PREVIOUS, "ours")
@@ -673,6 +713,7 @@ class Runner:
 
 
 def results_table(split: BasketSplit, results: list[Result]) -> pd.DataFrame:
+    """Tabulate every method against the best baseline."""
     n = split.n_baskets
     baselines = [r for r in results if r.group == "baseline"]
     best = max(baselines, key=lambda r: np.mean(r.hr))
@@ -715,7 +756,11 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def across_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Ours on every data set, ranked by the geometric mean over the data sets of HR@10 / best baseline."""
+    """Tabulate ours on every data set.
+
+    Rows are ranked by the geometric mean over the data sets of
+    HR@10 / best baseline.
+    """
     parts = []
     for name, t in tables.items():
         best = t[t["group"] == "baseline"].sort_values("HR@10").iloc[-1]
@@ -745,10 +790,12 @@ def speed_rows(
     latency_queries: int = 1000,
     repeats: int = 5,
 ) -> pd.DataFrame:
-    """Batch throughput and single-call latency of ``configs`` (fitted by ``runner``) on seed 0's queries.
+    """Time batch throughput and single-call latency of ``configs`` on seed 0's queries.
 
-    The configurations take turns (batch runs alternate, and every latency query is sent to each in
-    turn), so a noisy, shared machine slows them alike and their ratio stays meaningful.
+    The models are the ones ``runner`` fitted.  The configurations take turns
+    (batch runs alternate, and every latency query is sent to each in turn),
+    so a noisy, shared machine slows them alike and their ratio stays
+    meaningful.
     """
     queries, n_q = split.queries[0], split.n_baskets
     rng = np.random.default_rng(1)
@@ -829,7 +876,10 @@ def run(
     speed_dataset: str = "online-retail",
     progress: Callable[[str], None] | None = print,
 ) -> dict[str, pd.DataFrame]:
-    """Run the benchmark on ``datasets``; returns the per-data-set tables, ``"splits"``, ``"speed"``, ``"across"``."""
+    """Run the benchmark on ``datasets``.
+
+    Returns the per-data-set tables, ``"splits"``, ``"speed"`` and ``"across"``.
+    """
     tables: dict[str, pd.DataFrame] = {}
     splits, speed = [], None
     for name in datasets:
@@ -845,7 +895,8 @@ def run(
         splits[-1]["recommended: single == batch"] = runner.single_vs_batch
         tables[name] = table
         show(
-            f"Cross-sell quality, summary ({name}, {split.n_baskets:,} test baskets x {seeds} hidden-item draws)",
+            f"Cross-sell quality, summary ({name}, {split.n_baskets:,} test baskets "
+            f"x {seeds} hidden-item draws)",
             summary_table(table),
             markdown,
         )
@@ -877,4 +928,5 @@ def main(
     grid: str = "full",
     seeds: int = 3,
 ) -> None:
+    """Run the cross-sell benchmark (``python -m benchmarks cross-sell``)."""
     run(datasets or DEFAULT_DATASETS, markdown=markdown, threads=threads, grid=grid, seeds=seeds)

@@ -13,6 +13,8 @@ from recsys import Interactions
 
 @dataclass
 class BenchData:
+    """A named benchmark data set: training interactions and held-out pairs."""
+
     name: str
     train: Interactions
     test: pd.DataFrame | None  # held-out user,item pairs (external IDs), or None
@@ -26,7 +28,7 @@ def power_law_matrix(
     seed: int = 0,
     item_exponent: float = 1.0,
 ) -> sp.csr_matrix:
-    """A users × items matrix whose item popularity is Zipf-like and user activity log-normal.
+    """Generate a users × items matrix: Zipf-like item popularity, log-normal user activity.
 
     About ``nnz`` distinct pairs (duplicate draws are merged, so slightly fewer).
     """
@@ -48,7 +50,7 @@ def power_law_matrix(
 def holdout(
     matrix: sp.csr_matrix, fraction: float = 0.2, seed: int = 0
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Random per-pair hold-out of users with >= 2 items: (train, test), disjoint."""
+    """Split off random pairs of users with >= 2 items: return disjoint (train, test)."""
     rng = np.random.default_rng(seed)
     coo = matrix.tocoo()
     counts = np.diff(matrix.indptr)
@@ -64,7 +66,7 @@ def holdout(
 
 
 def load_real(name: str) -> sp.csr_matrix:
-    """users × items matrix of a real data set (weights: quantity / rating / plays)."""
+    """Load the users × items matrix of a real data set (weights: quantity / rating / plays)."""
     from recsys.datasets import load_lastfm, load_movielens_latest_small, load_online_retail
 
     if name == "online-retail":

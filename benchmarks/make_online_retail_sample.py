@@ -54,7 +54,7 @@ OUTPUT = ROOT / "recsys" / "datasets" / "data" / "online_retail_sample.csv.gz"
 
 
 def top_items(clean: pd.DataFrame, n_items: int) -> pd.Index:
-    """The ``n_items`` stock codes with the most distinct customers (ties: by code).
+    """Return the ``n_items`` stock codes with the most distinct customers (ties: by code).
 
     Example
     -------
@@ -70,7 +70,7 @@ def top_items(clean: pd.DataFrame, n_items: int) -> pd.Index:
 def draw_customers(
     clean: pd.DataFrame, seed: int, fraction: float, min_per_country: int
 ) -> np.ndarray:
-    """Stratified draw of customer IDs per country (see the module docstring).
+    """Draw customer IDs per country, stratified (see the module docstring).
 
     A customer who bought from several countries counts under their first one.
 
@@ -98,7 +98,7 @@ def build_sample(
     fraction: float = FRACTION,
     min_per_country: int = MIN_PER_COUNTRY,
 ) -> pd.DataFrame:
-    """The sample's rows (clean columns, no ``Revenue``) from the full clean frame.
+    """Select the sample's rows (clean columns, no ``Revenue``) from the full clean frame.
 
     Example
     -------
@@ -112,7 +112,7 @@ def build_sample(
 
 
 def to_csv_gz(sample: pd.DataFrame) -> bytes:
-    """Deterministic CSV + gzip bytes (level 9, no file name, mtime 0).
+    """Encode ``sample`` as deterministic CSV + gzip bytes (level 9, no file name, mtime 0).
 
     Example
     -------
@@ -127,7 +127,7 @@ def to_csv_gz(sample: pd.DataFrame) -> bytes:
 
 
 def describe(sample: pd.DataFrame, size: int) -> str:
-    """A short summary of the sample (printed by the script).
+    """Summarise the sample in a few lines (printed by the script).
 
     Example
     -------
@@ -137,7 +137,8 @@ def describe(sample: pd.DataFrame, size: int) -> str:
     uk = (sample.drop_duplicates("CustomerID")["Country"] == "United Kingdom").mean()
     lines = [
         f"bytes {size:,}; rows {len(sample):,}; customers {sample['CustomerID'].nunique():,} "
-        f"(UK {uk:.0%}); invoices {sample['InvoiceNo'].nunique():,}; items {sample['StockCode'].nunique():,}; "
+        f"(UK {uk:.0%}); invoices {sample['InvoiceNo'].nunique():,}; "
+        f"items {sample['StockCode'].nunique():,}; "
         f"countries {sample['Country'].nunique()}; "
         f"{sample['InvoiceDate'].min()} .. {sample['InvoiceDate'].max()}; "
         f"median distinct items per invoice {basket_items.median():.0f}",

@@ -10,7 +10,7 @@ import pandas as pd
 
 
 def machine_line() -> str:
-    """One line naming the machine the benchmark ran on."""
+    """Return one line naming the machine the benchmark ran on."""
     import implicit
     import numba
     import numpy
@@ -24,8 +24,8 @@ def machine_line() -> str:
     except OSError:
         pass
     return (
-        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {numpy.__version__}, "
-        f"numba {numba.__version__}, implicit {implicit.__version__}"
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, numba {numba.__version__}, implicit {implicit.__version__}"
     )
 
 
@@ -41,7 +41,7 @@ def show(title: str, table: pd.DataFrame, markdown_path: str | None = None) -> N
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (floats with 3 decimals)."""
+    """Render ``table`` as a GitHub-flavoured Markdown table (floats with 3 decimals)."""
 
     def cell(value: object) -> str:
         if isinstance(value, float):

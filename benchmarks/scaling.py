@@ -230,6 +230,7 @@ def main(
     users: int,
     markdown: str | None,
 ) -> None:
+    """Run the scaling benchmark (``python -m benchmarks scaling``), one process per measurement."""
     common = {"threads": threads, "factors": factors, "iterations": iterations, "k": k}
     fit_rows, batch_rows = [], []
     with tempfile.TemporaryDirectory(prefix="recsys-scaling-") as tmp:
@@ -239,8 +240,8 @@ def main(
             paths[scale] = str(Path(tmp) / f"scale{scale}.npz")
             sp.save_npz(paths[scale], matrix, compressed=False)
             print(
-                f"{scale}x: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {matrix.nnz:,} pairs "
-                f"({np.diff(matrix.indptr).mean():.1f} per user)",
+                f"{scale}x: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, "
+                f"{matrix.nnz:,} pairs ({np.diff(matrix.indptr).mean():.1f} per user)",
                 flush=True,
             )
             for task, model in (("als-fit", "ALS"), ("itemitem-fit", "ItemItem cosine")):
@@ -337,15 +338,17 @@ def main(
         )
     per_chunk = _chunk_bound_mb(factors, history)
     show(
-        f"Batch top-10 for {users:,} users (and one chunk), seen items excluded ({largest}x model: "
-        f"{matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {factors} factors; {threads} threads)",
+        f"Batch top-10 for {users:,} users (and one chunk), seen items excluded "
+        f"({largest}x model: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, "
+        f"{factors} factors; {threads} threads)",
         pd.DataFrame(batch_rows),
         markdown,
     )
     note = (
-        f"Bound: recommend_rows holds its result ({users:,} x 10 x 8 bytes = {users * 80 / 2**20:.0f} MB "
-        f"in one call) plus one chunk's working set, about 65,536 x (16 x seen items per user + 4 x factors "
-        f"+ 8 x n) bytes = {per_chunk:.0f} MB here (mean history {history:.1f} items), whatever the "
+        f"Bound: recommend_rows holds its result ({users:,} x 10 x 8 bytes = "
+        f"{users * 80 / 2**20:.0f} MB in one call) plus one chunk's working set, about "
+        "65,536 x (16 x seen items per user + 4 x factors + 8 x n) bytes = "
+        f"{per_chunk:.0f} MB here (mean history {history:.1f} items), whatever the "
         "number of users: compare the single chunk with the streamed batch."
     )
     print(note)

@@ -1,4 +1,4 @@
-"""Single-call latency of the selling APIs on a large catalog, next to implicit's item-item recommend.
+"""Single-call latency of the selling APIs on a large catalog, next to implicit's item-item.
 
 Usage::
 
@@ -48,7 +48,10 @@ warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
 
 
 def basket_log(n_items: int, n_baskets: int, n_users: int, seed: int = 2) -> recsys.Interactions:
-    """Baskets × items from a power-law matrix, each basket owned by a random customer, one per hour."""
+    """Generate baskets × items from a power-law matrix, one basket per hour.
+
+    Each basket belongs to a random customer.
+    """
     baskets = power_law_matrix(n_baskets, n_items, n_baskets * 5, seed=seed)
     rng = np.random.default_rng(seed)
     owner = rng.integers(0, n_users, size=n_baskets)
@@ -99,6 +102,7 @@ def run(
     markdown: str | None = None,
     progress: Any = print,
 ) -> pd.DataFrame:
+    """Time single calls of the selling APIs and implicit's recommend; return the table."""
     from implicit.nearest_neighbours import CosineRecommender
 
     t0 = time.perf_counter()
@@ -202,4 +206,5 @@ def run(
 
 
 def main(*, items: int, queries: int, threads: int, markdown: str | None) -> None:
+    """Run the latency benchmark (``python -m benchmarks selling-latency``)."""
     run(items, queries=queries, threads=threads, markdown=markdown)

@@ -2,16 +2,17 @@
 
 Usage::
 
-    python -m benchmarks speed --dataset synthetic        # ~100k users x 20k items x ~4.5M pairs
+    # ~100k users x 20k items x ~4.5M pairs
+    python -m benchmarks speed --dataset synthetic
     python -m benchmarks speed --dataset movielens --dataset online-retail
 
 Both libraries get the same matrix, factors, iterations and regularisation, and
 run with 2 threads.  ``peak MB`` columns are the growth of the process's peak
 RSS during the first timed call (free heap pages are returned to the OS and
 the kernel's peak mark is reset before it, see :class:`PeakMemory`): cheap and
-in-process; ``benchmarks.scaling`` measures memory in fresh processes.  BLAS is limited to one thread during ALS fits (implicit's
-own advice); implicit's ``recommend`` keeps BLAS at its default because its
-batch top-k relies on it.
+in-process; ``benchmarks.scaling`` measures memory in fresh processes.  BLAS
+is limited to one thread during ALS fits (implicit's own advice); implicit's
+``recommend`` keeps BLAS at its default because its batch top-k relies on it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,9 @@ from threadpoolctl import threadpool_limits
 import recsys
 from benchmarks.data import holdout, load_real, power_law_matrix
 from benchmarks.report import show
+
+if TYPE_CHECKING:
+    from implicit.cpu.als import AlternatingLeastSquares
 
 warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
 warnings.filterwarnings("ignore", message=".*expects CSR input.*")
@@ -52,7 +57,7 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object]:
 
 # ----------------------------------------------------------------- peak memory
 def _status_mb(field: str) -> float:
-    """A ``Vm*`` line of /proc/self/status in MB (NaN off Linux)."""
+    """Read a ``Vm*`` line of /proc/self/status, in MB (NaN off Linux)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -64,18 +69,24 @@ def _status_mb(field: str) -> float:
 
 
 def rss_mb() -> float:
-    """Current resident set size of this process, MB."""
+    """Return the current resident set size of this process, MB."""
     return _status_mb("VmRSS")
 
 
 def max_rss_mb() -> float:
-    """``getrusage(RUSAGE_SELF).ru_maxrss``: this process's peak RSS in MB (since start or the last reset)."""
+    """Return this process's peak RSS in MB (since start or the last reset).
+
+    That is ``getrusage(RUSAGE_SELF).ru_maxrss``.
+    """
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0: ``5 > /proc/self/clear_refs``)."""
+    """Reset the kernel's peak-RSS mark to the current RSS.
+
+    Linux >= 4.0 only (``5 > /proc/self/clear_refs``); returns whether it worked.
+    """
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -97,7 +108,9 @@ def release_free_memory() -> None:
 
 
 class PeakMemory:
-    """Peak RSS while the ``with`` block runs: ``peak_mb`` (whole process) and ``delta_mb`` (above the start).
+    """Peak RSS while the ``with`` block runs.
+
+    ``peak_mb`` is the whole process's, ``delta_mb`` the growth above the start.
 
     On entry, free heap pages go back to the OS (:func:`release_free_memory`)
     and the kernel's peak mark is reset, so the peak is the block's own, not
@@ -117,7 +130,9 @@ class PeakMemory:
 
 
 def timed_peak(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object, float]:
-    """As :func:`timed`, plus the peak RSS growth (MB) of the first run, measured with :class:`PeakMemory`.
+    """Time as :func:`timed`, plus the peak RSS growth (MB) of the first run.
+
+    The growth is measured with :class:`PeakMemory`.
 
     Only the first run pays for the heap trim (its first-touch page faults);
     the best time usually comes from a later run, as with :func:`timed`.
@@ -131,7 +146,10 @@ def timed_peak(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object
 
 
 def ndcg_at_10(ids: np.ndarray, test: sp.csr_matrix) -> float:
-    """Mean binary NDCG@10 over users with held-out items (ids: rows x 10 item columns, -1 padded)."""
+    """Compute the mean binary NDCG@10 over users with held-out items.
+
+    ``ids`` holds rows x 10 item columns, padded with -1.
+    """
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     discounts = 1.0 / np.log2(np.arange(2, 12))
     total = 0.0
@@ -143,7 +161,10 @@ def ndcg_at_10(ids: np.ndarray, test: sp.csr_matrix) -> float:
     return total / max(users.size, 1)
 
 
-def implicit_als(factors: int, iterations: int, regularization: float, threads: int, seed: int):  # noqa: ANN201
+def implicit_als(
+    factors: int, iterations: int, regularization: float, threads: int, seed: int
+) -> AlternatingLeastSquares:
+    """Return implicit's CPU ALS with CG, configured like ours."""
     from implicit.cpu.als import AlternatingLeastSquares
 
     return AlternatingLeastSquares(
@@ -166,6 +187,7 @@ def bench_als(
     threads: int,
     markdown: str | None,
 ) -> tuple[recsys.ALS, object, sp.csr_matrix]:
+    """Time ALS fits of both libraries on a hold-out split; return both models and the train set."""
     train, test = holdout(matrix, 0.2, seed=0)
     train = train.astype(np.float32)
     ours = recsys.ALS(
@@ -216,6 +238,7 @@ def bench_als(
 def bench_batch_recommend(
     name: str, ours: recsys.ALS, train: sp.csr_matrix, *, threads: int, markdown: str | None
 ) -> None:
+    """Time batch recommendation for every user (seen items excluded), ours and implicit's."""
     from implicit.cpu.als import AlternatingLeastSquares
 
     theirs = AlternatingLeastSquares(factors=ours.factors, num_threads=threads)
@@ -254,6 +277,7 @@ def bench_batch_recommend(
 def bench_single_user(
     name: str, ours: recsys.ALS, train: sp.csr_matrix, *, markdown: str | None, queries: int = 2000
 ) -> None:
+    """Time single-user recommend calls, ours and implicit's."""
     from implicit.cpu.als import AlternatingLeastSquares
 
     theirs = AlternatingLeastSquares(factors=ours.factors, num_threads=1)
@@ -292,6 +316,7 @@ def bench_single_user(
 def bench_item_item(
     name: str, matrix: sp.csr_matrix, *, k: int, threads: int, markdown: str | None
 ) -> None:
+    """Time item-item (cosine) fits, ours and implicit's."""
     from implicit.nearest_neighbours import CosineRecommender
 
     matrix = matrix.astype(np.float32)
@@ -332,7 +357,7 @@ print(time.perf_counter() - t0)
 
 
 def bench_cold_start(markdown: str | None) -> None:
-    """First use in a fresh process: with an empty Numba cache, then with the cache filled."""
+    """Time first use in a fresh process: with an empty Numba cache, then with the cache filled."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
 
@@ -369,6 +394,7 @@ def main(
     markdown: str | None,
     latency_items: int,
 ) -> None:
+    """Run the speed benchmark (``python -m benchmarks speed``) on ``datasets``."""
     bench_cold_start(markdown)
     for name in datasets:
         if name == "synthetic":

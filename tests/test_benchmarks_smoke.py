@@ -1,4 +1,7 @@
-"""Smoke test of ``python -m benchmarks cross-sell`` on a tiny generated basket log (a few seconds)."""
+"""Smoke test of ``python -m benchmarks cross-sell`` on a tiny generated basket log.
+
+It takes a few seconds.
+"""
 
 from __future__ import annotations
 

@@ -119,7 +119,10 @@ def test_threads_get_the_same_results_as_serial_calls(
 def test_threads_share_a_freshly_loaded_model(
     data: Interactions, catalog: TierCatalog, tmp_path
 ) -> None:
-    """Lazily built state (ALS's cosine index for similar_items) is safe to build from several threads."""
+    """Lazily built state is safe to build from several threads.
+
+    That is ALS's cosine index for similar_items.
+    """
     import recsys
 
     ALS(factors=8, iterations=2, random_state=0, num_threads=1).fit(data).save(tmp_path / "m.npz")

@@ -11,7 +11,7 @@ logger = logging.getLogger("recsys")
 
 
 def progress(total: int, desc: str, show_progress: bool, unit: str = "it") -> Any:
-    """A tqdm bar that is a silent no-op when ``show_progress`` is False.
+    """Return a tqdm bar that is a silent no-op when ``show_progress`` is False.
 
     Examples
     --------
@@ -22,5 +22,5 @@ def progress(total: int, desc: str, show_progress: bool, unit: str = "it") -> An
 
 
 def get_logger(name: str) -> logging.Logger:
-    """The library's logger for a module (``recsys.<name>``)."""
+    """Return the library's logger for a module (``recsys.<name>``)."""
     return logger.getChild(name)

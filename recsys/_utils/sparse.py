@@ -12,7 +12,7 @@ __all__ = ["row_positions", "select_csr_rows"]
 
 
 def row_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sub-CSR ``indptr`` of ``rows`` and the position of each of its entries in the full arrays.
+    """Return the sub-CSR ``indptr`` of ``rows`` and where its entries sit in the full arrays.
 
     ``rows`` may hold ``-1`` (an empty row).  Index the full ``indices`` or
     ``data`` with the positions to get the rows' entries.
@@ -35,7 +35,7 @@ def row_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
 def select_csr_rows(
     indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr, indices as int32) of the sub-CSR made of ``rows`` (``-1``: an empty row).
+    """Return (indptr, indices as int32) of the sub-CSR made of ``rows`` (``-1``: an empty row).
 
     Examples
     --------

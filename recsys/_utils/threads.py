@@ -53,7 +53,8 @@ def resolve_num_threads(num_threads: int) -> int:
         raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}")
     if num_threads < 0:
         raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {num_threads}")
-    available = int(numba.config.NUMBA_NUM_THREADS)
+    # numba.config sets its settings through globals(), so type checkers cannot see them.
+    available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     if num_threads == 0:
         return max(1, min(available, _cpu_count()))
     return min(num_threads, available)
@@ -61,7 +62,10 @@ def resolve_num_threads(num_threads: int) -> int:
 
 @functools.lru_cache(maxsize=1)
 def _cpu_count() -> int:
-    """``os.cpu_count()``, asked once (it reads /proc or sysfs: ~20 µs on every serving call otherwise)."""
+    """Return ``os.cpu_count()``, asked once.
+
+    It reads /proc or sysfs: ~20 µs on every serving call otherwise.
+    """
     return os.cpu_count() or 1
 
 

@@ -1,11 +1,11 @@
-"""Implicit-feedback ALS solver kernels (Hu, Koren & Volinsky 2008).
+r"""Implicit-feedback ALS solver kernels (Hu, Koren & Volinsky 2008).
 
 The model minimises, over user factors ``X`` and item factors ``Y``,
 
 .. math::
 
-    \\sum_{u,i} c_{ui} (p_{ui} - x_u^\\top y_i)^2
-    + \\lambda (\\lVert X \\rVert^2 + \\lVert Y \\rVert^2)
+    \sum_{u,i} c_{ui} (p_{ui} - x_u^\top y_i)^2
+    + \lambda (\lVert X \rVert^2 + \lVert Y \rVert^2)
 
 where the sparse confidence matrix ``Cui`` holds ``c_ui`` (``alpha`` times the
 interaction weight) for observed pairs, ``p_ui = 1`` for a positive and ``0``
@@ -16,7 +16,7 @@ Every half-step solves, for each row ``u`` independently, the ``f x f`` system
 
 .. math::
 
-    (Y^\\top Y + \\lambda I + Y_u^\\top (C_u - I) Y_u)\\, x_u = Y_u^\\top C_u p_u
+    (Y^\top Y + \lambda I + Y_u^\top (C_u - I) Y_u)\, x_u = Y_u^\top C_u p_u
 
 either with a few warm-started conjugate-gradient steps
 (:func:`least_squares_cg`, the same algorithm as ``implicit`` 0.7's CPU
@@ -51,9 +51,12 @@ Implementation notes (the CG half-step is the hot loop of every fit):
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias, TypedDict
+
 import numba
 import numpy as np
 import scipy.sparse
+from numpy.typing import ArrayLike
 
 from recsys._utils.threads import parallel_section, resolve_num_threads
 from recsys.core._intrinsics import fetch_add, prefetch2
@@ -70,7 +73,20 @@ __all__ = [
 # vectorise the reductions, contraction gives FMAs.  Results stay deterministic:
 # the same compiled code runs on every row whatever the thread count.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
-_JIT = {"nogil": True, "cache": True, "fastmath": _FASTMATH}
+
+
+class _JitOptions(TypedDict):
+    """Keyword arguments of ``numba.njit`` shared by every kernel of this module."""
+
+    nogil: bool
+    cache: bool
+    fastmath: set[str]
+
+
+_JIT: _JitOptions = {"nogil": True, "cache": True, "fastmath": _FASTMATH}
+
+# A scipy.sparse matrix or array (converted to CSR when needed).
+_SparseMatrix: TypeAlias = scipy.sparse.spmatrix | scipy.sparse.sparray
 
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
@@ -522,8 +538,10 @@ def _loss_kernel(indptr, indices, data, X, Y, YtY, chunks, counter, n_workers, r
 # --------------------------------------------------------------------------
 
 
-def _check_csr(Cui, name="Cui"):
-    """CSR matrix with float32 data and matching int32/int64 index arrays."""
+def _check_csr(
+    Cui: Any, name: str = "Cui"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """Return the CSR arrays of ``Cui``: float32 data and matching int32/int64 index arrays."""
     if not scipy.sparse.issparse(Cui):
         raise TypeError(f"{name} must be a scipy.sparse CSR matrix, got {type(Cui).__name__}")
     if Cui.format != "csr":
@@ -545,7 +563,9 @@ def _check_csr(Cui, name="Cui"):
     return indptr, indices, data, Cui.shape
 
 
-def _check_index_arrays(indptr, indices, n_cols, indptr_name, indices_name):
+def _check_index_arrays(
+    indptr: ArrayLike, indices: ArrayLike, n_cols: int, indptr_name: str, indices_name: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate CSR-style ``indptr``/``indices``; return them as one contiguous int type.
 
     Values are range-checked before any cast, so no out-of-range index can
@@ -585,13 +605,13 @@ def _check_index_arrays(indptr, indices, n_cols, indptr_name, indices_name):
     )
 
 
-def _check_finite(arr, name):
+def _check_finite(arr: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def _check_factors_in(Y, name):
-    """A read-only factor matrix: converted to C-contiguous float32 if needed."""
+def _check_factors_in(Y: ArrayLike, name: str) -> np.ndarray:
+    """Check a read-only factor matrix; convert it to C-contiguous float32 if needed."""
     Y = np.asarray(Y)
     if Y.ndim != 2:
         raise ValueError(f"{name} must be 2-D (rows x factors), got shape {Y.shape}")
@@ -600,8 +620,8 @@ def _check_factors_in(Y, name):
     return np.ascontiguousarray(Y, dtype=np.float32)
 
 
-def _check_factors_out(X, name):
-    """The factor matrix updated in place: must already be float32, C-contiguous, writeable."""
+def _check_factors_out(X: object, name: str) -> np.ndarray:
+    """Check the factor matrix updated in place: already float32, C-contiguous, writeable."""
     if not isinstance(X, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray (it is updated in place)")
     if X.ndim != 2:
@@ -618,7 +638,7 @@ def _check_factors_out(X, name):
     return X
 
 
-def _check_regularization(regularization):
+def _check_regularization(regularization: float) -> float:
     try:
         reg = float(regularization)
     except (TypeError, ValueError):
@@ -630,7 +650,15 @@ def _check_regularization(regularization):
     return reg
 
 
-def _check_system(shape, X, Y, x_name="X", y_name="Y", c_name="Cui", allow_shared=False):
+def _check_system(
+    shape: tuple[int, int],
+    X: np.ndarray,
+    Y: np.ndarray,
+    x_name: str = "X",
+    y_name: str = "Y",
+    c_name: str = "Cui",
+    allow_shared: bool = False,
+) -> None:
     n_rows, n_cols = shape
     if X.shape[0] != n_rows:
         raise ValueError(
@@ -651,16 +679,17 @@ def _check_system(shape, X, Y, x_name="X", y_name="Y", c_name="Cui", allow_share
         raise ValueError(f"{x_name} and {y_name} must not share memory")
 
 
-def _counter():
-    """A fresh work counter for the dynamically scheduled kernels."""
+def _counter() -> np.ndarray:
+    """Return a fresh work counter for the dynamically scheduled kernels."""
     return np.zeros(1, dtype=np.int64)
 
 
-def _chunks(indptr, n_factors, n_threads):
-    """Row boundaries of cost-balanced chunks (contiguous, ``_CHUNKS_PER_THREAD`` per thread).
+def _chunks(indptr: np.ndarray, n_factors: int, n_threads: int) -> np.ndarray:
+    """Return the row boundaries of cost-balanced chunks.
 
-    The cost of a row is about ``(2 nnz + f) * f`` per CG step, so rows are
-    weighted by ``nnz + f / 2 + 1``.
+    Chunks are contiguous, ``_CHUNKS_PER_THREAD`` per thread.  The cost of
+    a row is about ``(2 nnz + f) * f`` per CG step, so rows are weighted by
+    ``nnz + f / 2 + 1``.
     """
     n_rows = indptr.shape[0] - 1
     n_chunks = max(1, min(n_rows, n_threads * _CHUNKS_PER_THREAD))
@@ -679,11 +708,23 @@ def _chunks(indptr, n_factors, n_threads):
 # --------------------------------------------------------------------------
 
 
-def gramian(Y, regularization):
-    """``Y^T Y + regularization * I`` as a C-contiguous ``float32`` (f x f) matrix.
+def gramian(Y: ArrayLike, regularization: float) -> np.ndarray:
+    """Return ``Y^T Y + regularization * I`` as a C-contiguous ``float32`` (f x f) matrix.
 
     Computed with NumPy's BLAS (deterministic for a given library and thread
     count) and symmetrised exactly.
+
+    Parameters
+    ----------
+    Y : array_like, shape (n, f)
+        Factor matrix.
+    regularization : float
+        Added to the diagonal (``>= 0``).
+
+    Returns
+    -------
+    ndarray, float32, shape (f, f)
+        The symmetric regularised Gram matrix.
 
     Examples
     --------
@@ -699,8 +740,15 @@ def gramian(Y, regularization):
     return np.ascontiguousarray(G, dtype=np.float32)
 
 
-def least_squares_cg(Cui, X, Y, regularization, cg_steps=3, num_threads=0):
-    """One ALS half-step with warm-started conjugate gradient; updates ``X`` in place.
+def least_squares_cg(
+    Cui: _SparseMatrix,
+    X: np.ndarray,
+    Y: ArrayLike,
+    regularization: float,
+    cg_steps: int = 3,
+    num_threads: int = 0,
+) -> None:
+    """Run one ALS half-step with warm-started conjugate gradient, updating ``X`` in place.
 
     For every row ``u`` of ``Cui`` (shape ``n_rows x n_cols``), runs ``cg_steps``
     conjugate-gradient steps on ``(Y^T Y + reg I + Y_u^T (C_u - I) Y_u) x_u =
@@ -723,6 +771,15 @@ def least_squares_cg(Cui, X, Y, regularization, cg_steps=3, num_threads=0):
         Conjugate-gradient steps per row (>= 1).
     num_threads : int
         0 = all cores.
+
+    Examples
+    --------
+    >>> import scipy.sparse
+    >>> Y = np.eye(2, dtype=np.float32)
+    >>> X = np.zeros((1, 2), dtype=np.float32)
+    >>> least_squares_cg(scipy.sparse.csr_matrix([[3.0, 0.0]]), X, Y, 0.0, num_threads=1)
+    >>> np.round(X, 5)  # CG solves the 2 x 2 system diag(3, 1) x = (3, 0) exactly
+    array([[1., 0.]], dtype=float32)
     """
     resolve_num_threads(num_threads)  # validate early, even when there is no work
     indptr, indices, data, shape = _check_csr(Cui)
@@ -744,7 +801,16 @@ def least_squares_cg(Cui, X, Y, regularization, cg_steps=3, num_threads=0):
         )
 
 
-def _solve_exact(indptr, indices, data, X, Y, G, num_threads):
+def _solve_exact(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    G: np.ndarray,
+    num_threads: int,
+) -> None:
+    """Solve every row exactly; rows that are not positive definite fall back to lstsq."""
     if X.shape[0] == 0:
         return
     failed = np.zeros(X.shape[0], dtype=np.bool_)
@@ -762,11 +828,35 @@ def _solve_exact(indptr, indices, data, X, Y, G, num_threads):
         X[u] = np.linalg.lstsq(A, b, rcond=None)[0].astype(np.float32)
 
 
-def least_squares_exact(Cui, X, Y, regularization, num_threads=0):
-    """One ALS half-step solved exactly (Cholesky per row); updates ``X`` in place.
+def least_squares_exact(
+    Cui: _SparseMatrix, X: np.ndarray, Y: ArrayLike, regularization: float, num_threads: int = 0
+) -> None:
+    """Run one ALS half-step solved exactly (Cholesky per row), updating ``X`` in place.
 
     Solves ``(Y^T Y + reg I + Y_u^T (C_u - I) Y_u) x_u = Y_u^T C_u p_u`` for
-    every row ``u`` of ``Cui``; arguments as for :func:`least_squares_cg`.
+    every row ``u`` of ``Cui``.
+
+    Parameters
+    ----------
+    Cui : scipy.sparse CSR matrix, shape (n_rows, n_cols)
+        Confidences, as for :func:`least_squares_cg`.
+    X : ndarray, float32, C-contiguous, shape (n_rows, f)
+        Factors to update (in place).
+    Y : array_like, shape (n_cols, f)
+        Fixed factors of the other side.
+    regularization : float
+        L2 weight ``lambda >= 0``.
+    num_threads : int
+        0 = all cores.
+
+    Examples
+    --------
+    >>> import scipy.sparse
+    >>> Y = np.eye(2, dtype=np.float32)
+    >>> X = np.zeros((1, 2), dtype=np.float32)
+    >>> least_squares_exact(scipy.sparse.csr_matrix([[3.0, 0.0]]), X, Y, 0.0, num_threads=1)
+    >>> np.round(X, 5)
+    array([[1., 0.]], dtype=float32)
     """
     resolve_num_threads(num_threads)  # validate early, even when there is no work
     indptr, indices, data, shape = _check_csr(Cui)
@@ -777,8 +867,15 @@ def least_squares_exact(Cui, X, Y, regularization, num_threads=0):
     _solve_exact(indptr, indices, data, X, Y, G, num_threads)
 
 
-def fold_in(item_indptr, item_indices, confidences, Y, YtY_reg, num_threads=0):
-    """Exact factors for rows (new users, baskets) that were not in training.
+def fold_in(
+    item_indptr: ArrayLike,
+    item_indices: ArrayLike,
+    confidences: ArrayLike,
+    Y: ArrayLike,
+    YtY_reg: ArrayLike,
+    num_threads: int = 0,
+) -> np.ndarray:
+    """Compute exact factors for rows (new users, baskets) that were not in training.
 
     Each query ``q`` is described by its items
     ``item_indices[item_indptr[q]:item_indptr[q + 1]]`` with the matching
@@ -837,19 +934,47 @@ def fold_in(item_indptr, item_indices, confidences, Y, YtY_reg, num_threads=0):
     return X
 
 
-def als_loss(Cui, X, Y, regularization, num_threads=0):
-    """Training loss, normalised exactly as ``implicit``'s ``calculate_loss``.
+def als_loss(
+    Cui: _SparseMatrix, X: ArrayLike, Y: ArrayLike, regularization: float, num_threads: int = 0
+) -> float:
+    r"""Compute the training loss, normalised exactly as ``implicit``'s ``calculate_loss``.
 
     .. math::
 
-        \\frac{\\sum_{u,i} c_{ui} (p_{ui} - x_u^\\top y_i)^2
-               + \\lambda (\\lVert X \\rVert^2 + \\lVert Y \\rVert^2)}
-              {\\sum |c_{ui}|_{\\text{observed}} + n_{rows} n_{cols} - \\text{nnz}}
+        \frac{\sum_{u,i} c_{ui} (p_{ui} - x_u^\top y_i)^2
+               + \lambda (\lVert X \rVert^2 + \lVert Y \rVert^2)}
+              {\sum |c_{ui}|_{\text{observed}} + n_{rows} n_{cols} - \text{nnz}}
 
     with ``c = 1, p = 0`` for unobserved pairs.  As in ``implicit``, a negative
-    stored confidence ``c`` contributes ``|c| (x_u^\\top y_i)^2 + |c|``.
+    stored confidence ``c`` contributes ``|c| (x_u^\top y_i)^2 + |c|``.
     Accumulated in float64 (``implicit`` accumulates in float32, so the two
     agree to about float32 precision).
+
+    Parameters
+    ----------
+    Cui : scipy.sparse CSR matrix, shape (n_rows, n_cols)
+        Confidences, as for :func:`least_squares_cg`.
+    X : array_like, shape (n_rows, f)
+        Row factors.
+    Y : array_like, shape (n_cols, f)
+        Column factors.
+    regularization : float
+        L2 weight ``lambda >= 0``.
+    num_threads : int
+        0 = all cores.
+
+    Returns
+    -------
+    float
+        The normalised loss; NaN when the denominator is zero (an empty matrix).
+
+    Examples
+    --------
+    >>> import scipy.sparse
+    >>> Y = np.eye(2, dtype=np.float32)
+    >>> X = np.array([[1.0, 0.0]], dtype=np.float32)
+    >>> als_loss(scipy.sparse.csr_matrix([[3.0, 0.0]]), X, Y, 0.0, num_threads=1)
+    0.0
     """
     resolve_num_threads(num_threads)  # validate early, even when there is no work
     indptr, indices, data, shape = _check_csr(Cui)

@@ -145,7 +145,7 @@ class NeighbourTable:
         return int(self.indptr.shape[0] - 1)
 
     def to_csr(self) -> sp.csr_matrix:
-        """The similarities as an ``n_items x n_items`` CSR matrix (``scores`` as data).
+        """Return the similarities as an ``n_items x n_items`` CSR matrix (``scores`` as data).
 
         Rows keep the table's order (by score), so the indices are *not* sorted
         by column; scipy handles that, and ``.sort_indices()`` sorts them.
@@ -245,7 +245,7 @@ def _item_stats(indptr, indices, data, n_items, support, sumsq, cost):
 
 @numba.njit(cache=True, nogil=True)
 def _bm25_weights(indptr, indices, data, n_items, k1, b, out):
-    """implicit's ``bm25_weight(X.T, k1, b).T`` on the entries of X (CSR order)."""
+    """Compute implicit's ``bm25_weight(X.T, k1, b).T`` on the entries of X (CSR order)."""
     n_rows = indptr.shape[0] - 1
     item_sum = np.zeros(n_items, dtype=np.float64)
     for ii in range(indices.shape[0]):
@@ -434,7 +434,7 @@ def _check_float(name: str, value: object) -> float:
 
 
 def _prepare_matrix(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """indptr (int64), indices (int32), data (float32) of X as a canonical CSR.
+    """Return indptr (int64), indices (int32), data (float32) of X as a canonical CSR.
 
     Duplicates are summed and explicit zeros dropped; X itself is never
     modified and its arrays are reused when they already fit.
@@ -511,7 +511,7 @@ def item_neighbours(
     binary: bool = False,
     num_threads: int = 0,
 ) -> NeighbourTable:
-    """Top-``k`` most similar items of every item of a transactions x items matrix.
+    """Find the top-``k`` most similar items of every item of a transactions x items matrix.
 
     Parameters
     ----------

@@ -19,6 +19,7 @@ from recsys.data.validation import (
     require_dataframe,
     require_no_missing,
 )
+from recsys.types import ExternalIds
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -82,14 +83,16 @@ class Interactions:
         n_users, n_items = self.matrix.shape
         if n_users != len(self.user_ids) or n_items != len(self.item_ids):
             raise ValueError(
-                f"matrix shape {self.matrix.shape} does not match {len(self.user_ids)} user IDs x {len(self.item_ids)} item IDs"
+                f"matrix shape {self.matrix.shape} does not match "
+                f"{len(self.user_ids)} user IDs x {len(self.item_ids)} item IDs"
             )
         if self.basket_matrix is not None:
             if self.basket_ids is None or self.basket_users is None:
                 raise ValueError("basket_matrix needs basket_ids and basket_users")
             if self.basket_matrix.shape != (len(self.basket_ids), n_items):
                 raise ValueError(
-                    f"basket_matrix shape {self.basket_matrix.shape} does not match {len(self.basket_ids)} baskets x {n_items} items"
+                    f"basket_matrix shape {self.basket_matrix.shape} does not match "
+                    f"{len(self.basket_ids)} baskets x {n_items} items"
                 )
         if self.basket_times is not None and (
             self.basket_matrix is None or self.basket_times.shape != (self.basket_matrix.shape[0],)
@@ -196,7 +199,8 @@ class Interactions:
         if event_col is not None:
             if event_weights is None:
                 raise ValueError(
-                    f"event_col={event_col!r} needs event_weights, e.g. {{'view': 1, 'purchase': 5}}"
+                    f"event_col={event_col!r} needs event_weights, "
+                    "e.g. {'view': 1, 'purchase': 5}"
                 )
             bad_w = {k: v for k, v in event_weights.items() if not (np.isfinite(v) and v >= 0)}
             if bad_w:
@@ -206,8 +210,9 @@ class Interactions:
             if unknown.any():
                 kinds = pd.unique(df[event_col].to_numpy()[unknown])[:10].tolist()
                 raise ValueError(
-                    f"interactions column {event_col!r} has {int(unknown.sum())} row(s) with event types not in event_weights: "
-                    f"{kinds} (rows {list(df.index[unknown][:10])}); known types: {list(event_weights)}"
+                    f"interactions column {event_col!r} has {int(unknown.sum())} row(s) with "
+                    f"event types not in event_weights: {kinds} "
+                    f"(rows {list(df.index[unknown][:10])}); known types: {list(event_weights)}"
                 )
             weights = weights * mapped.to_numpy(dtype=np.float64)
         elif event_weights is not None:
@@ -232,19 +237,22 @@ class Interactions:
             age_days = (ref.value / 1e9 - times_s) / _SECONDS_PER_DAY
             weights = weights * np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)
 
-        # matrices are float32: a weight beyond its range is an error, one too small for it is zero
+        # matrices are float32: a weight beyond its range is an error, one too small for it
+        # is zero
         with np.errstate(over="ignore"):
             weights32 = weights.astype(np.float32)
         overflow = ~np.isfinite(weights32)
         if overflow.any():
             raise ValueError(
-                f"interactions: {int(overflow.sum())} weight(s) exceed the float32 range (rows {list(df.index[overflow][:10])})"
+                f"interactions: {int(overflow.sum())} weight(s) exceed the float32 range "
+                f"(rows {list(df.index[overflow][:10])})"
             )
         keep = weights32 > 0
         dropped = int((~keep).sum())
         if dropped:
             warnings.warn(
-                f"Interactions: dropped {dropped} row(s) whose weight is zero (or below float32 precision)",
+                f"Interactions: dropped {dropped} row(s) whose weight is zero "
+                "(or below float32 precision)",
                 UserWarning,
                 stacklevel=2,
             )
@@ -268,7 +276,8 @@ class Interactions:
             if multi.any():
                 bad = basket_ids.to_external(pd.unique(owners["b"].to_numpy()[multi])[:10])
                 raise ValueError(
-                    f"interactions column {basket_col!r}: basket(s) {bad.tolist()} belong to more than one user"
+                    f"interactions column {basket_col!r}: basket(s) {bad.tolist()} "
+                    "belong to more than one user"
                 )
             basket_users = np.empty(len(basket_ids), dtype=np.int32)
             basket_users[owners["b"].to_numpy()] = owners["u"].to_numpy()
@@ -313,10 +322,22 @@ class Interactions:
     def from_csr(
         cls,
         matrix: sp.spmatrix | sp.sparray,
-        user_ids: Sequence[Any] | np.ndarray | None = None,
-        item_ids: Sequence[Any] | np.ndarray | None = None,
+        user_ids: ExternalIds | None = None,
+        item_ids: ExternalIds | None = None,
     ) -> Interactions:
         """Wrap an existing users × items sparse matrix (IDs default to 0..n-1).
+
+        Parameters
+        ----------
+        matrix : scipy.sparse matrix or array, shape (n_users, n_items)
+            Non-negative, finite weights; duplicates are summed, zeros dropped.
+        user_ids, item_ids : list-like, optional
+            The external IDs of the rows and columns (distinct, in order);
+            default ``0..n-1``.
+
+        Returns
+        -------
+        Interactions
 
         Examples
         --------
@@ -354,10 +375,12 @@ class Interactions:
 
     @property
     def n_users(self) -> int:
+        """Number of users (rows of ``matrix``)."""
         return self.matrix.shape[0]
 
     @property
     def n_items(self) -> int:
+        """Number of items (columns of ``matrix``)."""
         return self.matrix.shape[1]
 
     @property
@@ -377,7 +400,7 @@ class Interactions:
         )
 
     def to_pandas(self) -> pd.DataFrame:
-        """The aggregated pairs as a DataFrame ``user, item, weight`` (external IDs)."""
+        """Return the aggregated pairs as a DataFrame ``user, item, weight`` (external IDs)."""
         coo = self.matrix.tocoo()
         return pd.DataFrame(
             {

@@ -51,14 +51,15 @@ def require_no_missing(df: pd.DataFrame, column: str, what: str = "data") -> Non
     missing = df[column].isna().to_numpy()
     if missing.any():
         raise ValueError(
-            f"{what} column {column!r} has {int(missing.sum())} missing value(s) in rows {_rows(df.index[missing])}"
+            f"{what} column {column!r} has {int(missing.sum())} missing value(s) "
+            f"in rows {_rows(df.index[missing])}"
         )
 
 
 def numeric_column(
     df: pd.DataFrame, column: str, what: str = "data", *, allow_negative: bool = False
 ) -> np.ndarray:
-    """The column as float64, rejecting non-numbers, NaN, inf and (by default) negatives.
+    """Return the column as float64, rejecting non-numbers, NaN, inf and (by default) negatives.
 
     Examples
     --------
@@ -74,24 +75,27 @@ def numeric_column(
     not_numbers = np.isnan(values) & raw.notna().to_numpy()
     if not_numbers.any():
         raise ValueError(
-            f"{what} column {column!r} has {int(not_numbers.sum())} non-numeric value(s) in rows {_rows(df.index[not_numbers])}"
+            f"{what} column {column!r} has {int(not_numbers.sum())} non-numeric value(s) "
+            f"in rows {_rows(df.index[not_numbers])}"
         )
     bad = ~np.isfinite(values)
     if bad.any():
         raise ValueError(
-            f"{what} column {column!r} has {int(bad.sum())} NaN or infinite value(s) in rows {_rows(df.index[bad])}"
+            f"{what} column {column!r} has {int(bad.sum())} NaN or infinite value(s) "
+            f"in rows {_rows(df.index[bad])}"
         )
     if not allow_negative:
         neg = values < 0
         if neg.any():
             raise ValueError(
-                f"{what} column {column!r} has {int(neg.sum())} negative value(s) in rows {_rows(df.index[neg])}"
+                f"{what} column {column!r} has {int(neg.sum())} negative value(s) "
+                f"in rows {_rows(df.index[neg])}"
             )
     return values
 
 
 def datetime_column(df: pd.DataFrame, column: str, what: str = "data") -> pd.Series:
-    """The column parsed as datetimes (UTC-naive), rejecting unparseable or missing values."""
+    """Return the column parsed as UTC-naive datetimes, rejecting unparseable or missing values."""
     raw = df[column]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
@@ -102,6 +106,7 @@ def datetime_column(df: pd.DataFrame, column: str, what: str = "data") -> pd.Ser
     bad = parsed.isna().to_numpy()
     if bad.any():
         raise ValueError(
-            f"{what} column {column!r} has {int(bad.sum())} missing or unparseable time(s) in rows {_rows(df.index[bad])}"
+            f"{what} column {column!r} has {int(bad.sum())} missing or unparseable time(s) "
+            f"in rows {_rows(df.index[bad])}"
         )
     return parsed

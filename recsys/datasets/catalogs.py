@@ -90,8 +90,8 @@ def online_retail_size_tiers(df: pd.DataFrame, *, min_family_size: int = 2) -> p
     falling = rising.index[~rising.to_numpy()]
     if len(falling):
         warnings.warn(
-            f"online_retail_size_tiers: dropped {len(falling)} famil(ies) whose price does not rise "
-            f"with size",
+            f"online_retail_size_tiers: dropped {len(falling)} famil(ies) "
+            "whose price does not rise with size",
             UserWarning,
             stacklevel=2,
         )
@@ -123,8 +123,12 @@ def completejourney_brand_tiers(
     Examples
     --------
     >>> import pandas as pd
-    >>> products = pd.DataFrame({"product_id": ["1", "2"], "brand": ["Private", "National"],
-    ...                          "product_type": ["COLA", "COLA"], "package_size": ["2 LTR", "2 LTR"]})
+    >>> products = pd.DataFrame({
+    ...     "product_id": ["1", "2"],
+    ...     "brand": ["Private", "National"],
+    ...     "product_type": ["COLA", "COLA"],
+    ...     "package_size": ["2 LTR", "2 LTR"],
+    ... })
     >>> completejourney_brand_tiers(products)[["item", "tier"]].values.tolist()
     [['1', 0], ['2', 1]]
     """

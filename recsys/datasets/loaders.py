@@ -128,12 +128,13 @@ _COMPLETEJOURNEY = _Dataset(
     "completejourney-8451",
     "84.51° The Complete Journey 2.0 (via the completejourney R package)",
     "the CRAN package `completejourney` (GitHub bradleyboehmke/completejourney, folder data/), "
-    "data by 84.51°; export the R tables as gzip'd CSV (products.csv.gz, transactions_sample.csv.gz)",
+    "data by 84.51°; export the R tables as gzip'd CSV "
+    "(products.csv.gz, transactions_sample.csv.gz)",
 )
 
 
 def _repo_root() -> Path | None:
-    """The source checkout holding this package, if it is one (has ``pyproject.toml``)."""
+    """Return the source checkout holding this package, if it is one (has ``pyproject.toml``)."""
     root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() else None
 
@@ -183,7 +184,7 @@ def _resolve(dataset: _Dataset, filename: str, path: str | os.PathLike[str] | No
 
 
 def _sibling(dataset: _Dataset, main_file: Path, filename: str) -> Path:
-    """A companion file expected next to ``main_file`` (same folder)."""
+    """Return the companion file expected next to ``main_file`` (same folder)."""
     p = main_file.parent / filename
     if not p.is_file():
         raise _missing(dataset, [p])
@@ -258,18 +259,15 @@ def _read_online_retail(source: Path | io.BytesIO, label: str) -> pd.DataFrame:
 
 def _clean_online_retail(df: pd.DataFrame, label: str) -> pd.DataFrame:
     """Drop rows that are not purchases of products by known customers, warning with counts."""
+    cancelled = df["InvoiceNo"].str.upper().str.startswith("C").to_numpy()
+    non_product = ~is_online_retail_product_code(df["StockCode"]).to_numpy()
+    no_customer = df["CustomerID"].isna().to_numpy() | (df["CustomerID"] == "").to_numpy()
     reasons = {
-        "cancellations (InvoiceNo starting with 'C')": df["InvoiceNo"]
-        .str.upper()
-        .str.startswith("C")
-        .to_numpy(),
+        "cancellations (InvoiceNo starting with 'C')": cancelled,
         "Quantity <= 0": (df["Quantity"] <= 0).to_numpy(),
         "UnitPrice <= 0": (df["UnitPrice"] <= 0).to_numpy(),
-        "non-product stock codes (postage, fees, adjustments, gift vouchers, ...)": ~is_online_retail_product_code(
-            df["StockCode"]
-        ).to_numpy(),
-        "missing CustomerID": df["CustomerID"].isna().to_numpy()
-        | (df["CustomerID"] == "").to_numpy(),
+        "non-product stock codes (postage, fees, adjustments, gift vouchers, ...)": non_product,
+        "missing CustomerID": no_customer,
     }
     drop = np.zeros(len(df), dtype=bool)
     counts: dict[str, int] = {}
@@ -377,8 +375,9 @@ def load_online_retail_sample() -> pd.DataFrame:
     Examples
     --------
     >>> df = load_online_retail_sample()
-    >>> list(df.columns)
-    ['InvoiceNo', 'StockCode', 'Description', 'Quantity', 'InvoiceDate', 'UnitPrice', 'CustomerID', 'Country', 'Revenue']
+    >>> list(df.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['InvoiceNo', 'StockCode', 'Description', 'Quantity', 'InvoiceDate', 'UnitPrice',
+     'CustomerID', 'Country', 'Revenue']
     >>> bool((df["Quantity"] > 0).all())
     True
     """

@@ -12,7 +12,9 @@ Examples
 >>> import pandas as pd
 >>> from recsys.evaluation import evaluate_ranking, random_split
 >>> log = pd.DataFrame({"user": [1, 1, 1, 2, 2, 2], "item": ["a", "b", "c", "a", "b", "d"]})
->>> train, test = random_split(log, user_col="user", item_col="item", test_fraction=0.3, random_state=0)
+>>> train, test = random_split(
+...     log, user_col="user", item_col="item", test_fraction=0.3, random_state=0
+... )
 >>> sorted(test["user"].tolist())
 [1, 2]
 >>> recs = pd.DataFrame({"user": [1, 2], "item": ["x", "y"], "rank": [1, 1]})

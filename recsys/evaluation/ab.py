@@ -13,7 +13,8 @@ For a user ID rendered as text ``id`` (strings as they are, integers and
 integral floats in decimal, so ``12347``, ``12347.0`` and ``"12347"`` are
 the same user)::
 
-    u(key)  = (first 8 bytes of SHA-256(key as UTF-8), big-endian unsigned) >> 11, divided by 2**53
+    u(key)  = ((first 8 bytes of SHA-256(key as UTF-8), big-endian unsigned) >> 11)
+              divided by 2**53
     holdout  if u("{salt}:__holdout__:{id}") < holdout
     variant  otherwise: the i-th variant, where u("{salt}:{experiment}:{id}") falls in
              [w_1 + ... + w_{i-1}, w_1 + ... + w_i) of the weights scaled to sum to 1
@@ -67,6 +68,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from recsys.types import ExternalId, ExternalIds
+
 __all__ = ["HOLDOUT", "ab_summary", "assign_variant", "assign_variants"]
 
 #: The label :func:`assign_variant` gives to held-out users.
@@ -75,8 +78,8 @@ _HOLDOUT_KEY = "__holdout__"
 
 
 # ------------------------------------------------------------------ assignment
-def _id_text(value: Any) -> str:
-    """The text a user ID is hashed as (see the module docs)."""
+def _id_text(value: ExternalId) -> str:
+    """Return the text a user ID is hashed as (see the module docs)."""
     if isinstance(value, str):
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -99,7 +102,8 @@ def _ids_text(values: np.ndarray) -> list[str]:
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
             raise ValueError(
-                f"user IDs that are floats must be whole numbers, got e.g. {values[bad][:5].tolist()}"
+                "user IDs that are floats must be whole numbers, "
+                f"got e.g. {values[bad][:5].tolist()}"
             )
         return [str(int(v)) for v in values.tolist()]
     if values.dtype.kind == "U":
@@ -108,7 +112,7 @@ def _ids_text(values: np.ndarray) -> list[str]:
 
 
 def _unit(prefix: str, ids: list[str]) -> np.ndarray:
-    """``u(prefix + id)`` for every id: uniform on [0, 1) from SHA-256 (53 bits)."""
+    """Return ``u(prefix + id)`` for every id: uniform on [0, 1) from SHA-256 (53 bits)."""
     head = prefix.encode("utf-8")
     sha = hashlib.sha256
     digest = b"".join(sha(head + text.encode("utf-8")).digest()[:8] for text in ids)
@@ -121,7 +125,8 @@ def _check_weights(weights: Mapping[Any, float] | Sequence[Any]) -> tuple[np.nda
         names, values = list(weights.keys()), list(weights.values())
     elif isinstance(weights, (str, bytes)) or not isinstance(weights, Iterable):
         raise TypeError(
-            "weights must be a mapping variant -> weight, or a list of variant names (equal weights)"
+            "weights must be a mapping variant -> weight, "
+            "or a list of variant names (equal weights)"
         )
     else:
         names = list(weights)
@@ -160,13 +165,13 @@ def _check_holdout(holdout: Any) -> float:
 
 
 def assign_variants(
-    user_ids: Iterable[Any],
+    user_ids: ExternalIds,
     experiment: str,
     weights: Mapping[Any, float] | Sequence[Any],
     salt: str = "",
     holdout: float = 0.0,
 ) -> pd.Series | np.ndarray:
-    """The variant of each of many users: the vectorised :func:`assign_variant`.
+    """Return the variant of each of many users: the vectorised :func:`assign_variant`.
 
     About 1 µs per user (one SHA-256 each, two with a hold-out).
 
@@ -196,7 +201,8 @@ def assign_variants(
     names, bounds = _check_weights(weights)
     if isinstance(user_ids, (str, bytes)) or not isinstance(user_ids, Iterable):
         raise TypeError(
-            f"user_ids must be list-like; for one ID use assign_variant, got {type(user_ids).__name__}"
+            "user_ids must be list-like; for one ID use assign_variant, "
+            f"got {type(user_ids).__name__}"
         )
     index = user_ids.index if isinstance(user_ids, pd.Series) else None
     values = (
@@ -220,13 +226,13 @@ def assign_variants(
 
 
 def assign_variant(
-    user_id: Any,
+    user_id: ExternalId,
     experiment: str,
     weights: Mapping[Any, float] | Sequence[Any],
     salt: str = "",
     holdout: float = 0.0,
 ) -> Any:
-    """The variant of one user in an experiment: deterministic, stateless, hash-based.
+    """Return the variant of one user in an experiment: deterministic, stateless, hash-based.
 
     The formula is in the module docs (:mod:`recsys.evaluation.ab`); it uses
     SHA-256, so any system can reproduce it.
@@ -249,7 +255,8 @@ def assign_variant(
 
     Returns
     -------
-    The variant name (or ``"holdout"``).
+    object
+        The variant name, as given in ``weights`` (or ``"holdout"``).
 
     Examples
     --------
@@ -296,9 +303,8 @@ def _numeric_column(frame: pd.DataFrame, col: str) -> np.ndarray:
     except (TypeError, ValueError) as err:
         raise TypeError(f"events column {col!r} must be numeric") from err
     if not np.isfinite(numbers).all():
-        raise ValueError(
-            f"events column {col!r} has {int((~np.isfinite(numbers)).sum())} missing or infinite value(s)"
-        )
+        n_bad = int((~np.isfinite(numbers)).sum())
+        raise ValueError(f"events column {col!r} has {n_bad} missing or infinite value(s)")
     return numbers
 
 
@@ -309,7 +315,7 @@ def _per_user(
     converted_col: str,
     revenue_col: str | None,
 ) -> pd.DataFrame:
-    """One row per exposed user: variant, converted (0/1), revenue (summed)."""
+    """Return one row per exposed user: variant, converted (0/1), revenue (summed)."""
     columns = [c for c in (variant_col, user_col, converted_col, revenue_col) if c is not None]
     missing = [c for c in columns if c not in events.columns]
     if missing:
@@ -351,7 +357,7 @@ def ab_summary(
     control: Any = "control",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Per-variant conversion (and revenue) with intervals and uplift over control.
+    """Summarise conversion (and revenue) per variant, with intervals and uplift over control.
 
     The methods are in the module docs (:mod:`recsys.evaluation.ab`):
     Wilson intervals for rates, Newcombe's hybrid score interval for the
@@ -480,7 +486,7 @@ def ab_summary(
 def _add_revenue(
     table: pd.DataFrame, revenue: Any, order: list[Any], alpha: float, z: float
 ) -> None:
-    """Revenue per user, its t interval, and Welch comparisons with the control (row 0)."""
+    """Add revenue per user, its t interval and Welch comparisons with the control (row 0)."""
     n = revenue.size().reindex(order).to_numpy(dtype=np.float64)
     total = revenue.sum().reindex(order).to_numpy(dtype=np.float64)
     mean = total / n

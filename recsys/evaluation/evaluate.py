@@ -33,6 +33,7 @@ from recsys.data.validation import require_columns, require_no_missing
 from recsys.evaluation.metrics import _METRICS, DEFAULT_METRICS, _check_k, _hits, _top_k
 from recsys.exceptions import UnknownIdError
 from recsys.models.base import Recommender
+from recsys.types import ExternalIds
 
 __all__ = ["BEYOND_ACCURACY_METRICS", "UNKNOWN_USERS", "evaluate"]
 
@@ -96,16 +97,16 @@ def _models(models: Any) -> dict[str, Recommender | RecommendFunction]:
         }
     else:
         raise TypeError(
-            "models must be a dict of name -> fitted Recommender or callable(users, n) -> DataFrame, "
-            f"got {type(models).__name__}"
+            "models must be a dict of name -> fitted Recommender or "
+            f"callable(users, n) -> DataFrame, got {type(models).__name__}"
         )
     if not named:
         raise ValueError("models is empty: give at least one model")
     for name, model in named.items():
         if not isinstance(model, Recommender) and not callable(model):
             raise TypeError(
-                f"model {name!r} must be a fitted Recommender or a callable(users, n) -> DataFrame, "
-                f"got {type(model).__name__}"
+                f"model {name!r} must be a fitted Recommender or a "
+                f"callable(users, n) -> DataFrame, got {type(model).__name__}"
             )
         if isinstance(model, Recommender):
             model._check_fitted()
@@ -154,8 +155,9 @@ def _recommend(
     if extra.any():
         bad = pd.unique(recs.loc[extra, "user"].to_numpy())
         raise ValueError(
-            f"model {name!r} returned recommendations for {bad.size} user(s) it was not asked for, e.g. "
-            f"{bad[:5].tolist()}: check that it returns the same IDs, of the same type, as test"
+            f"model {name!r} returned recommendations for {bad.size} user(s) it was not "
+            f"asked for, e.g. {bad[:5].tolist()}: check that it returns the same IDs, "
+            "of the same type, as test"
         )
     return recs
 
@@ -166,7 +168,7 @@ def evaluate(
     test: pd.DataFrame,
     k: int | Iterable[int] = 10,
     metrics: Iterable[str] = DEFAULT_METRICS,
-    users: Iterable[Any] | None = None,
+    users: ExternalIds | None = None,
     show_progress: bool = False,
     *,
     user_col: str = "user",
@@ -268,7 +270,9 @@ def evaluate(
     Examples
     --------
     >>> import pandas as pd, recsys
-    >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3, 3], "item": ["a", "b", "a", "c", "a", "b", "c"]})
+    >>> log = pd.DataFrame(
+    ...     {"user": [1, 1, 2, 2, 3, 3, 3], "item": ["a", "b", "a", "c", "a", "b", "c"]}
+    ... )
     >>> train = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
     >>> test = pd.DataFrame({"user": [1, 2, 9], "item": ["c", "b", "a"]})  # user 9 is new
     >>> def always_b(users, n):
@@ -324,10 +328,11 @@ def evaluate(
         evaluated = evaluated[is_known]
     if len(evaluated) == 0:
         why = (
-            f"all {n_unknown} are unknown to train (unknown_users='skip'; check that train and test "
-            "hold the same IDs of the same type)"
+            f"all {n_unknown} are unknown to train (unknown_users='skip'; check that train "
+            "and test hold the same IDs of the same type)"
             if n_unknown
-            else f"none of the {len(candidates)} users has a row in test: check that the IDs have the same type"
+            else f"none of the {len(candidates)} users has a row in test: "
+            "check that the IDs have the same type"
         )
         raise ValueError(f"no user left to evaluate: {why}")
 

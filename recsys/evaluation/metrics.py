@@ -126,8 +126,9 @@ def _top_k(recommendations: pd.DataFrame, k: int, user_col: str, item_col: str) 
     if duplicated.any():
         first = int(np.flatnonzero(duplicated)[0])
         raise ValueError(
-            f"recommendations has {int(duplicated.sum())} duplicated ({user_col}, {item_col}) row(s), e.g. "
-            f"({user_ids[user[first]]!r}, {item_ids[item[first]]!r}); each item may be recommended once per user"
+            f"recommendations has {int(duplicated.sum())} duplicated ({user_col}, {item_col}) "
+            f"row(s), e.g. ({user_ids[user[first]]!r}, {item_ids[item[first]]!r}); "
+            "each item may be recommended once per user"
         )
 
     if RANK_COL in recommendations.columns:
@@ -138,8 +139,9 @@ def _top_k(recommendations: pd.DataFrame, k: int, user_col: str, item_col: str) 
         if tied.any():
             at = order[1:][tied][0]
             raise ValueError(
-                f"recommendations column {RANK_COL!r} has {int(tied.sum())} tie(s) within a user, e.g. "
-                f"{user_col} {user_ids[user[at]]!r} at rank {rank[at]!r}; ranks must order each user's items"
+                f"recommendations column {RANK_COL!r} has {int(tied.sum())} tie(s) within a "
+                f"user, e.g. {user_col} {user_ids[user[at]]!r} at rank {rank[at]!r}; "
+                "ranks must order each user's items"
             )
     else:
         order = np.argsort(user, kind="stable")
@@ -153,7 +155,10 @@ def _top_k(recommendations: pd.DataFrame, k: int, user_col: str, item_col: str) 
 
 @dataclass(frozen=True)
 class _Hits:
-    """Hits of each evaluated user's top-``k`` list, and what the metrics need about ``relevant``."""
+    """Hits of each evaluated user's top-``k`` list.
+
+    Also holds what the metrics need to know about ``relevant``.
+    """
 
     k: int
     n_users: int  # evaluated users (with at least one relevant item)
@@ -220,7 +225,8 @@ def _hits(
         if positive and (values <= 0).any():
             bad = values <= 0
             raise ValueError(
-                f"relevant column {col!r} has {int(bad.sum())} zero weight(s) in rows {list(relevant.index[bad][:10])}; "
+                f"relevant column {col!r} has {int(bad.sum())} zero weight(s) in rows "
+                f"{list(relevant.index[bad][:10])}; "
                 "gains must be > 0 (drop rows that are not relevant)"
             )
         return np.bincount(inverse, weights=values, minlength=keys.size)
@@ -376,7 +382,9 @@ def precision_at_k(
     Examples
     --------
     >>> import pandas as pd
-    >>> recs = pd.DataFrame({"user": [1, 1, 2, 2], "item": ["a", "b", "c", "d"], "rank": [1, 2, 1, 2]})
+    >>> recs = pd.DataFrame(
+    ...     {"user": [1, 1, 2, 2], "item": ["a", "b", "c", "d"], "rank": [1, 2, 1, 2]}
+    ... )
     >>> test = pd.DataFrame({"user": [1, 2], "item": ["b", "x"]})
     >>> precision_at_k(recs, test, k=2)  # user 1: 1/2, user 2: 0/2
     0.25
@@ -677,7 +685,8 @@ def coverage(
     n_distinct = np.unique(top.item).size
     if n_distinct > n_items:
         raise ValueError(
-            f"recommendations hold {n_distinct} distinct items in their top {k}, more than n_items={n_items}"
+            f"recommendations hold {n_distinct} distinct items in their top {k}, "
+            f"more than n_items={n_items}"
         )
     return n_distinct / n_items
 
@@ -739,7 +748,8 @@ def novelty_at_k(
     )
     if not isinstance(item_popularity, pd.Series):
         raise TypeError(
-            f"item_popularity must be a pandas Series indexed by item, got {type(item_popularity).__name__}"
+            "item_popularity must be a pandas Series indexed by item, "
+            f"got {type(item_popularity).__name__}"
         )
     if item_popularity.index.has_duplicates:
         dup = item_popularity.index[item_popularity.index.duplicated()].unique()[:10].tolist()
@@ -751,7 +761,8 @@ def novelty_at_k(
     if out_of_range.any():
         bad = item_popularity.index[out_of_range][:10].tolist()
         raise ValueError(
-            f"item_popularity must lie in [1, n_users={n_users}]; {int(out_of_range.sum())} item(s) do not, e.g. {bad}"
+            f"item_popularity must lie in [1, n_users={n_users}]; "
+            f"{int(out_of_range.sum())} item(s) do not, e.g. {bad}"
         )
 
     top = _top_k(recommendations, k, user_col, item_col)
@@ -759,7 +770,8 @@ def novelty_at_k(
     if (where < 0).any():
         missing = top.item_ids[where < 0]
         raise ValueError(
-            f"{len(missing)} recommended item(s) are missing from item_popularity, e.g. {missing[:10].tolist()}"
+            f"{len(missing)} recommended item(s) are missing from item_popularity, "
+            f"e.g. {missing[:10].tolist()}"
         )
     information = -np.log2(popularity[where] / n_users)[top.item]
     per_user = np.bincount(top.user, weights=information) / np.bincount(top.user)
@@ -816,7 +828,9 @@ def evaluate_ranking(
     >>> test = pd.DataFrame({"user": [1, 2], "item": ["b", "d"]})
     >>> evaluate_ranking(recs, test, k=2, metrics=["precision", "hit_rate", "mrr"])
     {'precision': 0.25, 'hit_rate': 0.5, 'mrr': 0.25, 'n_users': 2, 'n_users_skipped': 1}
-    >>> evaluate_ranking(recs, test, k=[1, 2], metrics=["hit_rate"])  # doctest: +NORMALIZE_WHITESPACE
+    >>> evaluate_ranking(
+    ...     recs, test, k=[1, 2], metrics=["hit_rate"]
+    ... )  # doctest: +NORMALIZE_WHITESPACE
        hit_rate  n_users  n_users_skipped
     k
     1       0.0        2                1

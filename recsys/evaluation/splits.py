@@ -42,7 +42,7 @@ __all__ = [
 
 # --------------------------------------------------------------------- checks
 def _rng(random_state: Any) -> np.random.Generator:
-    """A Generator from ``None``, a non-negative int seed or a Generator (used as is)."""
+    """Return a Generator from ``None``, a non-negative int seed or a Generator (used as is)."""
     if random_state is None or isinstance(random_state, np.random.Generator):
         return np.random.default_rng(random_state)
     if isinstance(random_state, (int, np.integer)) and not isinstance(
@@ -52,7 +52,8 @@ def _rng(random_state: Any) -> np.random.Generator:
             raise ValueError(f"random_state must be a non-negative int seed, got {random_state}")
         return np.random.default_rng(int(random_state))
     raise TypeError(
-        f"random_state must be None, an int seed or a numpy.random.Generator, got {type(random_state).__name__}"
+        "random_state must be None, an int seed or a numpy.random.Generator, "
+        f"got {type(random_state).__name__}"
     )
 
 
@@ -98,7 +99,8 @@ def _pair_codes(
     first, _ = _codes(df[first_col])
     second, n_second = _codes(df[second_col])
     row_pair, _ = _codes(pd.Series(first * max(n_second, 1) + second))
-    # codes are numbered by first appearance: a row is its pair's first one iff its code beats all before it
+    # codes are numbered by first appearance: a row is its pair's first one iff its code
+    # beats all before it
     seen_max = np.maximum.accumulate(row_pair)
     first_row = (
         np.flatnonzero(np.r_[True, row_pair[1:] > seen_max[:-1]]) if row_pair.size else row_pair
@@ -117,7 +119,10 @@ def _rank_within_groups(groups_sorted: np.ndarray) -> np.ndarray:
 
 
 def _time_values(df: pd.DataFrame, time_col: str, what: str = "df") -> np.ndarray:
-    """The time column as a sortable array: float64 for numeric times, datetime64[ns] otherwise."""
+    """Return the time column as a sortable array.
+
+    The array is float64 for numeric times, datetime64[ns] otherwise.
+    """
     require_columns(df, [time_col], what)
     raw = df[time_col]
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
@@ -142,13 +147,15 @@ def _cut_value(times: np.ndarray, split_time: Any, time_col: str) -> Any:
     if times.dtype.kind == "f":
         if not numeric_cut or not np.isfinite(split_time):
             raise ValueError(
-                f"column {time_col!r} holds numbers, so split_time must be a finite number on the same scale, "
-                f"got {split_time!r} (or convert the column first, e.g. pd.to_datetime(df[{time_col!r}], unit='s'))"
+                f"column {time_col!r} holds numbers, so split_time must be a finite number "
+                f"on the same scale, got {split_time!r} (or convert the column first, "
+                f"e.g. pd.to_datetime(df[{time_col!r}], unit='s'))"
             )
         return float(split_time)
     if numeric_cut:
         raise ValueError(
-            f"column {time_col!r} holds datetimes, so split_time must be a datetime or date string, got {split_time!r}"
+            f"column {time_col!r} holds datetimes, so split_time must be a datetime "
+            f"or date string, got {split_time!r}"
         )
     try:
         cut = pd.Timestamp(split_time)
@@ -346,7 +353,9 @@ def leave_last_n(
     Examples
     --------
     >>> import pandas as pd
-    >>> log = pd.DataFrame({"user": [1, 1, 1, 2], "item": ["a", "b", "a", "c"], "time": [1, 2, 3, 1]})
+    >>> log = pd.DataFrame(
+    ...     {"user": [1, 1, 1, 2], "item": ["a", "b", "a", "c"], "time": [1, 2, 3, 1]}
+    ... )
     >>> train, test = leave_last_n(log, user_col="user", item_col="item", time_col="time")
     >>> train["item"].tolist(), test["item"].tolist()
     (['b', 'c'], ['a', 'a'])
@@ -390,7 +399,7 @@ def basket_holdout(
     min_basket_size: int = 2,
     random_state: RandomState = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The cross-sell protocol: hide one item of each test basket.
+    """Split baskets for the cross-sell protocol: hide one item of each test basket.
 
     1. Baskets (orders, sessions) are split into train and test baskets: by
        time if ``split_time`` is given (a basket is dated by its *earliest*
@@ -489,7 +498,8 @@ def basket_holdout(
         fraction = _check_fraction(test_fraction, "test_fraction")
         if n_baskets < 2:
             raise ValueError(
-                f"df column {basket_col!r} has {n_baskets} basket(s); a random holdout needs at least 2"
+                f"df column {basket_col!r} has {n_baskets} basket(s); "
+                "a random holdout needs at least 2"
             )
         n_test = int(np.clip(np.floor(fraction * n_baskets + 0.5), 1, n_baskets - 1))
         basket_is_test = np.zeros(n_baskets, dtype=bool)
@@ -500,8 +510,8 @@ def basket_holdout(
     n_dropped = int((basket_is_test & ~eligible).sum())
     if n_dropped:
         _warn(
-            f"basket_holdout: dropped {n_dropped} test basket(s) with fewer than {min_size} distinct items "
-            f"({int(eligible.sum())} test basket(s) kept)"
+            f"basket_holdout: dropped {n_dropped} test basket(s) with fewer than {min_size} "
+            f"distinct items ({int(eligible.sum())} test basket(s) kept)"
         )
     if not eligible.any():
         _warn("basket_holdout: no test basket is left; test_queries and hidden are empty")
@@ -582,7 +592,8 @@ def filter_to_known(
     if n_dropped:
         what = "user or item" if user_col is not None else "item"
         warnings.warn(
-            f"filter_to_known: dropped {n_dropped} of {len(test_df)} test row(s) whose {what} is not in train_df",
+            f"filter_to_known: dropped {n_dropped} of {len(test_df)} test row(s) "
+            f"whose {what} is not in train_df",
             UserWarning,
             stacklevel=2,
         )

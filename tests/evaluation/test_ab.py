@@ -1,4 +1,8 @@
-"""Tests of recsys.evaluation.ab: stable, balanced assignment; summary numbers checked against scipy and by hand."""
+"""Tests of recsys.evaluation.ab.
+
+Assignment is stable and balanced; the summary numbers are checked against
+scipy and by hand.
+"""
 
 from __future__ import annotations
 
@@ -178,7 +182,8 @@ def test_wilson_intervals_match_scipy() -> None:
 
 
 def test_newcombe_interval_published_example() -> None:
-    # Newcombe (1998), Stat. Med. 17:873-890, Table II example (a): 56/70 - 48/80, method 10: 0.0524 to 0.3339
+    # Newcombe (1998), Stat. Med. 17:873-890, Table II example (a): 56/70 - 48/80,
+    # method 10: 0.0524 to 0.3339
     summary = ab_summary(frame({"control": (80, 48), "variant": (70, 56)}), user_col=None)
     row = summary.iloc[1]
     assert row["uplift"] == pytest.approx(0.2)

@@ -1,4 +1,7 @@
-"""Tests of recsys.evaluation.evaluate: hand-worked values, agreement with the metrics, the user accounting."""
+"""Tests of recsys.evaluation.evaluate.
+
+Hand-worked values, agreement with the metrics, the user accounting.
+"""
 
 from __future__ import annotations
 
@@ -96,7 +99,8 @@ def test_hand_worked_ndcg_revenue_coverage_novelty_at_k4() -> None:
     idcg_a = 3 + 2 / np.log2(3) + 1 / np.log2(4)
     assert out["ndcg"] == pytest.approx((dcg_a / idcg_a + 1.0 + 0.0) / 3)
     assert out["revenue"] == pytest.approx((10 + 5 + 2 + 0) / 3)
-    # recommended to evaluated users A, B: a b c d x y z w; of the training catalogue {f, g, h, a} only a
+    # recommended to evaluated users A, B: a b c d x y z w; of the training catalogue
+    # {f, g, h, a} only a
     assert out["coverage"] == pytest.approx(1 / 4)
     # novelty needs training popularity of every recommended item: b, c, ... are not in train
     with pytest.raises(ValueError, match="not in train"):
@@ -140,8 +144,10 @@ def test_popularity_baseline_and_several_models_in_one_call() -> None:
         "n_users_skipped",
         "n_users_unknown",
     ]
-    # popularity (users per item): f 3, g 2, h 1, a 1 (ties by first appearance).  Seen items excluded:
-    #   A (f, g) -> h, a ;  B (f) -> g, h ;  C (g) -> f, h.   Relevant: A {b d e}, B {x}, C {q}: no hit.
+    # popularity (users per item): f 3, g 2, h 1, a 1 (ties by first appearance).
+    # Seen items excluded:
+    #   A (f, g) -> h, a ;  B (f) -> g, h ;  C (g) -> f, h.
+    # Relevant: A {b d e}, B {x}, C {q}: no hit.
     pop = out[out["model"] == "popularity"]
     assert pop["hit_rate"].tolist() == [0.0, 0.0]
     fixed = out[out["model"] == "fixed"]
