@@ -27,7 +27,8 @@ def _shared(folder: str, filename: str) -> Path:
         if (directory / filename).is_file():
             return directory / filename
     pytest.skip(
-        f"{folder}/{filename} not found in $RECSYS_DATA_DIR or ../shared/datasets/ (public data, not shipped)"
+        f"{folder}/{filename} not found in $RECSYS_DATA_DIR or ../shared/datasets/"
+        " (public data, not shipped)"
     )
 
 
@@ -130,7 +131,7 @@ def test_sample_builds_interactions_with_baskets(sample: pd.DataFrame) -> None:
         assert (row >= 5).sum() >= 100, code
 
 
-# --------------------------------------------------------------------------- full Online Retail file
+# ------------------------------------------------------------------------ full Online Retail file
 @pytest.fixture(scope="module")
 def retail_raw() -> pd.DataFrame:
     return ds.load_online_retail(_shared("uci-online-retail", "online_retail.csv.gz"), clean=False)
@@ -258,7 +259,7 @@ def test_completejourney() -> None:
     assert tx["product_id"].isin(products["product_id"]).mean() > 0.99
 
 
-# --------------------------------------------------------------------------- path resolution and errors
+# -------------------------------------------------------------------- path resolution and errors
 _TINY = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
 536365,85123a ,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom
 536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom

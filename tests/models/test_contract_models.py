@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recsys import ALS, ItemItem, Popularity, Recommender
-from tests.models.contract import RecommenderContract, data, log  # noqa: F401  (fixtures)
+from tests.models.contract import RecommenderContract
 
 
 class TestALS(RecommenderContract):
