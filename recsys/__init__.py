@@ -7,8 +7,8 @@ The public names:
   :class:`Recommender`)
 * selling: :func:`recommend_cross_sell`, :func:`recommend_upgrade` (and their
   ``_batch`` forms), :class:`TierCatalog`, :class:`Rules`, :class:`SegmentedModel`
-* persistence: :func:`load` (models and catalogs have ``save(path)``;
-  format in :mod:`recsys.persistence`)
+* persistence: :func:`load` (models and catalogs have ``save(path)`` and a
+  ``load(path)`` classmethod; the format is in :mod:`recsys.io.codec`)
 * errors: :class:`NotFittedError`, :class:`UnknownIdError`
 * sub-packages loaded on first use: ``recsys.evaluation``, ``recsys.datasets``
 
@@ -21,6 +21,7 @@ Examples
 ['case']
 """
 
+from recsys._version import __version__
 from recsys.data import IdMap, Interactions
 from recsys.exceptions import NotFittedError, UnknownIdError
 from recsys.models import ALS, ItemItem, Popularity, Recommender
@@ -35,8 +36,6 @@ from recsys.selling import (
     recommend_upgrade,
     recommend_upgrade_batch,
 )
-
-__version__ = "0.1.0"
 
 _LAZY_SUBPACKAGES = ("evaluation", "datasets")
 

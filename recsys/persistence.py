@@ -1,406 +1,35 @@
-"""Saving and loading fitted models and catalogs: plain arrays and JSON, never pickle.
+"""Saving and loading: :func:`save`, :func:`load` and the saveable classes, on top of them all.
 
 ::
 
     model.save("model.npz")
     model = recsys.load("model.npz")
     model = recsys.load("model.npz", expected=recsys.ALS)   # or a ValueError
+    model = recsys.ALS.load("model.npz")                    # the same
 
-:class:`~recsys.ALS`, :class:`~recsys.ItemItem`, :class:`~recsys.Popularity`
-and :class:`~recsys.TierCatalog` have a ``save(path)`` method;
-:func:`load` reads any of them back.
-
-File format (``format_version`` 1)
-----------------------------------
-One NumPy ``.npz`` archive: a ZIP file with one ``.npy`` member per array,
-written by :func:`numpy.savez` (or :func:`numpy.savez_compressed` with
-``compress=True``) and read with ``numpy.load(allow_pickle=False)``.  Every
-member has a fixed dtype (integer, float, bool, datetime, fixed-width bytes or
-unicode); none is an object array, so loading a file never runs code.  ZIP
-keeps a CRC-32 of every member, which is checked on reading.
-
-``__recsys__``
-    A 0-d unicode array holding a JSON object::
-
-        {"format": "recsys",                 # identifies the file
-         "format_version": 1,                # this layout; see "Compatibility"
-         "class": "ALS",                     # ALS | ItemItem | Popularity | TierCatalog
-         "recsys_version": "0.1.0",          # the library that wrote it
-         "created": "2024-05-01T12:00:00+00:00",
-         "params": {"factors": 64, ...},     # hyper-parameters, get_params()
-         "state": {...},                     # scalars of the fitted state (below)
-         "arrays": {"item_factors": ["<f4", [500, 64]], ...}}   # inventory
-
-    ``arrays`` lists every other member with its dtype and shape; a file
-    whose members do not match it is rejected.
-
-The other members, named ``<field>`` or ``<group>.<field>``:
-
-* every recommender: ``user_ids``, ``item_ids`` (the external IDs in row
-  order) and ``user_items.indptr`` / ``.indices`` / ``.data`` (the
-  users × items training matrix as CSR; ``.shape`` is implied by the IDs);
-* ``ALS``: ``user_factors`` (n_users, f) and ``item_factors`` (n_items, f),
-  float32;
-* ``ItemItem``: ``neighbours.indptr`` / ``.indices`` / ``.scores`` /
-  ``.counts`` / ``.item_support`` (the :class:`~recsys.core.cooccurrence.NeighbourTable`;
-  ``state.n_rows`` its number of transactions) and, for models fitted on
-  baskets, ``transactions.indptr`` / ``.indices`` / ``.data`` (baskets ×
-  items), ``basket_ids`` and ``basket_users`` — what ``partial_fit`` needs;
-* ``Popularity``: ``item_scores``, with segments ``segment_ids``,
-  ``user_segments`` and ``segment_scores``, with ``half_life_days``
-  ``pair_times`` (``state.reference_time`` in ns);
-* ``TierCatalog``: ``items``, ``families``, ``tiers``, ``prices`` and the
-  features as a CSR ``features.indptr`` / ``.indices`` over the vocabulary
-  ``features.vocabulary``.
-
-ID arrays (users, items, baskets, segments, families, features) keep a
-numeric, bool, datetime or string dtype as is; object arrays are stored
-typed: Python/NumPy ints as int64, floats as float64, bools as bool,
-strings as unicode (``<U``), bytes as ``S``.  ``state.<name>`` records the original array
-and index dtypes so that loading restores the IDs exactly (an ID read back
-is the same value and type as the one saved).  IDs that cannot be stored that
-way — tuples, IDs mixing ints and floats, ints beyond int64, strings ending in
-a NUL character — are a ``TypeError`` at save time, before anything is written.
-
-Derived state is not stored but rebuilt on load: the ALS top-n index,
-Gramian and cosine index, the ItemItem similarity matrix and scoring
-histories, the popularity orders, the catalog's family index.
-
-Hyper-parameters must be JSON scalars.  An ALS ``random_state`` that is a
-``numpy.random.Generator`` is saved as ``None`` (``state.random_state_dropped``
-is then true): the factors are saved, so this only affects a later refit.
-
-Reliability
------------
-* Writes are atomic: the file is written to a temporary file in the target's
-  directory, flushed and fsynced, then renamed over ``path``
-  (:func:`os.replace`) and the directory fsynced.  A crash mid-save leaves the
-  previous file (or none) — never a half-written one.  The temporary file is
-  removed if the write fails.
-* :func:`load` raises a ``ValueError`` naming the file and the problem for a
-  truncated or corrupted file, a file that is not a recsys file, a file of
-  another class than ``expected``, a file written by a newer format version,
-  and a file whose arrays are inconsistent (wrong shapes, indices out of
-  range, non-finite factors).  A missing file is a ``FileNotFoundError``.
-
-Compatibility
--------------
-``format_version`` is raised whenever the layout changes.  A reader accepts
-every version up to its own (older files are migrated when read) and
-rejects newer files with a ``ValueError`` asking to upgrade recsys.  The
-``recsys_version`` that wrote a file is informational only.
+The file format, and how the classes turn themselves into arrays, is in
+:mod:`recsys.io.codec`, which sits below the models.  This module sits above
+them: it imports every saveable class, so that :func:`load` knows them all
+whichever module was imported first.  Nothing in the library imports it but
+``recsys/__init__.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import json
-import numbers
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import scipy.sparse as sp
+from recsys.io import codec
+from recsys.models import ALS, ItemItem, Popularity
+from recsys.selling.catalog import TierCatalog
 
-from recsys.data.ids import IdMap
+__all__ = ["SAVEABLE", "load", "save"]
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
-
-#: Value of ``"format"`` in every file.
-FORMAT_NAME = "recsys"
-#: The layout written by this version (and the newest one it reads).
-FORMAT_VERSION = 1
-
-_META = "__recsys__"
-_PARAM_TYPES = (type(None), bool, int, float, str)
-
-
-# ---------------------------------------------------------------------------
-# registry
-# ---------------------------------------------------------------------------
-
-
-def _registry() -> dict[str, type]:
-    from recsys.models import ALS, ItemItem, Popularity
-    from recsys.selling.catalog import TierCatalog
-
-    return {cls.__name__: cls for cls in (ALS, ItemItem, Popularity, TierCatalog)}
-
-
-# ---------------------------------------------------------------------------
-# IDs
-# ---------------------------------------------------------------------------
-
-
-def _family(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, (int, np.integer)):
-        return "int"
-    if isinstance(value, (float, np.floating)):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, bytes):
-        return "bytes"
-    return type(value).__name__
-
-
-def _check_no_trailing_nul(values: list[Any], what: str) -> None:
-    # fixed-width numpy strings drop trailing NULs: "a\x00" would come back as "a"
-    bad = [v for v in values if v.endswith("\x00" if isinstance(v, str) else b"\x00")]
-    if bad:
-        raise TypeError(f"{what}: {bad[:3]} end with a NUL character and cannot be saved")
-
-
-def encode_ids(values: np.ndarray, what: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """``values`` as a typed (never object) array, and what :func:`decode_ids` needs to restore them.
-
-    Examples
-    --------
-    >>> stored, info = encode_ids(np.array(["a", "bc"], dtype=object), "items")
-    >>> stored.dtype.kind, info["dtype"]
-    ('U', '|O')
-    >>> decode_ids(stored, info, "items").tolist()
-    ['a', 'bc']
-    >>> tuples = np.empty(1, dtype=object)
-    >>> tuples[0] = (1, 2)
-    >>> encode_ids(tuples, "items")
-    Traceback (most recent call last):
-    ...
-    TypeError: items: IDs of type tuple cannot be saved without pickle; use ints, floats, bools or strings
-    """
-    values = np.asarray(values)
-    info: dict[str, Any] = {"dtype": values.dtype.str}
-    if values.ndim != 1:
-        raise TypeError(f"{what} must be one-dimensional, got shape {values.shape}")
-    if (
-        values.dtype.kind in "biufMmUS"
-    ):  # numpy strings cannot hold trailing NULs in the first place
-        return values, info
-    if values.dtype.kind != "O":
-        raise TypeError(f"{what}: IDs of dtype {values.dtype} cannot be saved without pickle")
-    families = {_family(v) for v in values.tolist()}
-    if not families:
-        return np.empty(0, dtype="<U1"), info
-    if len(families) > 1:
-        raise TypeError(
-            f"{what} mix types ({', '.join(sorted(families))}) and cannot be saved without pickle; "
-            "convert them to one type first"
-        )
-    (family,) = families
-    if family == "str":
-        _check_no_trailing_nul(values.tolist(), what)
-        stored = np.array(values.tolist(), dtype=str)
-    elif family == "bytes":
-        _check_no_trailing_nul(values.tolist(), what)
-        stored = np.array(values.tolist(), dtype=bytes)
-    elif family == "int":
-        try:
-            stored = np.array(values.tolist(), dtype=np.int64)
-        except OverflowError as err:
-            raise TypeError(f"{what}: integer IDs beyond the int64 range cannot be saved") from err
-    elif family == "float":
-        stored = np.array(values.tolist(), dtype=np.float64)
-    elif family == "bool":
-        stored = np.array(values.tolist(), dtype=bool)
-    else:
-        raise TypeError(
-            f"{what}: IDs of type {family} cannot be saved without pickle; use ints, floats, bools or strings"
-        )
-    return stored, info
-
-
-def decode_ids(stored: np.ndarray, info: dict[str, Any], what: str) -> np.ndarray:
-    """Inverse of :func:`encode_ids`."""
-    dtype = np.dtype(info["dtype"])
-    if stored.ndim != 1:
-        raise ValueError(f"{what} must be one-dimensional, got shape {stored.shape}")
-    if dtype.kind == "O":
-        return np.array(stored.tolist() if stored.size else [], dtype=object)
-    if stored.dtype != dtype:
-        raise ValueError(f"{what} are stored as {stored.dtype}, the metadata says {dtype}")
-    return stored
-
-
-def put_ids(
-    meta: dict[str, Any],
-    arrays: dict[str, np.ndarray],
-    key: str,
-    values: np.ndarray,
-    index_dtype: Any = None,
-) -> None:
-    """Store an ID array under ``key`` (its restore info in ``meta[key]``)."""
-    stored, info = encode_ids(np.asarray(values), key)
-    if index_dtype is not None:
-        info["index_dtype"] = str(index_dtype)
-    arrays[key] = stored
-    meta[key] = info
-
-
-def get_ids(meta: dict[str, Any], arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
-    """The ID array stored by :func:`put_ids`."""
-    return decode_ids(arrays[key], meta[key], key)
-
-
-def put_idmap(meta: dict[str, Any], arrays: dict[str, np.ndarray], key: str, ids: IdMap) -> None:
-    """Store an :class:`~recsys.data.IdMap` (its IDs, name and index dtype)."""
-    put_ids(meta, arrays, key, ids.external_ids, index_dtype=ids._index.dtype)
-    meta[key]["name"] = ids.name
-
-
-def get_idmap(meta: dict[str, Any], arrays: dict[str, np.ndarray], key: str, *, name: str) -> IdMap:
-    """The :class:`~recsys.data.IdMap` stored by :func:`put_idmap`, with the same index dtype."""
-    values = get_ids(meta, arrays, key)
-    ids = IdMap(values, name=meta[key].get("name", name))
-    wanted = meta[key].get("index_dtype")
-    if wanted is not None and str(ids._index.dtype) != wanted:
-        with contextlib.suppress(TypeError, ValueError):
-            ids._index = ids._index.astype(wanted)
-    return ids
-
-
-# ---------------------------------------------------------------------------
-# sparse matrices
-# ---------------------------------------------------------------------------
-
-
-def put_csr(arrays: dict[str, np.ndarray], key: str, matrix: sp.csr_matrix) -> None:
-    """Store a CSR matrix as ``key.indptr`` (int64), ``key.indices`` (int32) and ``key.data``."""
-    matrix = sp.csr_matrix(matrix)
-    arrays[f"{key}.indptr"] = matrix.indptr.astype(np.int64)
-    arrays[f"{key}.indices"] = matrix.indices.astype(np.int32)
-    arrays[f"{key}.data"] = np.asarray(matrix.data)
-
-
-def check_csr_parts(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    shape: tuple[int, int],
-    key: str,
-    n_data: int | None = None,
-) -> None:
-    """Raise a ``ValueError`` unless (indptr, indices) is a valid CSR structure of ``shape``."""
-    n_rows, n_cols = shape
-    if (
-        indptr.ndim != 1
-        or indptr.dtype.kind not in "iu"
-        or indices.ndim != 1
-        or indices.dtype.kind not in "iu"
-    ):
-        raise ValueError(f"{key}: indptr and indices must be 1-D integer arrays")
-    if indptr.shape[0] != n_rows + 1:
-        raise ValueError(f"{key}: indptr has {indptr.shape[0]} entries, expected {n_rows + 1}")
-    if indptr[0] != 0 or (np.diff(indptr) < 0).any() or indptr[-1] != indices.shape[0]:
-        raise ValueError(f"{key}: indptr is not a valid CSR index pointer")
-    if n_data is not None and n_data != indices.shape[0]:
-        raise ValueError(f"{key}: {indices.shape[0]} indices but {n_data} values")
-    if indices.size and (indices.min() < 0 or indices.max() >= n_cols):
-        raise ValueError(f"{key}: column indices out of range [0, {n_cols})")
-
-
-def get_csr(
-    arrays: dict[str, np.ndarray], key: str, shape: tuple[int, int], *, nonnegative: bool = False
-) -> sp.csr_matrix:
-    """The CSR matrix stored by :func:`put_csr`, checked against ``shape``."""
-    indptr, indices, data = arrays[f"{key}.indptr"], arrays[f"{key}.indices"], arrays[f"{key}.data"]
-    check_csr_parts(indptr, indices, shape, key, data.shape[0] if data.ndim == 1 else -1)
-    if data.dtype.kind not in "fiu":
-        raise ValueError(f"{key}: values must be numbers, got dtype {data.dtype}")
-    if not np.isfinite(data).all() or (nonnegative and (data < 0).any()):
-        raise ValueError(f"{key}: values must be finite" + (" and >= 0" if nonnegative else ""))
-    return sp.csr_matrix((data, indices, indptr), shape=shape)
-
-
-def check_array(
-    arrays: dict[str, np.ndarray],
-    key: str,
-    shape: tuple[int, ...],
-    kinds: str = "f",
-    finite: bool = True,
-) -> np.ndarray:
-    """``arrays[key]``, checked to have ``shape``, a dtype kind in ``kinds`` and (floats) finite values."""
-    arr = arrays[key]
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{key} has shape {arr.shape}, expected {tuple(shape)}")
-    if arr.dtype.kind not in kinds:
-        raise ValueError(f"{key} has dtype {arr.dtype}")
-    if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{key} has NaN or infinite values")
-    return arr
-
-
-# ---------------------------------------------------------------------------
-# save / load
-# ---------------------------------------------------------------------------
-
-
-def _json_params(obj: Any, state: dict[str, Any]) -> dict[str, Any]:
-    if not hasattr(obj, "get_params"):
-        return {}
-    params = {}
-    for name, value in obj.get_params().items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if name == "random_state" and isinstance(value, np.random.Generator):
-            state["random_state_dropped"] = True
-            value = None
-        if not isinstance(value, _PARAM_TYPES):
-            raise TypeError(
-                f"cannot save {type(obj).__name__}: hyper-parameter {name}={value!r} is not a JSON scalar "
-                "(None, bool, int, float or str)"
-            )
-        params[name] = value
-    return params
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":  # pragma: no cover - directories cannot be opened for fsync on Windows
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``."""
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _as_path(path: Any) -> Path:
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    return Path(path)
+#: The classes whose objects can be saved and loaded.
+SAVEABLE: tuple[type, ...] = (ALS, ItemItem, Popularity, TierCatalog)
 
 
 def save(obj: Any, path: Any, *, compress: bool = False) -> None:
-    """Save a fitted model or a :class:`~recsys.TierCatalog` to ``path`` (format: module docstring).
+    """Save a fitted model or a :class:`~recsys.TierCatalog` to ``path`` (same as ``obj.save``).
 
     Parameters
     ----------
@@ -417,116 +46,20 @@ def save(obj: Any, path: Any, *, compress: bool = False) -> None:
     TypeError
         An object of another class, IDs or hyper-parameters that cannot be
         stored without pickle.
+
+    Examples
+    --------
+    >>> import os, tempfile, recsys
+    >>> path = os.path.join(tempfile.mkdtemp(), "catalog.npz")
+    >>> save(recsys.TierCatalog.from_mapping({"mug": ["small", "large"]}), path)
+    >>> load(path).higher_tiers("small")
+    ['large']
     """
-    path = _as_path(path)
-    registry = _registry()
-    name = type(obj).__name__
-    if registry.get(name) is not type(obj):
-        raise TypeError(f"cannot save a {name}: only {', '.join(registry)} can be saved")
-    if not isinstance(compress, (bool, np.bool_)):
-        raise TypeError(f"compress must be a bool, got {type(compress).__name__}")
-    state, arrays = obj._state()
-    params = _json_params(obj, state)
-    from recsys import __version__
-
-    for key, arr in arrays.items():
-        if not isinstance(arr, np.ndarray) or arr.dtype.hasobject:
-            raise TypeError(f"internal error: {key} is not a typed array")  # pragma: no cover
-    meta = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "class": name,
-        "recsys_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "params": params,
-        "state": state,
-        "arrays": {key: [arr.dtype.str, list(arr.shape)] for key, arr in arrays.items()},
-    }
-    text = json.dumps(meta, allow_nan=True)
-    writer = np.savez_compressed if compress else np.savez
-    _atomic_write(path, lambda f: writer(f, **{_META: np.array(text)}, **arrays))
-
-
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metadata and arrays of a file, or a ``ValueError`` saying why they cannot be read."""
-    with open(path, "rb") as f:  # FileNotFoundError / IsADirectoryError as they are
-        head = f.read(4)
-    if head[:2] != b"PK":
-        raise ValueError(f"{path}: not a recsys model file (not a ZIP/.npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if _META not in names:
-                raise ValueError(f"{path}: not a recsys model file (no {_META} metadata)")
-            raw = archive[_META]
-            arrays = {key: archive[key] for key in names if key != _META}
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: corrupted or truncated model file ({err})") from err
-    except (
-        Exception
-    ) as err:  # zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, MemoryError, ...
-        raise ValueError(
-            f"{path}: corrupted or truncated model file ({type(err).__name__}: {err})"
-        ) from err
-    if raw.shape != () or raw.dtype.kind != "U":
-        raise ValueError(f"{path}: corrupted model file (bad {_META} member)")
-    try:
-        meta = json.loads(str(raw))
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f"{path}: corrupted model file (metadata is not valid JSON: {err})"
-        ) from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(
-            f"{path}: not a recsys model file (format is {meta.get('format') if isinstance(meta, dict) else None!r})"
-        )
-    return meta, arrays
-
-
-def _check_meta(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    version = meta.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path}: corrupted model file (bad format_version {version!r})")
-    if version > FORMAT_VERSION:
-        from recsys import __version__
-
-        raise ValueError(
-            f"{path}: written in format version {version} (recsys {meta.get('recsys_version', '?')}); this is "
-            f"recsys {__version__}, which reads format versions up to {FORMAT_VERSION}: upgrade recsys to load it"
-        )
-    for key in ("class", "params", "state", "arrays"):
-        if key not in meta:
-            raise ValueError(f"{path}: corrupted model file (metadata lacks {key!r})")
-    if (
-        not isinstance(meta["params"], dict)
-        or not isinstance(meta["state"], dict)
-        or not isinstance(meta["arrays"], dict)
-    ):
-        raise ValueError(f"{path}: corrupted model file (bad metadata)")
-    inventory = meta["arrays"]
-    missing = sorted(set(inventory) - set(arrays))
-    extra = sorted(set(arrays) - set(inventory))
-    if missing or extra:
-        raise ValueError(
-            f"{path}: corrupted model file (missing arrays {missing}, unexpected arrays {extra})"
-        )
-    for key, arr in arrays.items():
-        entry = inventory[key]
-        if (
-            not (isinstance(entry, list) and len(entry) == 2)
-            or arr.dtype.str != entry[0]
-            or list(arr.shape) != entry[1]
-        ):
-            raise ValueError(
-                f"{path}: corrupted model file (array {key!r} is {arr.dtype.str} {list(arr.shape)}, "
-                f"the metadata says {entry})"
-            )
+    codec.save_object(obj, path, compress=compress)
 
 
 def load(path: Any, *, expected: type | None = None) -> Any:
-    """Load a model or catalog saved with ``save`` (format: module docstring).
+    """Load a model or catalog saved with ``save`` (format: :mod:`recsys.io.codec`).
 
     Parameters
     ----------
@@ -534,6 +67,7 @@ def load(path: Any, *, expected: type | None = None) -> Any:
     expected : type, optional
         The class the file must hold (e.g. ``recsys.ALS``, or
         ``recsys.Recommender`` for any model); another class is a ``ValueError``.
+        ``recsys.load(path, expected=recsys.ALS)`` is ``recsys.ALS.load(path)``.
 
     Returns
     -------
@@ -553,7 +87,9 @@ def load(path: Any, *, expected: type | None = None) -> Any:
     Examples
     --------
     >>> import os, tempfile, recsys
-    >>> catalog = recsys.TierCatalog.from_mapping({"mug": ["small", "large"]}, prices={"small": 4, "large": 6})
+    >>> catalog = recsys.TierCatalog.from_mapping(
+    ...     {"mug": ["small", "large"]}, prices={"small": 4, "large": 6}
+    ... )
     >>> path = os.path.join(tempfile.mkdtemp(), "catalog.npz")
     >>> catalog.save(path)
     >>> recsys.load(path).higher_tiers("small")
@@ -563,47 +99,4 @@ def load(path: Any, *, expected: type | None = None) -> Any:
     ...
     ValueError: .../catalog.npz holds a TierCatalog, not an ALS
     """
-    path = _as_path(path)
-    registry = _registry()
-    if expected is not None and (
-        not isinstance(expected, type)
-        or not any(issubclass(c, expected) for c in registry.values())
-    ):
-        raise TypeError(
-            f"expected must be one of {', '.join(registry)} (or a base class), got {expected!r}"
-        )
-    meta, arrays = _read(path)
-    _check_meta(path, meta, arrays)
-    name = meta["class"]
-    cls = registry.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ValueError(
-            f"{path}: holds an unknown class {name!r} (this recsys loads {', '.join(registry)})"
-        )
-    if expected is not None and not issubclass(cls, expected):
-        article = "an" if expected.__name__[0] in "AEIOU" else "a"
-        raise ValueError(f"{path} holds a {name}, not {article} {expected.__name__}")
-    params = meta["params"]
-    if hasattr(cls, "_param_names"):
-        valid = set(cls._param_names())
-        unknown = sorted(set(params) - valid)
-        if unknown:
-            raise ValueError(
-                f"{path}: {name} has no hyper-parameter(s) {unknown} (file from another recsys version?)"
-            )
-    try:
-        return cls._from_state(params, meta["state"], arrays)
-    except (ValueError, KeyError, IndexError, TypeError) as err:
-        raise ValueError(f"{path}: inconsistent {name} file ({type(err).__name__}: {err})") from err
-
-
-def _timestamp_ns(value: pd.Timestamp | None) -> int | None:
-    return None if value is None else int(pd.Timestamp(value).value)
-
-
-def _timestamp(value: Any) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"bad timestamp {value!r}")
-    return pd.Timestamp(int(value))
+    return codec.load_object(path, expected=expected)

@@ -6,6 +6,7 @@ shared contract, ``tests/models/contract.py``.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 import recsys
 from recsys import ALS, Interactions, ItemItem, Popularity, TierCatalog
-from recsys.persistence import FORMAT_NAME, FORMAT_VERSION
+from recsys.io.codec import FORMAT_NAME, FORMAT_VERSION
 from tests.models.contract import DATA_KWARGS, make_log, split_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,7 +410,7 @@ def test_inventory_mismatch(saved: Path, tmp_path: Path) -> None:
 
 
 def test_wrong_class(saved: Path, data: Interactions, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="holds a ALS, not an ItemItem"):
+    with pytest.raises(ValueError, match="holds an ALS, not an ItemItem"):
         recsys.load(saved, expected=ItemItem)
     TierCatalog.from_mapping({"f": ["a", "b"]}).save(tmp_path / "c.npz")
     with pytest.raises(ValueError, match="holds a TierCatalog, not a Popularity"):
@@ -418,6 +419,83 @@ def test_wrong_class(saved: Path, data: Interactions, tmp_path: Path) -> None:
     assert isinstance(recsys.load(saved, expected=recsys.Recommender), ALS)  # any model
     with pytest.raises(ValueError, match="holds a TierCatalog, not a Recommender"):
         recsys.load(tmp_path / "c.npz", expected=recsys.Recommender)
+
+
+# ---------------------------------------------------------------------------
+# Model.load(path): the classmethods
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [ALS, ItemItem, Popularity])
+def test_model_load_classmethod(cls: type, data: Interactions, tmp_path: Path) -> None:
+    params = {"factors": 4, "iterations": 2, "random_state": 0} if cls is ALS else {}
+    model = cls(num_threads=1, **params).fit(data)
+    model.save(tmp_path / "m.npz")
+    loaded = cls.load(tmp_path / "m.npz")
+    assert type(loaded) is cls and loaded.get_params() == model.get_params()
+    same_recommendations(loaded, model)
+    any_model = recsys.Recommender.load(tmp_path / "m.npz")  # the base class loads any model
+    assert type(any_model) is cls
+    with pytest.raises(ValueError, match=f"holds an? {cls.__name__}, not a TierCatalog"):
+        TierCatalog.load(tmp_path / "m.npz")
+    other = ALS if cls is not ALS else Popularity
+    with pytest.raises(
+        ValueError, match=f"m.npz holds an? {cls.__name__}, not an? {other.__name__}"
+    ):
+        other.load(tmp_path / "m.npz")
+
+
+def test_catalog_load_classmethod(als: ALS, saved: Path, tmp_path: Path) -> None:
+    catalog = TierCatalog.from_mapping({"f": ["a", "b"]}, prices={"a": 1.0, "b": 2.0})
+    catalog.save(tmp_path / "c.npz")
+    loaded = TierCatalog.load(tmp_path / "c.npz")
+    assert isinstance(loaded, TierCatalog)
+    pd.testing.assert_frame_equal(loaded.to_pandas(), catalog.to_pandas())
+    with pytest.raises(ValueError, match="als.npz holds an ALS, not a TierCatalog"):
+        TierCatalog.load(saved)
+    with pytest.raises(ValueError, match="c.npz holds a TierCatalog, not an ALS"):
+        ALS.load(tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="c.npz holds a TierCatalog, not a Recommender"):
+        recsys.Recommender.load(tmp_path / "c.npz")
+    with pytest.raises(FileNotFoundError):
+        TierCatalog.load(tmp_path / "none.npz")
+    with pytest.raises(ValueError, match="not a recsys model file"):
+        (tmp_path / "junk.npz").write_bytes(b"junk")
+        ALS.load(tmp_path / "junk.npz")
+
+
+def test_subclasses_of_saveable_classes(data: Interactions, saved: Path, tmp_path: Path) -> None:
+    class MyALS(ALS):
+        pass
+
+    with pytest.raises(TypeError, match="cannot save a MyALS"):
+        MyALS(factors=2, iterations=1).fit(data).save(tmp_path / "m.npz")
+    with pytest.raises(TypeError, match="expected=MyALS: recsys files hold only ALS"):
+        MyALS.load(saved)  # it would come back as an ALS
+
+
+def test_registry_is_every_saveable_class() -> None:
+    from recsys.io import codec
+
+    assert codec.saveable_classes() == {c.__name__: c for c in recsys.persistence.SAVEABLE}
+    assert recsys.load is recsys.persistence.load
+    with pytest.raises(TypeError, match="two saveable classes are named ALS"):
+        codec.saveable(type("ALS", (Popularity,), {}))
+    assert codec.saveable_classes()["ALS"] is ALS
+
+
+def test_version_has_one_source(saved: Path) -> None:
+    import tomllib
+
+    from recsys._version import __version__
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" in project["project"]["dynamic"] and "version" not in project["project"]
+    attr = project["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert attr == "recsys._version.__version__"
+    assert recsys.__version__ == __version__ == read_raw(saved)[0]["recsys_version"]
+    tree = ast.parse((ROOT / "recsys" / "_version.py").read_text())
+    assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -447,7 +525,7 @@ def test_truncated_files(als: ALS, tmp_path: Path, compress: bool) -> None:
 def test_corrupted_bytes_never_give_a_wrong_model(
     als: ALS, tmp_path: Path, compress: bool, flips: list[tuple[float, int]]
 ) -> None:
-    """Flipping any bytes: a ValueError naming the file, or (a byte ZIP ignores) the very same model."""
+    """Flipped bytes: a ValueError naming the file, or (a byte ZIP ignores) the very same model."""
     path = tmp_path / f"m{int(compress)}.npz"
     if not path.exists():
         als.save(path, compress=compress)
@@ -501,7 +579,8 @@ def test_crash_mid_save_leaves_the_old_file(als: ALS, tmp_path: Path) -> None:
     before = path.read_bytes()
     script = textwrap.dedent(f"""
         import os, numpy as np, scipy.sparse as sp, recsys
-        data = recsys.Interactions.from_csr(sp.random(50, 30, density=0.2, format="csr", random_state=0))
+        matrix = sp.random(50, 30, density=0.2, format="csr", random_state=0)
+        data = recsys.Interactions.from_csr(matrix)
         model = recsys.Popularity().fit(data)
         real = np.savez
         def crash(file, **arrays):

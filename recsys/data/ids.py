@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.exceptions import UnknownIdError
+from recsys.types import ExternalId, ExternalIds
 
 _MAX_SHOWN = 10
 
@@ -16,7 +17,8 @@ _MAX_SHOWN = 10
 def _as_1d_array(ids: Any, what: str) -> np.ndarray:
     if isinstance(ids, (str, bytes)) or np.isscalar(ids):
         raise TypeError(
-            f"{what} must be a list, array or Series of IDs, not a single {type(ids).__name__}; wrap it in a list"
+            f"{what} must be a list, array or Series of IDs, "
+            f"not a single {type(ids).__name__}; wrap it in a list"
         )
     if isinstance(ids, (pd.Series, pd.Index)):
         arr = ids.to_numpy()
@@ -52,7 +54,8 @@ def check_id_types(values: np.ndarray, what: str) -> None:
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             raise ValueError(
-                f"{what} contain {bad.size} missing or non-finite values (positions {bad[:_MAX_SHOWN].tolist()})"
+                f"{what} contain {bad.size} missing or non-finite values "
+                f"(positions {bad[:_MAX_SHOWN].tolist()})"
             )
         return
     if values.dtype.kind != "O":
@@ -104,7 +107,7 @@ class IdMap:
     False
     """
 
-    def __init__(self, external_ids: Iterable[Any], *, name: str = "ID") -> None:
+    def __init__(self, external_ids: ExternalIds, *, name: str = "ID") -> None:
         values = _as_1d_array(external_ids, f"{name}s")
         check_id_types(values, f"{name}s")
         index = pd.Index(values)
@@ -115,7 +118,7 @@ class IdMap:
         self.name = name
 
     @classmethod
-    def from_values(cls, values: Iterable[Any], *, name: str = "ID") -> tuple[IdMap, np.ndarray]:
+    def from_values(cls, values: ExternalIds, *, name: str = "ID") -> tuple[IdMap, np.ndarray]:
         """Build a map from a column of (repeated) IDs, in order of first appearance.
 
         Returns the map and the row of every value.
@@ -136,10 +139,40 @@ class IdMap:
         """The external IDs in row order."""
         return self._index.to_numpy()
 
+    @property
+    def index_dtype(self) -> Any:
+        """The dtype of the lookup index (``external_ids`` may be plainer: object for ``string``).
+
+        Examples
+        --------
+        >>> IdMap([3, 1]).index_dtype
+        dtype('int64')
+        """
+        return self._index.dtype
+
+    def with_index_dtype(self, dtype: Any) -> IdMap:
+        """Return the same IDs, in the same rows, looked up through an index of ``dtype``.
+
+        Used to restore a saved map exactly.  IDs that do not convert, or that
+        would stop being distinct, are a ``TypeError``/``ValueError``.
+
+        Examples
+        --------
+        >>> ids = IdMap(["a", "b"]).with_index_dtype("string")
+        >>> str(ids.index_dtype), ids.to_rows(["b"]).tolist()
+        ('string', [1])
+        """
+        index = self._index.astype(dtype)
+        if len(index) != len(self._index) or not index.is_unique:
+            raise ValueError(f"{self.name}s are not distinct as {dtype}")
+        out = IdMap.__new__(IdMap)
+        out._index, out.name = index, self.name
+        return out
+
     def __len__(self) -> int:
         return len(self._index)
 
-    def __contains__(self, external_id: Any) -> bool:
+    def __contains__(self, external_id: ExternalId) -> bool:
         try:
             return bool(self._index.get_indexer([external_id])[0] >= 0)
         except TypeError:
@@ -153,8 +186,8 @@ class IdMap:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def to_rows(self, external_ids: Iterable[Any], *, missing: str = "raise") -> np.ndarray:
-        """Rows of ``external_ids``.
+    def to_rows(self, external_ids: ExternalIds, *, missing: str = "raise") -> np.ndarray:
+        """Return the rows of ``external_ids``.
 
         Parameters
         ----------
@@ -182,8 +215,8 @@ class IdMap:
                     if missing == "ignore":
                         return np.array([-1], dtype=np.int32)
         if values.dtype == object and self._index.dtype != object:
-            # Python objects (e.g. a column of ints in an object array): looked up as they are, pandas
-            # would cast the whole index to object and hash it again on every call
+            # Python objects (e.g. a column of ints in an object array): looked up as they are,
+            # pandas would cast the whole index to object and hash it again on every call
             kind = pd.api.types.infer_dtype(values, skipna=False)
             if kind == "integer" and self._index.dtype.kind in "iu":
                 values = values.astype(np.int64)
@@ -213,7 +246,7 @@ class IdMap:
         return rows
 
     def to_external(self, rows: Iterable[int] | np.ndarray) -> np.ndarray:
-        """External IDs of ``rows``.
+        """Return the external IDs of ``rows``.
 
         Examples
         --------
@@ -222,7 +255,6 @@ class IdMap:
         """
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            raise IndexError(
-                f"{self.name} rows must be in [0, {len(self)}), got {rows[(rows < 0) | (rows >= len(self))][:_MAX_SHOWN].tolist()}"
-            )
+            bad = rows[(rows < 0) | (rows >= len(self))][:_MAX_SHOWN].tolist()
+            raise IndexError(f"{self.name} rows must be in [0, {len(self)}), got {bad}")
         return self._index.to_numpy()[rows]
