@@ -6,11 +6,12 @@ import types
 
 import pytest
 
-from recsys import ALS, Interactions, ItemItem, Popularity, TierCatalog
-from tests.models.contract import DATA_KWARGS, make_log
+# The contract and the bad-input catalogue's shared checks assert outside test_*.py files:
+# pytest explains their failures as in a test (registered before they are imported).
+pytest.register_assert_rewrite("tests.bad_input", "tests.models.contract")
 
-# The bad-input catalogue's shared checks assert: pytest explains their failures as in a test.
-pytest.register_assert_rewrite("tests.bad_input")
+from recsys import ALS, Interactions, ItemItem, Popularity, TierCatalog  # noqa: E402
+from tests.models.contract import DATA_KWARGS, make_log  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The basket-completion probability model of ItemItem(similarity="confidence"), against NumPy references."""
+"""ItemItem(similarity="confidence"): the basket-completion probability against NumPy references."""
 
 from __future__ import annotations
 
@@ -163,11 +163,11 @@ def test_cross_sell_scores_match_the_dense_reference(
     rows = inter.item_ids.to_rows(basket).tolist()
     user_row = int(inter.user_ids.to_rows([user], missing="ignore")[0]) if user is not None else -1
     expected = reference_scores(model, inter, rows, user_row)
-    got_rows = inter.item_ids.to_rows(out["item"]).tolist()
+    got_rows = inter.item_ids.to_rows(out.item).tolist()
     assert not set(got_rows) & set(rows)
-    np.testing.assert_allclose(out["score"], expected[got_rows], rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(out.score, expected[got_rows], rtol=2e-6, atol=1e-7)
     # ranked by score; every positive-score item comes before the popularity fill
-    assert (np.diff(out["score"]) <= 1e-7).all()
+    assert (np.diff(out.score) <= 1e-7).all()
     positive = {j for j in range(len(items)) if expected[j] > 0 and j not in rows}
     assert set(got_rows[: len(positive)]) == positive
 
@@ -234,7 +234,8 @@ def test_calibration_chooses_the_best_trial() -> None:
 
 
 def test_calibration_drops_repeats_when_nobody_rebuys() -> None:
-    # every customer buys once: a "repeat" probability would only push owned items that never come back
+    # every customer buys once: a "repeat" probability would only push owned items that never
+    # come back
     log = basket_log(3, n_users=600, n_items=80, n_baskets=600)
     log["user"] = log["basket"].str.replace("b", "u")
     model = recsys.ItemItem(num_threads=1).fit(interactions(log))

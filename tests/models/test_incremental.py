@@ -114,7 +114,8 @@ def test_item_item_matches_a_refit_on_the_union(
     users = union.user_ids.external_ids[::7]
     a, b = model.recommend(users, n=8), refit.recommend(users, n=8)
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5)
-    # only bm25 (global weights) and baskets-lift (the number of transactions changes) rebuild everything
+    # only bm25 (global weights) and baskets-lift (the number of transactions changes) rebuild
+    # everything
     full = similarity == "bm25" or (similarity == "lift" and use_baskets)
     if use_baskets or similarity == "confidence":
         assert bool(spy_full_rebuilds) == full, spy_full_rebuilds
