@@ -23,6 +23,7 @@ from recsys import (
     Recommender,
     TierCatalog,
     recommend_cross_sell,
+    recommend_upgrade,
 )
 from recsys.selling import Rules
 from tests.models.contract import DATA_KWARGS, make_log
@@ -167,3 +168,76 @@ def test_als_factors_do_not_depend_on_the_thread_count(data: Interactions) -> No
     two = ALS(factors=12, iterations=4, random_state=42, num_threads=2).fit(data)
     np.testing.assert_array_equal(one.user_factors_, two.user_factors_)
     np.testing.assert_array_equal(one.item_factors_, two.item_factors_)
+
+
+# ---------------------------------------------------------------------------
+# the default Numba thread pool (issue 16, section 4)
+# ---------------------------------------------------------------------------
+
+#: Calls per model in the default-pool test: recommend, recommend_cross_sell, recommend_upgrade.
+POOL_CALLS = 600
+
+
+def pool_call(data: Interactions, catalog: TierCatalog, i: int) -> tuple[str, Any]:
+    """Call number ``i`` of the default-pool test: the three public serving calls in turn."""
+    rng = np.random.default_rng(1000 + i)
+    users = data.user_ids.external_ids
+    kind = ("recommend", "cross_sell", "upgrade")[i % 3]
+    if kind == "recommend":
+        some = [*rng.choice(users, size=int(rng.integers(1, 60))).tolist(), "new customer"]
+        return kind, (some, int(rng.integers(1, 15)))
+    if kind == "cross_sell":
+        items = data.item_ids.external_ids
+        basket = rng.choice(items, size=int(rng.integers(1, 5)), replace=False).tolist()
+        return kind, (basket, int(rng.integers(1, 8)), users[i % len(users)] if i % 2 else None)
+    family_items = [*catalog.higher_tiers(catalog.items[0]), *catalog.items[3:5].tolist()]
+    item = family_items[i % len(family_items)] if i % 4 else None
+    return kind, (item, users[(7 * i) % len(users)], int(rng.integers(1, 4)))
+
+
+def pool_run(model: Recommender, catalog: TierCatalog, call: tuple[str, Any]) -> Any:
+    kind, args = call
+    if kind == "recommend":
+        users, n = args
+        return model.recommend(users, n=n)
+    if kind == "cross_sell":
+        basket, n, user = args
+        return recommend_cross_sell(model, basket, n=n, user=user, catalog=catalog)
+    item, user, n = args
+    return recommend_upgrade(model, catalog, item=item, user=user, n=n)
+
+
+@pytest.mark.parametrize(
+    "make_model",
+    [
+        lambda: ALS(factors=16, iterations=3, random_state=0),
+        lambda: ItemItem(similarity="cosine", k=20),
+        lambda: Popularity(segment_col="country"),
+    ],
+    ids=["ALS", "ItemItem", "Popularity"],
+)
+def test_threads_with_the_default_numba_pool_match_serial_calls(
+    make_model, data: Interactions, catalog: TierCatalog
+) -> None:
+    """8 Python threads on one model, every kernel on the default Numba pool (num_threads=0)."""
+    model = make_model().fit(data)
+    assert model.get_params()["num_threads"] == 0  # the default: all of Numba's threads
+    calls = [pool_call(data, catalog, i) for i in range(POOL_CALLS)]
+    expected = [pool_run(model, catalog, call) for call in calls]
+    start = threading.Barrier(THREADS)
+
+    def worker(t: int) -> list[tuple[int, Any]]:
+        start.wait()
+        return [(i, pool_run(model, catalog, calls[i])) for i in range(t, len(calls), THREADS)]
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = [r for chunk in pool.map(worker, range(THREADS)) for r in chunk]
+    assert sorted(i for i, _ in results) == list(range(POOL_CALLS))
+    assert sum(len(e) > 0 for e in expected[2::3]) > POOL_CALLS // 6  # upgrades do answer
+    mismatches = 0
+    for i, got in results:
+        try:
+            same(got, expected[i])
+        except AssertionError:
+            mismatches += 1
+    assert mismatches == 0, f"{mismatches} of {POOL_CALLS} calls differ from serial"

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 import recsys
 from recsys import ALS, Interactions, ItemItem, Popularity, TierCatalog
-from recsys.io.codec import FORMAT_NAME, FORMAT_VERSION
-from tests.models.contract import DATA_KWARGS, make_log, split_log
+from recsys.io.codec import FORMAT_NAME, FORMAT_VERSION, digest
+from tests.models.contract import DATA_KWARGS, in_id_order, make_log, split_log
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,11 @@ def read_raw(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 def write_raw(
     path: Path, meta: dict, arrays: dict[str, np.ndarray], *, inventory: bool = True
 ) -> None:
+    """Write a file as a hand or another tool would: inventory (unless told not to) and digest."""
     if inventory:
         meta = {**meta, "arrays": {k: [a.dtype.str, list(a.shape)] for k, a in arrays.items()}}
+    if not any(a.dtype.hasobject for a in arrays.values()):  # (one test writes a pickle)
+        meta = {**meta, "digest": digest(meta, arrays)}
     np.savez(path, __recsys__=np.array(json.dumps(meta)), **arrays)
 
 
@@ -79,7 +82,7 @@ def same_recommendations(a: recsys.Recommender, b: recsys.Recommender) -> None:
 def test_file_is_plain_arrays_and_json(als: ALS, saved: Path) -> None:
     assert zipfile.is_zipfile(saved)
     meta, arrays = read_raw(saved)  # allow_pickle=False: no member is a pickle
-    assert meta["format"] == FORMAT_NAME and meta["format_version"] == FORMAT_VERSION == 1
+    assert meta["format"] == FORMAT_NAME and meta["format_version"] == FORMAT_VERSION == 2
     assert meta["class"] == "ALS" and meta["recsys_version"] == recsys.__version__
     assert meta["params"] == als.get_params()
     assert set(meta["arrays"]) == set(arrays)
@@ -194,8 +197,11 @@ def test_generator_random_state_is_saved_as_none(data: Interactions, tmp_path: P
 
 def test_bad_hyper_parameter_is_refused(data: Interactions, tmp_path: Path) -> None:
     model = ItemItem(num_threads=1).fit(data)
-    model.k = [5]  # not a JSON scalar
-    with pytest.raises(TypeError, match="hyper-parameter k"):
+    model.num_threads = [1]  # not a JSON scalar
+    with pytest.raises(TypeError, match="hyper-parameter num_threads"):
+        model.save(tmp_path / "m.npz")
+    model.num_threads, model.k = 1, 5  # a hyper-parameter the fitted state depends on
+    with pytest.raises(ValueError, match=r"changed since fit \(k: 100 -> 5\): the file would"):
         model.save(tmp_path / "m.npz")
     assert not list(tmp_path.iterdir())
 
@@ -251,8 +257,9 @@ def test_decayed_popularity_round_trip_and_partial_fit(log: pd.DataFrame, tmp_pa
         loaded.recommend_for_segment("FR", n=4), model.recommend_for_segment("FR", n=4)
     )
     loaded.partial_fit(Interactions.from_pandas(new, **kwargs))
+    union = Interactions.from_pandas(log, **kwargs)  # IDs sorted; partial_fit appends new ones
     refit = Popularity(segment_col="country", half_life_days=3.0).fit(
-        Interactions.from_pandas(log, **kwargs)
+        in_id_order(union, loaded.user_ids_, loaded.item_ids_)
     )
     np.testing.assert_allclose(loaded.item_scores_, refit.item_scores_, rtol=1e-6)
     same_recommendations(loaded, refit)
@@ -362,7 +369,7 @@ def test_pickled_members_are_never_loaded(saved: Path, tmp_path: Path) -> None:
         (lambda m, a: m.update(format="something-else"), "not a recsys model file"),
         (
             lambda m, a: m.update(format_version=FORMAT_VERSION + 1),
-            "format version 2.*upgrade recsys",
+            f"format version {FORMAT_VERSION + 1}.*upgrade recsys",
         ),
         (lambda m, a: m.update(format_version="1"), "bad format_version"),
         (lambda m, a: m.update({"class": "Transformer"}), "unknown class 'Transformer'"),
@@ -405,7 +412,11 @@ def test_inventory_mismatch(saved: Path, tmp_path: Path) -> None:
     meta, arrays = read_raw(saved)
     arrays["user_factors"] = arrays["user_factors"].astype(np.float64)
     write_raw(tmp_path / "x.npz", meta, arrays, inventory=False)
-    with pytest.raises(ValueError, match="array 'user_factors' is <f8"):
+    with pytest.raises(ValueError, match="array 'user_factors' inflates to 19.. bytes"):
+        recsys.load(tmp_path / "x.npz")  # refused from the ZIP directory, before inflating
+    arrays["user_factors"] = arrays["user_factors"].astype(np.int32)  # the same size: the header
+    write_raw(tmp_path / "x.npz", meta, arrays, inventory=False)
+    with pytest.raises(ValueError, match="array 'user_factors' is <i4"):
         recsys.load(tmp_path / "x.npz")
 
 
@@ -600,3 +611,42 @@ def test_crash_mid_save_leaves_the_old_file(als: ALS, tmp_path: Path) -> None:
     assert leftovers and all(
         p.name.startswith(".model.npz.") and p.suffix == ".tmp" for p in leftovers
     )
+    als.save(path)  # the next save to the path removes what the killed one left
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_next_save_removes_leftovers_of_killed_saves(als: ALS, tmp_path: Path) -> None:
+    """Temporary files of dead saves to the same path go; a live save's, other paths' stay."""
+    fcntl = pytest.importorskip("fcntl")
+    path = tmp_path / "model.npz"
+    dead = [tmp_path / ".model.npz.abc123.tmp", tmp_path / ".model.npz.def456.tmp"]
+    for leftover in dead:
+        leftover.write_bytes(b"PK\x03\x04 half a model")
+    other = tmp_path / ".other.npz.abc123.tmp"
+    other.write_bytes(b"another target's")
+    live = tmp_path / ".model.npz.live00.tmp"
+    with open(live, "wb") as f:  # a save in progress holds the lock on its file
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        als.save(path)
+        assert live.exists()
+    assert not any(p.exists() for p in dead) and other.exists()
+    same_recommendations(recsys.load(path), als)
+    als.save(path)  # the live file is unlocked now: a dead save's
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.npz.abc123.tmp", "model.npz"]
+
+
+def test_version_1_files_still_load(als: ALS, saved: Path, tmp_path: Path) -> None:
+    """Format version 1 had no digest and no state.fit_params: such files load as before."""
+    meta, arrays = read_raw(saved)
+    del meta["digest"], meta["state"]["fit_params"]
+    meta["format_version"] = 1
+    path = tmp_path / "v1.npz"
+    np.savez(path, __recsys__=np.array(json.dumps(meta)), **arrays)
+    same_recommendations(recsys.load(path), als)
+    arrays["user_factors"] = arrays["user_factors"] * 2  # no digest: edits go unnoticed
+    np.savez(path, __recsys__=np.array(json.dumps(meta)), **arrays)
+    recsys.load(path)
+    meta["format_version"] = 2  # in version 2 they do not
+    np.savez(path, __recsys__=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(ValueError, match="v1.npz: corrupted or edited model file"):
+        recsys.load(path)

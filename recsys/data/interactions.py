@@ -55,6 +55,9 @@ class Interactions:
         value of each column named in ``user_attribute_cols``, e.g. the country.
     reference_time : pandas.Timestamp or None
         The time decay is relative to this (the newest event by default).
+    weight_col : str or None
+        The column the weights came from (``from_pandas``), named by models
+        whose checks reject a weight.
 
     Examples
     --------
@@ -63,8 +66,10 @@ class Interactions:
     >>> data = Interactions.from_pandas(df, user_col="user", item_col="item")
     >>> data.shape
     (2, 2)
+    >>> data.item_ids.external_ids.tolist()  # IDs are sorted: the log's row order does not matter
+    ['cup', 'tea']
     >>> data.matrix.toarray().tolist()
-    [[1.0, 1.0], [1.0, 0.0]]
+    [[1.0, 1.0], [0.0, 1.0]]
     """
 
     matrix: sp.csr_matrix
@@ -77,6 +82,7 @@ class Interactions:
     basket_times: np.ndarray | None = None
     user_attributes: pd.DataFrame | None = None
     reference_time: pd.Timestamp | None = None
+    weight_col: str | None = None
     _item_user_cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -154,7 +160,10 @@ class Interactions:
         Returns
         -------
         Interactions
-            Duplicated user-item pairs are summed.
+            Duplicated user-item pairs are summed.  Users, items and baskets get
+            their rows in sorted ID order (see :func:`recsys.data.ids.canonical_order`),
+            so the same events in any row order give the same interactions, and
+            models fitted on them with the same seed are the same.
 
         Raises
         ------
@@ -175,7 +184,7 @@ class Interactions:
         ...     log, user_col="customer", item_col="product",
         ...     event_col="event", event_weights={"view": 1, "cart": 3, "purchase": 5})
         >>> data.to_pandas().values.tolist()
-        [[1, 'phone', 5.0], [1, 'case', 1.0], [2, 'phone', 8.0]]
+        [[1, 'case', 1.0], [1, 'phone', 5.0], [2, 'phone', 8.0]]
         """
         df = require_dataframe(df, "interactions")
         for name, col in (("user_col", user_col), ("item_col", item_col)):
@@ -260,17 +269,25 @@ class Interactions:
                 raise ValueError("interactions: every row has zero weight; nothing is left")
 
         kept = df.loc[keep] if dropped else df
-        user_ids, user_rows = IdMap.from_values(kept[user_col].to_numpy(), name="user")
-        item_ids, item_rows = IdMap.from_values(kept[item_col].to_numpy(), name="item")
+        user_ids, user_rows = IdMap.from_values(
+            kept[user_col].to_numpy(), name="user", order="sorted"
+        )
+        item_ids, item_rows = IdMap.from_values(
+            kept[item_col].to_numpy(), name="item", order="sorted"
+        )
         w = weights32[keep]
         t = times_s[keep] if times_s is not None else None
 
-        matrix, pair_times = _aggregate(user_rows, item_rows, w, t, (len(user_ids), len(item_ids)))
+        matrix, pair_times = aggregate_pairs(
+            user_rows, item_rows, w, t, (len(user_ids), len(item_ids))
+        )
 
         basket_matrix = basket_ids = basket_users = basket_times = None
         if basket_col is not None:
             require_no_missing(kept, basket_col, "interactions")
-            basket_ids, basket_rows = IdMap.from_values(kept[basket_col].to_numpy(), name="basket")
+            basket_ids, basket_rows = IdMap.from_values(
+                kept[basket_col].to_numpy(), name="basket", order="sorted"
+            )
             owners = pd.DataFrame({"b": basket_rows, "u": user_rows}).drop_duplicates()
             multi = owners["b"].duplicated(keep=False).to_numpy()
             if multi.any():
@@ -281,7 +298,7 @@ class Interactions:
                 )
             basket_users = np.empty(len(basket_ids), dtype=np.int32)
             basket_users[owners["b"].to_numpy()] = owners["u"].to_numpy()
-            basket_matrix, _ = _aggregate(
+            basket_matrix, _ = aggregate_pairs(
                 basket_rows, item_rows, w, None, (len(basket_ids), len(item_ids))
             )
             if t is not None:
@@ -316,6 +333,7 @@ class Interactions:
             basket_times=basket_times,
             user_attributes=user_attributes,
             reference_time=ref,
+            weight_col=weight_col,
         )
 
     @classmethod
@@ -371,7 +389,7 @@ class Interactions:
     @property
     def shape(self) -> tuple[int, int]:
         """(number of users, number of items)."""
-        return self.matrix.shape  # type: ignore[return-value]
+        return self.matrix.shape
 
     @property
     def n_users(self) -> int:
@@ -411,18 +429,52 @@ class Interactions:
         )
 
 
-def _aggregate(
+def aggregate_pairs(
     rows: np.ndarray,
     cols: np.ndarray,
     weights: np.ndarray,
     times: np.ndarray | None,
     shape: tuple[int, int],
 ) -> tuple[sp.csr_matrix, np.ndarray | None]:
-    """Sum duplicate (row, col) pairs into a sorted CSR; keep each pair's latest time."""
+    """Sum duplicate (row, col) pairs into a sorted CSR; keep each pair's latest time.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int
+        Row and column of every entry, within ``shape``.
+    weights : ndarray of float
+        Weight of every entry; duplicates are summed in float64.
+    times : ndarray of datetime64, optional
+        Time of every entry; a pair keeps its latest.
+    shape : tuple of int
+        ``(n_rows, n_cols)`` of the result.
+
+    Returns
+    -------
+    matrix : scipy.sparse.csr_matrix of float32
+        Canonical: sorted indices, no duplicates.
+    pair_times : ndarray or None
+        The latest time of every stored entry, in the matrix's order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m, _ = aggregate_pairs(np.array([0, 0, 1]), np.array([1, 1, 0]),
+    ...                        np.array([1.0, 2.0, 5.0]), None, (2, 2))
+    >>> m.toarray().tolist()
+    [[0.0, 3.0], [5.0, 0.0]]
+    """
     key = rows.astype(np.int64) * shape[1] + cols
     order = np.argsort(key, kind="stable")
     key_sorted = key[order]
-    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
+    new_pair = np.r_[True, key_sorted[1:] != key_sorted[:-1]]
+    starts = np.flatnonzero(new_pair)
+    if starts.size < key.size:
+        # the entries of a repeated pair are summed by weight, not by row order, so that the
+        # same events in any order give bit-identical sums
+        repeated = ~(new_pair & np.r_[new_pair[1:], True])
+        sub = order[repeated]
+        order[repeated] = sub[np.lexsort((weights[sub], key[sub]))]
     summed = np.add.reduceat(weights[order].astype(np.float64), starts)
     unique_keys = key_sorted[starts]
     r = (unique_keys // shape[1]).astype(np.int64)

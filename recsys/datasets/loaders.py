@@ -232,7 +232,7 @@ def _read_online_retail(source: Path | io.BytesIO, label: str) -> pd.DataFrame:
     try:
         df = pd.read_csv(
             source,
-            dtype=_ONLINE_RETAIL_DTYPES,  # type: ignore[arg-type]
+            dtype=_ONLINE_RETAIL_DTYPES,
             compression="gzip" if isinstance(source, io.BytesIO) else "infer",
             encoding="utf-8",
         )
@@ -701,7 +701,7 @@ def load_completejourney_transactions(path: str | os.PathLike[str] | None = None
     amounts = ("quantity", "sales_value", "retail_disc", "coupon_disc", "coupon_match_disc")
     dtypes: dict[str, str] = {c: "str" for c in ids} | {c: "float64" for c in amounts}
     dtypes |= {"week": "int64", "transaction_timestamp": "str"}
-    df = pd.read_csv(file, dtype=dtypes)  # type: ignore[arg-type]
+    df = pd.read_csv(file, dtype=dtypes)
     ts = pd.to_datetime(df["transaction_timestamp"], format="%Y-%m-%d %H:%M:%S%z", utc=True)
     df["transaction_timestamp"] = ts.dt.tz_convert("America/New_York")
     return df

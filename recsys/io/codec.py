@@ -30,7 +30,7 @@ all, so the registry is complete whichever module was imported first, and gives
 classes add to it, and a file names its class by a string, so no import points
 up and there is no import circle.
 
-File format (``format_version`` 1)
+File format (``format_version`` 2)
 ----------------------------------
 One NumPy ``.npz`` archive: a ZIP file with one ``.npy`` member per array,
 written by :func:`numpy.savez` (or :func:`numpy.savez_compressed` with
@@ -43,16 +43,22 @@ keeps a CRC-32 of every member, which is checked on reading.
     A 0-d unicode array holding a JSON object::
 
         {"format": "recsys",                 # identifies the file
-         "format_version": 1,                # this layout; see "Compatibility"
+         "format_version": 2,                # this layout; see "Compatibility"
          "class": "ALS",                     # ALS | ItemItem | Popularity | TierCatalog
          "recsys_version": "0.1.0",          # the library that wrote it
          "created": "2024-05-01T12:00:00+00:00",
          "params": {"factors": 64, ...},     # hyper-parameters, get_params(deep=False)
          "state": {...},                     # scalars of the fitted state (below)
-         "arrays": {"item_factors": ["<f4", [500, 64]], ...}}   # inventory
+         "arrays": {"item_factors": ["<f4", [500, 64]], ...},   # inventory
+         "digest": "sha256:..."}             # of everything above but the first 4 keys
 
     ``arrays`` lists every other member with its dtype and shape; a file
-    whose members do not match it is rejected.
+    whose members do not match it is rejected.  ``digest`` (:func:`digest`)
+    covers ``class``, ``params``, ``state``, the inventory and every array's
+    bytes: a file edited or rewritten without recomputing it is rejected.
+    Recommenders keep in ``state.fit_params`` the hyper-parameters their
+    state was fitted with; they must equal ``params`` (a model whose
+    hyper-parameters changed since ``fit`` cannot be saved).
 
 The other members, named ``<field>`` or ``<group>.<field>``:
 
@@ -99,18 +105,37 @@ Reliability
   (:func:`os.replace`) and the directory fsynced.  A crash mid-save leaves the
   previous file (or none) — never a half-written one.  The temporary file is
   removed if the write fails.
+* A save removes the temporary files of earlier saves to the same path that
+  were killed mid-write (a live save holds an ``flock`` on its temporary
+  file, so a concurrent save's is left alone).
 * Loading raises a ``ValueError`` naming the file and the problem for a
   truncated or corrupted file, a file that is not a recsys file, a file of
   another class than expected, a file written by a newer format version,
-  and a file whose arrays are inconsistent (wrong shapes, indices out of
-  range, non-finite factors).  A missing file is a ``FileNotFoundError``.
+  a file whose digest does not match, and a file whose contents are not
+  what a fitted object can be: hyper-parameters that ``fit`` would refuse
+  or that disagree with the arrays, non-canonical CSR matrices (unsorted or
+  repeated columns), neighbour tables listing an item twice or as its own
+  neighbour, negative counts or popularity scores, non-finite values, ALS
+  factors beyond :func:`recsys.models.als.max_factor` (scores and Gramians
+  would overflow float32); catalogs are rebuilt through
+  :class:`~recsys.TierCatalog`'s constructor.  A missing file is a
+  ``FileNotFoundError``.
+* Loading memory is bounded by the sizes the file declares: the ZIP
+  directory is read first, and a member missing from the inventory, or
+  whose uncompressed size is not what its inventory entry (dtype × shape,
+  plus the ``.npy`` header) implies, is refused before anything is
+  inflated; ``__recsys__`` may inflate to :data:`MAX_META_BYTES` at most.
+  Members are inflated 1 MiB at a time straight into their arrays, and the
+  file is closed on every path.  ``docs/reliability.md`` has the figures.
 
 Compatibility
 -------------
 ``format_version`` is raised whenever the layout changes.  A reader accepts
 every version up to its own (older files are migrated when read) and
 rejects newer files with a ``ValueError`` asking to upgrade recsys.  The
-``recsys_version`` that wrote a file is informational only.
+``recsys_version`` that wrote a file is informational only.  Version 1
+files (no ``digest``, no ``state.fit_params``) load with every check but
+those two.
 
 Examples
 --------
@@ -127,10 +152,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
+import io
 import json
+import math
 import numbers
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -142,15 +171,25 @@ import scipy.sparse as sp
 from recsys._version import __version__
 from recsys.data.ids import IdMap
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "FORMAT_NAME",
+    "FLOAT32_MAX",
     "FORMAT_VERSION",
+    "MAX_META_BYTES",
     "META_KEY",
     "as_path",
     "atomic_write",
     "check_array",
     "check_csr_parts",
+    "check_distinct_rows",
+    "check_floats",
     "decode_ids",
+    "digest",
     "encode_ids",
     "get_csr",
     "get_idmap",
@@ -171,9 +210,16 @@ __all__ = [
 #: Value of ``"format"`` in every file.
 FORMAT_NAME = "recsys"
 #: The layout written by this version (and the newest one it reads).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The archive member holding the JSON metadata.
 META_KEY = "__recsys__"
+#: The largest ``__recsys__`` member read (bytes once inflated): the metadata is small JSON.
+MAX_META_BYTES = 64 << 20
+#: Float arrays of a file must fit float32 with room to add them up: see :func:`check_floats`.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+_ARRAY_KINDS = "biufMmUS"  # the dtype kinds a member may have (never object or structured)
+_CHUNK = 1 << 20  # members are inflated this many bytes at a time
 
 _PARAM_TYPES = (type(None), bool, int, float, str)
 
@@ -354,7 +400,7 @@ def decode_ids(stored: np.ndarray, info: dict[str, Any], what: str) -> np.ndarra
         raise ValueError(f"{what} must be one-dimensional, got shape {stored.shape}")
     if dtype.kind == "O":
         return np.array(stored.tolist() if stored.size else [], dtype=object)
-    if stored.dtype != dtype:
+    if stored.dtype != (dtype if dtype.isnative else dtype.newbyteorder("=")):
         raise ValueError(f"{what} are stored as {stored.dtype}, the metadata says {dtype}")
     return stored
 
@@ -420,8 +466,10 @@ def get_idmap(meta: Meta, arrays: Arrays, key: str, *, name: str) -> IdMap:
     values = get_ids(meta, arrays, key)
     ids = IdMap(values, name=meta[key].get("name", name))
     wanted = meta[key].get("index_dtype")
+    if wanted is not None and not isinstance(wanted, str):
+        raise ValueError(f"{key}: bad index_dtype {wanted!r}")
     if wanted is not None and str(ids.index_dtype) != wanted:
-        with contextlib.suppress(TypeError, ValueError):
+        with contextlib.suppress(TypeError, ValueError, NotImplementedError):
             ids = ids.with_index_dtype(wanted)
     return ids
 
@@ -442,6 +490,9 @@ def put_csr(arrays: Arrays, key: str, matrix: sp.csr_matrix) -> None:
     [[1.0, 0.0], [0.0, 1.0]]
     """
     matrix = sp.csr_matrix(matrix)
+    if not matrix.has_canonical_format:  # files hold canonical CSR only (duplicates summed)
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
     arrays[f"{key}.indptr"] = matrix.indptr.astype(np.int64)
     arrays[f"{key}.indices"] = matrix.indices.astype(np.int32)
     arrays[f"{key}.data"] = np.asarray(matrix.data)
@@ -453,8 +504,24 @@ def check_csr_parts(
     shape: tuple[int, int],
     key: str,
     n_data: int | None = None,
+    *,
+    canonical: bool = False,
 ) -> None:
     """Raise a ``ValueError`` unless (indptr, indices) is a valid CSR structure of ``shape``.
+
+    Parameters
+    ----------
+    indptr, indices : numpy.ndarray
+        The row pointers and column indices.
+    shape : tuple of int
+        ``(n_rows, n_cols)``.
+    key : str
+        The matrix's name, for error messages.
+    n_data : int, optional
+        The number of stored values, which must equal that of indices.
+    canonical : bool
+        Also require the column indices of every row to be strictly increasing
+        (sorted, no column twice), as scipy's canonical format.
 
     Examples
     --------
@@ -462,6 +529,10 @@ def check_csr_parts(
     Traceback (most recent call last):
     ...
     ValueError: m: column indices out of range [0, 2)
+    >>> check_csr_parts(np.array([0, 2]), np.array([1, 1]), (1, 2), "m", canonical=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: m: row 0 repeats or does not sort its column indices (canonical CSR needed)
     """
     n_rows, n_cols = shape
     if (
@@ -479,12 +550,115 @@ def check_csr_parts(
         raise ValueError(f"{key}: {indices.shape[0]} indices but {n_data} values")
     if indices.size and (indices.min() < 0 or indices.max() >= n_cols):
         raise ValueError(f"{key}: column indices out of range [0, {n_cols})")
+    if canonical and indices.size > 1:
+        rising = np.diff(indices.astype(np.int64)) > 0
+        row_start = np.zeros(indices.size, dtype=bool)
+        starts = indptr[1:-1]
+        row_start[starts[starts < indices.size]] = True
+        bad = np.flatnonzero(~rising & ~row_start[1:])
+        if bad.size:
+            row = int(np.searchsorted(indptr, bad[0] + 1, side="right")) - 1
+            raise ValueError(
+                f"{key}: row {row} repeats or does not sort its column indices "
+                "(canonical CSR needed)"
+            )
+
+
+def check_distinct_rows(
+    indptr: np.ndarray, indices: np.ndarray, key: str, *, no_diagonal: bool = False
+) -> None:
+    """Raise a ``ValueError`` if a CSR row lists a column twice (or, optionally, its own index).
+
+    For CSR structures whose rows are in another order than by column (e.g.
+    neighbours by score); check them first with :func:`check_csr_parts`.
+
+    Parameters
+    ----------
+    indptr, indices : numpy.ndarray
+        A valid CSR structure.
+    key : str
+        Its name, for error messages.
+    no_diagonal : bool
+        Also refuse row ``i`` listing column ``i`` (an item its own neighbour).
+
+    Examples
+    --------
+    >>> check_distinct_rows(np.array([0, 2, 3]), np.array([1, 2, 1]), "n", no_diagonal=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: n: row 1 lists itself
+    """
+    rows = np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
+    if no_diagonal:
+        own = np.flatnonzero(indices == rows)
+        if own.size:
+            raise ValueError(f"{key}: row {rows[own[0]]} lists itself")
+    order = np.lexsort((indices, rows))
+    same = (np.diff(rows[order]) == 0) & (np.diff(indices[order].astype(np.int64)) == 0)
+    if same.any():
+        at = order[np.flatnonzero(same)[0]]
+        raise ValueError(f"{key}: row {rows[at]} lists column {indices[at]} twice")
+
+
+def check_floats(
+    arr: np.ndarray, key: str, *, bound: float = FLOAT32_MAX, nonnegative: bool = False
+) -> np.ndarray:
+    """Give ``arr`` as float32, or a ``ValueError`` unless it is finite and ``|x| <= bound``.
+
+    The default bound is the largest float32: the values survive the cast.
+    Callers that add values up pass a bound that keeps the sums finite.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray
+        Numbers (any int or float dtype).
+    key : str
+        Its name, for error messages.
+    bound : float
+        The largest magnitude allowed.
+    nonnegative : bool
+        Also refuse negative values.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``arr`` as a float32 array.
+
+    Examples
+    --------
+    >>> check_floats(np.array([1.0, -2.0]), "s", nonnegative=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: s: values must be finite and >= 0 (found -2)
+    >>> check_floats(np.array([1e30]), "f", bound=1e6)
+    Traceback (most recent call last):
+    ...
+    ValueError: f: values must be finite with magnitude <= 1e+06 (found 1e+30)
+    """
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{key}: values must be numbers, got dtype {arr.dtype}")
+    if arr.size:
+        values = arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{key}: values must be finite (found NaN or infinite values)")
+        if nonnegative and values.min() < 0:
+            raise ValueError(f"{key}: values must be finite and >= 0 (found {values.min():g})")
+        largest = float(np.abs(values).max())
+        if largest > bound:
+            raise ValueError(
+                f"{key}: values must be finite with magnitude <= {bound:g} (found {largest:g})"
+            )
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def get_csr(
     arrays: Arrays, key: str, shape: tuple[int, int], *, nonnegative: bool = False
 ) -> sp.csr_matrix:
     """Read the CSR matrix stored by :func:`put_csr`, checked against ``shape``.
+
+    The structure must be canonical (columns sorted and distinct in every
+    row) and the values finite numbers that fit float32.  The matrix has
+    int64 ``indptr``, int32 ``indices`` and float32 values, whatever the file's dtypes.
 
     Examples
     --------
@@ -496,12 +670,19 @@ def get_csr(
     ValueError: m: values must be finite and >= 0
     """
     indptr, indices, data = arrays[f"{key}.indptr"], arrays[f"{key}.indices"], arrays[f"{key}.data"]
-    check_csr_parts(indptr, indices, shape, key, data.shape[0] if data.ndim == 1 else -1)
+    check_csr_parts(
+        indptr, indices, shape, key, data.shape[0] if data.ndim == 1 else -1, canonical=True
+    )
     if data.dtype.kind not in "fiu":
         raise ValueError(f"{key}: values must be numbers, got dtype {data.dtype}")
     if not np.isfinite(data).all() or (nonnegative and (data < 0).any()):
         raise ValueError(f"{key}: values must be finite" + (" and >= 0" if nonnegative else ""))
-    return sp.csr_matrix((data, indices, indptr), shape=shape)
+    if data.size and np.abs(data.astype(np.float64, copy=False)).max() > FLOAT32_MAX:
+        raise ValueError(f"{key}: values must fit float32")
+    # the dtypes put_csr writes (and fitted models hold), whatever the file's
+    return sp.csr_matrix(
+        (data.astype(np.float32), indices.astype(np.int32), indptr.astype(np.int64)), shape=shape
+    )
 
 
 def check_array(
@@ -626,11 +807,63 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def _lock(fd: int, blocking: bool) -> bool:
+    """Take an exclusive advisory lock on ``fd`` (True), or say it is held (False)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove temporary files of earlier saves to ``path`` that were killed mid-write.
+
+    A save holds a lock on its temporary file until it is renamed; a file
+    nobody holds a lock on belongs to a dead save.  (Without ``fcntl``, on
+    Windows, only leftovers older than a day are removed.)
+    """
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    prefix = f".{path.name}."
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        leftover = path.parent / name
+        with contextlib.suppress(OSError):
+            if fcntl is None:  # pragma: no cover - Windows
+                if os.stat(leftover).st_mtime < _dt.datetime.now().timestamp() - 86_400:
+                    os.unlink(leftover)
+                continue
+            fd = os.open(leftover, os.O_RDONLY)
+            try:
+                if _lock(fd, blocking=False):  # no live save holds it
+                    os.unlink(leftover)
+            finally:
+                os.close(fd)
+
+
+def _locked_temp_file(path: Path) -> tuple[int, str]:
+    """Create and lock a temporary file next to ``path`` (a new one if a cleanup removed it)."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        _lock(fd, blocking=True)
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp
+        os.close(fd)  # removed as a leftover between mkstemp and the lock: try again
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, fsync it, rename it over ``path``.
 
     The file keeps the permissions of the one it replaces; if ``write``
-    fails the temporary file is removed and ``path`` is untouched.
+    fails the temporary file is removed and ``path`` is untouched.  A save
+    killed mid-write leaves its temporary file behind: the next save to the
+    same ``path`` removes it.
 
     Examples
     --------
@@ -641,23 +874,65 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     b'abc'
     """
     directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    _remove_leftovers(path)
+    fd, tmp = _locked_temp_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+            try:
+                mode = os.stat(path).st_mode & 0o777
+            except OSError:
+                mode = 0o644
+            os.chmod(tmp, mode)
+            if fcntl is not None:
+                os.replace(tmp, path)  # still locked: a concurrent cleanup leaves it alone
+        if fcntl is None:  # pragma: no cover - Windows cannot rename an open file
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def digest(meta: Meta, arrays: Arrays) -> str:
+    """Give the digest of a file's contents: its ``"digest"`` field (format version 2).
+
+    SHA-256 of the canonical JSON of ``class``, ``params``, ``state`` and the
+    ``arrays`` inventory, then of every array (name, dtype, shape and bytes in
+    C order, by name).  Loading refuses a file whose digest differs: an array
+    or a value edited without it.  It guards against accidents (a member
+    rewritten by another tool, an edited value), not against forgery: the
+    recipe is public.  A file written by hand computes it with this function.
+
+    Parameters
+    ----------
+    meta : dict
+        The metadata (only the four fields above are read).
+    arrays : dict of numpy.ndarray
+        Every member but ``__recsys__``.
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"``.
+
+    Examples
+    --------
+    >>> digest({"class": "X", "params": {}, "state": {}, "arrays": {}}, {})[:7]
+    'sha256:'
+    """
+    h = hashlib.sha256()
+    head = {key: meta.get(key) for key in ("class", "params", "state", "arrays")}
+    h.update(json.dumps(head, sort_keys=True, allow_nan=True).encode())
+    for key in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[key])
+        h.update(json.dumps([key, arr.dtype.str, list(arr.shape)]).encode())
+        if arr.size and arr.dtype.itemsize:
+            h.update(arr.reshape(-1).view(np.uint8).data)
+    return f"sha256:{h.hexdigest()}"
 
 
 def save_object(obj: Any, path: Any, *, compress: bool = False) -> None:
@@ -709,49 +984,186 @@ def save_object(obj: Any, path: Any, *, compress: bool = False) -> None:
         "state": state,
         "arrays": {key: [arr.dtype.str, list(arr.shape)] for key, arr in arrays.items()},
     }
+    meta["digest"] = digest(meta, arrays)
     text = json.dumps(meta, allow_nan=True)
     writer = np.savez_compressed if compress else np.savez
     members = {META_KEY: np.array(text), **arrays}
     # numpy's stubs type **kwds as its own keyword arguments (allow_pickle: bool)
-    atomic_write(path, lambda f: writer(f, **members))  # type: ignore[arg-type]
+    atomic_write(path, lambda f: writer(f, **members))
 
 
-def _read_archive(path: Path) -> tuple[Meta, Arrays]:
-    """Metadata and arrays of a file, or a ``ValueError`` saying why they cannot be read."""
-    with open(path, "rb") as f:  # FileNotFoundError / IsADirectoryError as they are
-        head = f.read(4)
-    if head[:2] != b"PK":
-        raise ValueError(f"{path}: not a recsys model file (not a ZIP/.npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if META_KEY not in names:
-                raise ValueError(f"{path}: not a recsys model file (no {META_KEY} metadata)")
-            raw = archive[META_KEY]
-            arrays = {key: archive[key] for key in names if key != META_KEY}
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: corrupted or truncated model file ({err})") from err
-    except Exception as err:  # BadZipFile, zlib.error, OSError, EOFError, KeyError, MemoryError
+def _npy_header_sizes(dtype: np.dtype, shape: tuple[int, ...]) -> set[int]:
+    """Give the sizes an ``.npy`` header of ``dtype`` and ``shape`` has, as NumPy writes it.
+
+    One size per ``fortran_order`` (NumPy writes Fortran-ordered arrays as they are).
+    """
+    sizes = set()
+    for fortran in (False, True):
+        header = {
+            "descr": np.lib.format.dtype_to_descr(dtype),
+            "fortran_order": fortran,
+            "shape": tuple(shape),
+        }
+        buf = io.BytesIO()
+        try:
+            np.lib.format.write_array_header_1_0(buf, header)
+        except ValueError:  # too long for format 1.0
+            buf = io.BytesIO()
+            np.lib.format.write_array_header_2_0(buf, header)
+        sizes.add(buf.tell())
+    return sizes
+
+
+def _inventory_entry(path: Path, key: str, entry: Any) -> tuple[np.dtype, tuple[int, ...]]:
+    """Give the dtype and shape an inventory entry ``[dtype, shape]`` declares, or refuse it."""
+    dtype: np.dtype | None = None
+    if (
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[0], str)
+        and isinstance(entry[1], list)
+        and len(entry[1]) <= 32
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in entry[1])
+    ):
+        with contextlib.suppress(Exception):  # np.dtype raises TypeError, ValueError, ...
+            dtype = np.dtype(entry[0])
+    if (
+        dtype is None
+        or dtype.kind not in _ARRAY_KINDS
+        or dtype.fields is not None
+        or dtype.subdtype is not None
+    ):
+        raise ValueError(f"{path}: corrupted model file (bad inventory entry {key!r}: {entry!r})")
+    return dtype, tuple(entry[1])
+
+
+def _read_member(
+    path: Path,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    key: str,
+    expected: tuple[np.dtype, tuple[int, ...]] | None,
+) -> np.ndarray:
+    """Read one ``.npy`` member; its header must match ``expected`` (dtype, shape).
+
+    Memory: the array itself plus a 1 MiB buffer, whatever the member inflates to.
+    """
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{path}: corrupted model file (array {key!r}: npy format {version})")
+        if expected is not None and (dtype != expected[0] or shape != expected[1]):
+            raise ValueError(
+                f"{path}: corrupted model file (array {key!r} is {dtype.str} {list(shape)}, "
+                f"the metadata says {[expected[0].str, list(expected[1])]})"
+            )
+        if dtype.hasobject:
+            raise ValueError(f"{path}: array {key!r} is an object array, which needs pickle")
+        nbytes = dtype.itemsize * math.prod(shape)
+        if nbytes > info.file_size:
+            raise ValueError(f"{path}: corrupted model file (array {key!r} is too short)")
+        buf = bytearray(nbytes)
+        view, got = memoryview(buf), 0
+        while got < nbytes:
+            chunk = f.read(min(nbytes - got, _CHUNK))
+            if not chunk:
+                raise ValueError(f"{path}: corrupted or truncated model file (array {key!r})")
+            view[got : got + len(chunk)] = chunk
+            got += len(chunk)
+        if f.read(1):  # also makes zipfile check the CRC-32 of the whole member
+            raise ValueError(f"{path}: corrupted model file (array {key!r} has trailing bytes)")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _read_zip(path: Path, archive: zipfile.ZipFile) -> tuple[Meta, Arrays]:
+    """Read a file's metadata, then check its ZIP directory against it, then read the arrays."""
+    infos = archive.infolist()
+    if f"{META_KEY}.npy" not in {info.filename for info in infos}:
+        raise ValueError(f"{path}: not a recsys model file (no {META_KEY} metadata)")
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        key = info.filename[:-4]
+        if not info.filename.endswith(".npy") or key in members:
+            raise ValueError(
+                f"{path}: corrupted model file (unexpected or repeated member {info.filename!r})"
+            )
+        members[key] = info
+    if members[META_KEY].file_size > MAX_META_BYTES:
         raise ValueError(
-            f"{path}: corrupted or truncated model file ({type(err).__name__}: {err})"
-        ) from err
+            f"{path}: corrupted model file ({META_KEY} inflates to "
+            f"{members[META_KEY].file_size} bytes, more than {MAX_META_BYTES})"
+        )
+    raw = _read_member(path, archive, members[META_KEY], META_KEY, None)
     if raw.shape != () or raw.dtype.kind != "U":
         raise ValueError(f"{path}: corrupted model file (bad {META_KEY} member)")
     try:
         meta = json.loads(str(raw))
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
         raise ValueError(
             f"{path}: corrupted model file (metadata is not valid JSON: {err})"
         ) from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(f"{path}: not a recsys model file (format is {found!r})")
+    _check_meta(path, meta)
+    inventory = meta["arrays"]
+    missing = sorted(set(inventory) - set(members) - {META_KEY})
+    extra = sorted(set(members) - set(inventory) - {META_KEY})
+    if missing or extra or META_KEY in inventory:
+        raise ValueError(
+            f"{path}: corrupted model file (missing arrays {missing}, unexpected arrays {extra})"
+        )
+    # every member's size is checked before any is inflated: memory is bounded by the inventory
+    specs = {key: _inventory_entry(path, key, entry) for key, entry in inventory.items()}
+    for key, (dtype, shape) in specs.items():
+        nbytes = dtype.itemsize * math.prod(shape)
+        size = members[key].file_size
+        if size - nbytes not in _npy_header_sizes(dtype, shape):
+            raise ValueError(
+                f"{path}: corrupted model file (array {key!r} inflates to {size} bytes; its "
+                f"inventory entry {inventory[key]} implies {nbytes} plus the npy header)"
+            )
+    arrays = {
+        key: _read_member(path, archive, members[key], key, spec) for key, spec in specs.items()
+    }
+    if meta["format_version"] >= 2 and meta.get("digest") != digest(meta, arrays):
+        raise ValueError(
+            f"{path}: corrupted or edited model file (its contents do not match its digest; "
+            "a file written by hand needs recsys.io.codec.digest)"
+        )
+    for key, arr in arrays.items():
+        if not arr.dtype.isnative:
+            arrays[key] = arr.astype(arr.dtype.newbyteorder("="))
     return meta, arrays
 
 
-def _check_meta(path: Path, meta: Meta, arrays: Arrays) -> None:
+def _read_archive(path: Path) -> tuple[Meta, Arrays]:
+    """Metadata and arrays of a file, or a ``ValueError`` saying why they cannot be read.
+
+    The file is closed on every path, errors included.
+    """
+    with open(path, "rb") as f:  # FileNotFoundError / IsADirectoryError as they are
+        if f.read(2) != b"PK":
+            raise ValueError(f"{path}: not a recsys model file (not a ZIP/.npz archive)")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as archive:
+                return _read_zip(path, archive)
+        except ValueError as err:
+            if str(err).startswith(str(path)):
+                raise
+            raise ValueError(f"{path}: corrupted or truncated model file ({err})") from err
+        except Exception as err:  # BadZipFile, zlib.error, OSError, EOFError, MemoryError, ...
+            raise ValueError(
+                f"{path}: corrupted or truncated model file ({type(err).__name__}: {err})"
+            ) from err
+
+
+def _check_meta(path: Path, meta: Meta) -> None:
     version = meta.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"{path}: corrupted model file (bad format_version {version!r})")
@@ -770,24 +1182,6 @@ def _check_meta(path: Path, meta: Meta, arrays: Arrays) -> None:
         or not isinstance(meta["arrays"], dict)
     ):
         raise ValueError(f"{path}: corrupted model file (bad metadata)")
-    inventory = meta["arrays"]
-    missing = sorted(set(inventory) - set(arrays))
-    extra = sorted(set(arrays) - set(inventory))
-    if missing or extra:
-        raise ValueError(
-            f"{path}: corrupted model file (missing arrays {missing}, unexpected arrays {extra})"
-        )
-    for key, arr in arrays.items():
-        entry = inventory[key]
-        if (
-            not (isinstance(entry, list) and len(entry) == 2)
-            or arr.dtype.str != entry[0]
-            or list(arr.shape) != entry[1]
-        ):
-            raise ValueError(
-                f"{path}: corrupted model file (array {key!r} is {arr.dtype.str} "
-                f"{list(arr.shape)}, the metadata says {entry})"
-            )
 
 
 def read_file(path: Any) -> tuple[Meta, Arrays]:
@@ -821,9 +1215,7 @@ def read_file(path: Any) -> tuple[Meta, Arrays]:
     True
     """
     path = as_path(path)
-    meta, arrays = _read_archive(path)
-    _check_meta(path, meta, arrays)
-    return meta, arrays
+    return _read_archive(path)
 
 
 def _a(name: str) -> str:
@@ -889,13 +1281,12 @@ def load_object(path: Any, *, expected: type | None = None) -> Any:
     if expected is not None and not issubclass(cls, expected):
         raise ValueError(f"{path} holds {_a(name)}, not {_a(expected.__name__)}")
     params = meta["params"]
-    if hasattr(cls, "_param_names"):
-        unknown = sorted(set(params) - set(cls._param_names()))
-        if unknown:
-            raise ValueError(
-                f"{path}: {name} has no hyper-parameter(s) {unknown} "
-                "(file from another recsys version?)"
-            )
+    unknown = sorted(set(params) - set(getattr(cls, "_param_names", list)()))
+    if unknown:
+        raise ValueError(
+            f"{path}: {name} has no hyper-parameter(s) {unknown} "
+            "(file from another recsys version?)"
+        )
     try:
         return cls._from_state(params, meta["state"], arrays)
     except (ValueError, KeyError, IndexError, TypeError) as err:
