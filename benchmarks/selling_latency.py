@@ -18,7 +18,8 @@ customers, every call in turn, after 50 untimed warm-up calls each):
 
 * ``recommend_cross_sell(model, basket, n=5, user=customer)`` — a DataFrame
   with explanations, as a shop front gets it — and the same call with
-  ``return_frame=False`` (NumPy arrays, the serving fast path);
+  ``return_frame=False`` (a ``CrossSellResult`` of NumPy arrays, the serving
+  fast path);
 * the DataFrame call again with ``ItemItem(repeat_prior=10)``: random
   baskets carry no repeat signal, so the calibrated model drops repeats; this
   row times the customer's history entries too;

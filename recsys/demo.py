@@ -70,7 +70,6 @@ def main() -> None:
     # 1. Cross-sell: complete the basket before checkout.
     basket = ["22423"]  # REGENCY CAKESTAND 3 TIER
     offers = recommend_cross_sell(model, basket, n=5)
-    assert isinstance(offers, pd.DataFrame)  # return_frame=True (the default)
     offers["description"] = offers["item"].map(names)
     _show(
         f"1. Cart holds {basket[0]} {names[basket[0]]}: add before checkout",
@@ -81,7 +80,6 @@ def main() -> None:
     # 2. The same cart, personalised: what this customer keeps re-buying can come back.
     customer = lines.groupby("CustomerID")["InvoiceNo"].nunique().idxmax()
     offers = recommend_cross_sell(model, basket, n=5, user=customer, catalog=catalog)
-    assert isinstance(offers, pd.DataFrame)
     offers["description"] = offers["item"].map(names)
     country = (
         data.user_attributes.loc[customer, "Country"] if data.user_attributes is not None else "?"
@@ -96,7 +94,6 @@ def main() -> None:
     small = tiers.sort_values("tier").groupby("family").head(1)
     viewed = small.loc[small["item"].isin(data.item_ids.external_ids), "item"].iloc[0]
     upgrades = recommend_upgrade(model, catalog, item=viewed, n=3)
-    assert isinstance(upgrades, pd.DataFrame)  # return_frame=True (the default)
     upgrades["description"] = upgrades["item"].map(names)
     price = catalog.price_of([viewed])[0]
     _show(
@@ -109,7 +106,6 @@ def main() -> None:
     owners = lines[lines["StockCode"].isin(small["item"])]
     buyer = owners["CustomerID"].value_counts().index[0]
     upgrades = recommend_upgrade(model, catalog, user=buyer, n=3)
-    assert isinstance(upgrades, pd.DataFrame)
     upgrades["from"] = upgrades["from_item"].map(names)
     upgrades["to"] = upgrades["item"].map(names)
     _show(

@@ -1,4 +1,4 @@
-"""Compiled helpers shared by the neighbour kernels: the final probability score, and sorted-id search.
+"""Compiled helpers shared by the neighbour kernels: the final probability score, sorted-id search.
 
 The per-entry accumulation (sum, or the maximum for probabilities) is written
 out in each kernel's inner loop instead: a helper called once per neighbour
@@ -13,7 +13,7 @@ import numba
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def combined(basket_score, direct_score, noisy_or):  # pragma: no cover - compiled
-    """The final score: ``1 - (1 - b)(1 - d)`` for probabilities, the sum otherwise."""
+    """Return the final score: ``1 - (1 - b)(1 - d)`` for probabilities, the sum otherwise."""
     if noisy_or:
         return basket_score + direct_score - basket_score * direct_score
     return basket_score

@@ -1,7 +1,7 @@
-"""Scores of chosen items from neighbour lists: what the neighbour top-n kernels rank by, for given items.
+"""Scores of chosen items from neighbour lists: what the neighbour top-n kernels rank by.
 
 :func:`neighbour_item_scores` computes, for every query and every wanted
-item ``j``, the score :func:`~recsys.core.constrained.constrained_topn_neighbours`
+item ``j``, the score :func:`~recsys.core.topn_neighbours.constrained_topn_neighbours`
 gives ``j`` — the same float32 arithmetic in the same order, so a model's
 ``score_items`` agrees with its ``recommend`` to the last bit.  A query costs
 ``O(entries x k x log m)`` for ``m`` wanted items: upgrades score a handful of
@@ -32,7 +32,7 @@ def _scores_kernel(
     wanted,
     out,
 ):  # pragma: no cover - compiled
-    """Fills ``out``; returns False when a neighbour row of ``sim_indptr`` is out of bounds."""
+    """Fill ``out``; return False when a neighbour row of ``sim_indptr`` is out of bounds."""
     m = wanted.shape[0]
     nnz = sim_indices.shape[0]
     basket = np.zeros(m, dtype=np.float32)
@@ -57,9 +57,8 @@ def _scores_kernel(
                 return False
             for r in range(r0, r1):
                 k = sorted_position(wanted, sim_indices[r])
-                if (
-                    k >= 0
-                ):  # the arithmetic of constrained._neighbour_query, written out in both hot loops
+                # the arithmetic of topn_neighbours._neighbour_query, written out in both hot loops
+                if k >= 0:
                     contribution = w * sim_data[r]
                     if noisy_or:
                         if contribution > basket[k]:
@@ -108,14 +107,14 @@ def neighbour_item_scores(
     >>> sim = ([0, 2, 3, 3], [1, 2, 2], [0.5, 0.25, 1.0])
     >>> neighbour_item_scores([0, 2], [0, 1], [1.0, 1.0], *sim, [2, 1]).tolist()
     [[1.25, 0.5]]
-    >>> neighbour_item_scores([0, 3], [0, 1, 0], [1.0, 1.0, 0.5], *sim, [2, 0], query_direct=[False, False, True],
-    ...                       combine="noisy_or").tolist()
+    >>> neighbour_item_scores([0, 3], [0, 1, 0], [1.0, 1.0, 0.5], *sim, [2, 0],
+    ...                       query_direct=[False, False, True], combine="noisy_or").tolist()
     [[1.0, 0.5]]
     """
     if combine not in ("sum", "noisy_or"):
         raise ValueError(f"combine must be 'sum' or 'noisy_or', got {combine!r}")
-    # the similarity arrays are a model's (millions of entries): used as they are, checked row by row
-    # in the kernel; the queries are small and checked here
+    # the similarity arrays are a model's (millions of entries): used as they are, checked row
+    # by row in the kernel; the queries are small and checked here
     q_ip = np.ascontiguousarray(query_indptr, dtype=np.int64)
     q_ix = np.ascontiguousarray(query_indices, dtype=np.int64)
     q_w = np.ascontiguousarray(query_weights, dtype=np.float32)
@@ -159,7 +158,7 @@ def neighbour_item_scores(
 
 
 def _integers(values: object) -> np.ndarray:
-    """An int32 or int64 array as it is (no copy of a model's arrays); anything else as int64."""
+    """Return an int32 or int64 array as it is (no copy of a model's arrays), else as int64."""
     arr = np.asarray(values)
     if arr.dtype in (np.int32, np.int64) and arr.flags.c_contiguous:
         return arr

@@ -10,19 +10,24 @@ import scipy.sparse as sp
 from recsys._utils.progress import get_logger, progress
 from recsys._utils.threads import blas_threads, resolve_num_threads
 from recsys.core.als import fold_in, gramian, least_squares_cg
-from recsys.core.topn import (
+from recsys.core.topn_factors import (
     FactorIndex,
     build_factor_index,
     topn_factor_scores,
     topn_factor_scores_one,
 )
 from recsys.data.interactions import Interactions, as_interactions
+from recsys.io import codec
 from recsys.models.base import Arrays, Recommender
 
 _log = get_logger("models.als")
 _BACKENDS = ("numba", "implicit")
+#: The largest confidence ``alpha * weight`` the float32 solver handles: beyond it the
+#: Gramian terms overflow, or swamp every other weight, and the factors become NaN/inf.
+MAX_CONFIDENCE = 1e10
 
 
+@codec.saveable
 class ALS(Recommender):
     """Implicit-feedback matrix factorisation (Hu, Koren & Volinsky, 2008).
 
@@ -114,15 +119,58 @@ class ALS(Recommender):
             raise ValueError(f"alpha must be > 0, got {self.alpha!r}")
         if self.backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {self.backend!r}")
+        seed = self.random_state
+        if not (
+            seed is None
+            or isinstance(seed, np.random.Generator)
+            or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)
+        ):
+            raise ValueError(
+                f"random_state must be None, an int >= 0 or a numpy.random.Generator, got {seed!r}"
+            )
         resolve_num_threads(self.num_threads)
 
     def _fit(self, data: Interactions, show_progress: bool) -> None:
         self._check_params()
+        self._check_weights(data, data.matrix, data.user_ids, data.item_ids)
         if self.backend == "implicit":
             user_factors, item_factors = self._fit_implicit(data.matrix, show_progress)
         else:
             user_factors, item_factors = self._fit_numba(data.matrix, show_progress)
+        if not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all()):
+            raise ValueError(
+                "ALS: the fit diverged (NaN or infinite factors); "
+                + self._largest_weight(data, data.matrix, data.user_ids, data.item_ids)
+                + ": scale the weights down (e.g. numpy.log1p) or lower alpha"
+            )
         self._set_factors(user_factors, item_factors)
+
+    def _largest_weight(
+        self, data: Interactions, matrix: sp.csr_matrix, user_ids: Any, item_ids: Any
+    ) -> str:
+        """Describe the largest weight of ``matrix``: column, value, user, item, confidence."""
+        pos = int(np.argmax(matrix.data))
+        row = int(np.searchsorted(matrix.indptr, pos, side="right")) - 1
+        user = user_ids.to_external([row]).tolist()[0]
+        item = item_ids.to_external([int(matrix.indices[pos])]).tolist()[0]
+        weight = float(matrix.data[pos])
+        source = f"column {data.weight_col!r}" if data.weight_col is not None else "the weights"
+        return (
+            f"the largest weight in {source} is {weight:g} (user {user!r}, item {item!r}), "
+            f"confidence alpha * weight = {float(self.alpha) * weight:g}"
+        )
+
+    def _check_weights(
+        self, data: Interactions, matrix: sp.csr_matrix, user_ids: Any, item_ids: Any
+    ) -> None:
+        """Reject weights whose confidence ``alpha * w`` the float32 solver cannot handle."""
+        if matrix.nnz and float(self.alpha) * float(matrix.data.max()) > MAX_CONFIDENCE:
+            raise ValueError(
+                "ALS: " + self._largest_weight(data, matrix, user_ids, item_ids) + ", above "
+                f"{MAX_CONFIDENCE:g}: the float32 solver would overflow (1 + alpha * weight "
+                "swamps every other weight); scale the weights down (e.g. numpy.log1p) "
+                "or lower alpha"
+            )
 
     def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:
         """Set the factors and rebuild what is derived from them (top-n index, Gramian)."""
@@ -246,7 +294,8 @@ class ALS(Recommender):
         >>> model = recsys.ALS(factors=4, iterations=5, random_state=0).fit(
         ...     recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
         >>> new = pd.DataFrame({"user": [4, 4], "item": ["b", "c"]})
-        >>> model = model.partial_fit(recsys.Interactions.from_pandas(new, user_col="user", item_col="item"))
+        >>> new_data = recsys.Interactions.from_pandas(new, user_col="user", item_col="item")
+        >>> model = model.partial_fit(new_data)
         >>> model.user_factors_.shape, model.item_factors_.shape
         ((4, 4), (3, 4))
         """
@@ -255,6 +304,7 @@ class ALS(Recommender):
         self._check_params()
         data = as_interactions(interactions)
         merged = self._merge_training_data(data)
+        self._check_weights(data, merged.matrix, merged.user_ids, merged.item_ids)
         n_users, n_items = merged.matrix.shape
         n_factors = self.item_factors_.shape[1]
         user_factors = np.zeros((n_users, n_factors), dtype=np.float32)
@@ -290,21 +340,19 @@ class ALS(Recommender):
         arrays["item_factors"] = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
 
     def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        from recsys.persistence import check_array
-
         self._check_params()
-        item_factors = arrays["item_factors"]
-        n_factors = item_factors.shape[1] if item_factors.ndim == 2 else -1
-        item_factors = check_array(arrays, "item_factors", (len(self.item_ids_), n_factors), "f")
-        user_factors = check_array(arrays, "user_factors", (len(self.user_ids_), n_factors), "f")
+        n_users, n_items = len(self.user_ids_), len(self.item_ids_)
+        item_factors = codec.check_array(arrays, "item_factors", (n_items, self.factors), "f")
+        user_factors = codec.check_array(arrays, "user_factors", (n_users, self.factors), "f")
+        bound = max_factor(n_users, n_items, self.factors)
         self._set_factors(
-            np.ascontiguousarray(user_factors, dtype=np.float32),
-            np.ascontiguousarray(item_factors, dtype=np.float32),
+            codec.check_floats(user_factors, "user_factors", bound=bound),
+            codec.check_floats(item_factors, "item_factors", bound=bound),
         )
 
     # ------------------------------------------------------------- fold-in
     def fold_in_rows(self, histories: sp.csr_matrix) -> np.ndarray:
-        """Factors for users or baskets not in training, from their items.
+        """Return the factors of users or baskets not in training, from their items.
 
         Exact least squares against the fixed item factors (the same equation
         a user-half-step solves, without the CG approximation).
@@ -402,3 +450,29 @@ class ALS(Recommender):
 
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
         return (self.fold_in_rows(histories) @ self.item_factors_[item_rows].T).astype(np.float32)
+
+
+def max_factor(n_users: int, n_items: int, n_factors: int) -> float:
+    """Give the largest factor magnitude a loaded ALS may have: scoring then stays finite.
+
+    ``sqrt(float32_max / (max(n_users, n_items) * n_factors)) / 16``: every
+    dot product of two factor rows, every squared norm and every entry of the
+    Gramian ``Y^T Y`` is then at most ``float32_max / 256``.  Fitted factors
+    are many orders of magnitude smaller.
+
+    Parameters
+    ----------
+    n_users, n_items, n_factors : int
+        The model's dimensions.
+
+    Returns
+    -------
+    float
+        The bound.
+
+    Examples
+    --------
+    >>> f"{max_factor(1_000_000, 50_000, 100):.2g}"
+    '1.2e+14'
+    """
+    return float(np.sqrt(codec.FLOAT32_MAX / (max(n_users, n_items, 1) * max(n_factors, 1))) / 16)

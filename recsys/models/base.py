@@ -23,20 +23,21 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from recsys._utils.sparse import select_csr_rows
-from recsys.core.topn import sort_scores, topn_shared_scores
-from recsys.data.ids import IdMap, _as_1d_array
-from recsys.data.interactions import Interactions, _aggregate, as_interactions
+from recsys.core.topn_shared import sort_scores, topn_shared_scores
+from recsys.data.ids import IdMap, as_id_array
+from recsys.data.interactions import Interactions, aggregate_pairs, as_interactions
 from recsys.data.validation import numeric_column, require_columns, require_dataframe
 from recsys.exceptions import NotFittedError
+from recsys.io import codec
+from recsys.types import ExternalIds
 
 #: Users are scored in chunks of this many, so memory stays bounded for any batch.
 USER_CHUNK = 65_536
@@ -45,6 +46,7 @@ RECOMMEND_COLUMNS = ["user", "item", "score", "rank"]
 SIMILAR_COLUMNS = ["item", "similar_item", "score", "rank"]
 
 Arrays = tuple[np.ndarray, np.ndarray]
+_R = TypeVar("_R", bound="Recommender")
 
 
 def check_n(n: Any) -> int:
@@ -66,21 +68,88 @@ def check_n(n: Any) -> int:
     return int(n)
 
 
+def check_fitted(model: Recommender) -> None:
+    """Raise :class:`~recsys.exceptions.NotFittedError` unless ``model`` is fitted.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> try:
+    ...     check_fitted(recsys.Popularity())
+    ... except NotFittedError as err:
+    ...     print(err)
+    this Popularity is not fitted yet: call fit(interactions) first
+    """
+    model._check_fitted()
+
+
+def check_rows(rows: Any, size: int, what: str, *, unknown: str | None = None) -> np.ndarray:
+    """Validate a 1-D array of row numbers in ``[0, size)``; returns it as int64.
+
+    Parameters
+    ----------
+    rows : array-like of int
+        Row numbers (any integer dtype; floats and bools are refused, so that
+        1.7 or ``True`` never silently become a row).
+    size : int
+        The number of rows (e.g. ``len(model.item_ids_)``).
+    what : str
+        The argument's name, for the error messages.
+    unknown : str, optional
+        Allow ``-1`` too, meaning this (e.g. ``"unknown user"``).
+
+    Raises
+    ------
+    ValueError
+        ``rows`` is not 1-D.
+    TypeError
+        Not integers.
+    IndexError
+        A row out of range.
+
+    Examples
+    --------
+    >>> check_rows([2, 0], 3, "item_rows").tolist()
+    [2, 0]
+    >>> check_rows([0, 3], 3, "item_rows")
+    Traceback (most recent call last):
+    ...
+    IndexError: item_rows must be in [0, 3), got 3
+    """
+    arr = np.asarray(rows)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be a 1-D array of rows, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{what} must be integers, got dtype {arr.dtype}")
+    low = -1 if unknown is not None else 0
+    lo, hi = arr.min(), arr.max()
+    if lo < low or hi >= size:
+        meaning = f" (-1 = {unknown})" if unknown is not None else ""
+        raise IndexError(
+            f"{what} must be in [{low}, {size}){meaning}, got {int(lo if lo < low else hi)}"
+        )
+    return arr.astype(np.int64, copy=False)
+
+
 def empty_exclusions(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    """A CSR (indptr, indices) that excludes nothing for ``n_queries`` queries."""
+    """Return a CSR (indptr, indices) that excludes nothing for ``n_queries`` queries."""
     return np.zeros(n_queries + 1, dtype=np.int64), np.empty(0, dtype=np.int32)
 
 
 def csr_parts(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """(indptr as int64, indices as int32) of a CSR matrix, for the core kernels."""
+    """Return (indptr as int64, indices as int32) of a CSR matrix, for the core kernels."""
     return matrix.indptr.astype(np.int64, copy=False), matrix.indices.astype(np.int32, copy=False)
 
 
 def merge_ids(old: IdMap, new: IdMap, what: str) -> tuple[IdMap, np.ndarray]:
-    """The union of two ID maps (``old``'s rows first, then ``new``'s unseen IDs in their order).
+    """Return the union of two ID maps and the union row of every row of ``new``.
 
-    Returns the union map (always a new object) and the union row of every row of ``new``.
-    This is the map a full refit on the old log followed by the new log builds.
+    The union map (always a new object) has ``old``'s rows first, then
+    ``new``'s unseen IDs in their order: known IDs keep their rows, so the
+    fitted state is extended, not permuted.  (A full refit sorts the IDs
+    instead; the two models agree up to that row order.)
 
     Examples
     --------
@@ -107,8 +176,8 @@ def merge_ids(old: IdMap, new: IdMap, what: str) -> tuple[IdMap, np.ndarray]:
         except ValueError as err:
             example = old_values[0] if old_values.size else None
             raise ValueError(
-                f"the new {what} IDs do not have the model's ID type (the model's are like {example!r}, "
-                f"new ones like {added[0]!r}): {err}"
+                f"the new {what} IDs do not have the model's ID type (the model's are like "
+                f"{example!r}, new ones like {added[0]!r}): {err}"
             ) from err
         rows[fresh] = np.arange(len(old), len(old) + int(fresh.sum()))
     else:
@@ -125,9 +194,10 @@ def union_pairs(
     old_times: np.ndarray | None = None,
     new_times: np.ndarray | None = None,
 ) -> tuple[sp.csr_matrix, np.ndarray | None]:
-    """``old`` (its rows and columns unchanged) plus ``new`` (rows/columns mapped), as one canonical CSR.
+    """Return ``old`` plus ``new`` as one canonical CSR (and the pairs' times).
 
-    Weights of pairs in both are summed (in float64, as ``Interactions`` does);
+    ``old`` keeps its rows and columns; ``new``'s go through ``row_map`` and
+    ``col_map``.  Weights of pairs in both are summed (in float64, as ``Interactions`` does);
     with both ``times`` given, each pair keeps its latest time.
 
     Examples
@@ -148,7 +218,7 @@ def union_pairs(
         times = np.concatenate(
             [np.asarray(old_times, dtype=np.float64), np.asarray(new_times, dtype=np.float64)]
         )
-    return _aggregate(rows, cols, weights, times, shape)
+    return aggregate_pairs(rows, cols, weights, times, shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,30 +235,119 @@ class _Merged:
 
 
 class ParamsMixin:
-    """``get_params``/``set_params``/``repr`` from the ``__init__`` signature, as in scikit-learn."""
+    """``get_params``/``set_params``/``repr`` from the ``__init__`` signature, as in scikit-learn.
+
+    The contract is scikit-learn's, so :func:`sklearn.base.clone` and its
+    model-selection tools accept the models (scikit-learn is not needed
+    otherwise): every ``__init__`` argument is stored unchanged under its own
+    name, ``get_params(deep=True)`` adds ``<param>__<sub>`` entries for
+    parameters that have ``get_params`` themselves, and ``set_params`` takes
+    both forms.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> model = recsys.Popularity()
+    >>> model.set_params(segment_col="country")
+    Popularity(segment_col='country', half_life_days=None, num_threads=0)
+    """
 
     @classmethod
     def _param_names(cls) -> list[str]:
+        """Names of the ``__init__`` arguments, in order (``*args``/``**kwargs`` excluded)."""
         sig = inspect.signature(cls.__init__)
         return [
-            p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ]
 
-    def get_params(self) -> dict[str, Any]:
-        """The hyper-parameters, as given to ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the hyper-parameters, as given to ``__init__``.
 
-    def set_params(self, **params: Any) -> ParamsMixin:
-        """Change hyper-parameters (takes effect at the next ``fit``)."""
+        Parameters
+        ----------
+        deep : bool
+            Also list the parameters of parameters that have ``get_params``
+            (an estimator inside an estimator), as ``<param>__<sub>``.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` in ``__init__`` order.
+
+        Examples
+        --------
+        >>> import recsys
+        >>> recsys.Popularity(segment_col="country").get_params()
+        {'segment_col': 'country', 'half_life_days': None, 'num_threads': 0}
+        """
+        out: dict[str, Any] = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{key}", sub) for key, sub in value.get_params().items())
+            out[name] = value
+        return out
+
+    def set_params(self, **params: Any) -> Any:
+        """Set hyper-parameters; ``<param>__<sub>`` sets one of a parameter's own.
+
+        On a fitted model the learned state stays as it was fitted: call
+        ``fit`` for new values to take effect (``partial_fit`` refuses when a
+        parameter its state depends on has changed since ``fit``).
+        Serving-only parameters such as ``num_threads`` apply at once.
+
+        Parameters
+        ----------
+        **params
+            ``name=value`` for names of :meth:`get_params`; all are checked
+            before any is set.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            An unknown name, listing the valid ones.
+
+        Examples
+        --------
+        >>> import recsys
+        >>> recsys.ItemItem().set_params(k=20, similarity="cosine").k
+        20
+        >>> recsys.ItemItem().set_params(neighbours=20)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: ItemItem has no parameter 'neighbours'; valid: ['similarity', 'k', ...]
+        """
+        if not params:
+            return self
         valid = self._param_names()
+        nested: dict[str, dict[str, Any]] = {}
+        for key in params:
+            name, delim, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {valid}")
+            if delim:  # the value set in this same call, else the current one
+                inner = params[name] if name in params else getattr(self, name)
+                if not hasattr(inner, "set_params") or isinstance(inner, type):
+                    raise ValueError(
+                        f"{type(self).__name__}.{name} is {inner!r}, which has no parameters: "
+                        f"cannot set {key!r}"
+                    )
+                nested.setdefault(name, {})[sub] = params[key]
         for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {key!r}; valid: {valid}")
-            setattr(self, key, value)
+            if "__" not in key:
+                setattr(self, key, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
         return self
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
 
@@ -198,7 +357,10 @@ class Recommender(ParamsMixin, ABC):
     Subclasses implement ``_fit`` and the array-level hooks ``_topn_users``,
     ``_topn_histories``, ``_topn_similar``, ``_score_users`` and
     ``_score_histories``; this class turns external IDs into rows, applies
-    exclusions and the unknown-user fallback, and returns DataFrames.
+    exclusions and the unknown-user fallback, and returns DataFrames.  The
+    public row-level methods (:meth:`recommend_rows`, :meth:`score_rows`,
+    :meth:`score_history_rows`) check their arguments, then call the hooks:
+    a hook may assume valid, in-range rows.
 
     Examples
     --------
@@ -232,14 +394,19 @@ class Recommender(ParamsMixin, ABC):
         data = as_interactions(interactions)
         self._fit(data, show_progress)
         self._set_training_data(data.user_ids, data.item_ids, data.matrix)
-        self._fit_params = self.get_params()
+        self._fit_params = self.get_params(deep=False)
         return self
 
-    #: Hyper-parameters that ``partial_fit`` needs unchanged since ``fit`` (the learned state depends on them).
+    #: Hyper-parameters that ``partial_fit`` needs unchanged since ``fit``
+    #: (the learned state depends on them).
     _state_params: tuple[str, ...] = ()
 
-    def _check_state_params(self) -> None:
-        """Refuse a ``partial_fit`` when hyper-parameters the fitted state depends on changed since ``fit``."""
+    def _check_state_params(self, action: str = "partial_fit would mix them") -> None:
+        """Refuse ``partial_fit`` if a hyper-parameter the fitted state depends on has changed.
+
+        The values compared are those of the last ``fit`` (or ``load``);
+        ``action`` says what would go wrong (``save`` passes its own).
+        """
         fitted = getattr(self, "_fit_params", {})
         changed = [
             f"{name}: {fitted[name]!r} -> {getattr(self, name)!r}"
@@ -248,12 +415,15 @@ class Recommender(ParamsMixin, ABC):
         ]
         if changed:
             raise ValueError(
-                f"hyper-parameters changed since fit ({'; '.join(changed)}): partial_fit would mix "
-                "them; call fit instead"
+                f"hyper-parameters changed since fit ({'; '.join(changed)}): {action}; "
+                "call fit instead"
             )
 
     def _set_training_data(self, user_ids: IdMap, item_ids: IdMap, matrix: sp.csr_matrix) -> None:
-        """Set the state every model learns (IDs, ``user_items_``, popularity); used by fit, partial_fit and load."""
+        """Set the state every model learns: IDs, ``user_items_``, popularity.
+
+        Used by ``fit``, ``partial_fit`` and ``load``.
+        """
         self.user_ids_: IdMap = user_ids
         self.item_ids_: IdMap = item_ids
         self.user_items_: sp.csr_matrix = matrix
@@ -273,13 +443,14 @@ class Recommender(ParamsMixin, ABC):
 
     # ------------------------------------------------------------- persistence
     def save(self, path: Any, *, compress: bool = False) -> None:
-        """Save the fitted model to ``path``: plain arrays and JSON in one ``.npz`` file, never pickle.
+        """Save the fitted model to ``path``: arrays and JSON in one ``.npz`` file, never pickle.
 
         The ID maps and hyper-parameters travel with the learned arrays; load
-        the model back with :func:`recsys.load`.  The write is atomic (a
-        temporary file in the same directory, fsynced, then renamed over
-        ``path``), so a crash never leaves a half-written model in place.  The
-        format is described in :mod:`recsys.persistence`.
+        the model back with :meth:`load` (``recsys.ALS.load(path)``) or
+        :func:`recsys.load`.  The write is atomic (a temporary file in the same
+        directory, fsynced, then renamed over ``path``), so a crash never
+        leaves a half-written model in place.  The format is described in
+        :mod:`recsys.io.codec`.
 
         Parameters
         ----------
@@ -300,31 +471,75 @@ class Recommender(ParamsMixin, ABC):
         --------
         >>> import os, tempfile, pandas as pd, recsys
         >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "a"]})
-        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
         >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
         >>> model.save(path)
         >>> recsys.load(path).recommend([2], n=1)["item"].tolist()
         ['b']
         """
-        from recsys.persistence import save
+        codec.save_object(self, path, compress=compress)
 
-        save(self, path, compress=compress)
+    @classmethod
+    def load(cls: type[_R], path: Any) -> _R:
+        """Load a model saved with :meth:`save`; the file must hold this class.
+
+        ``recsys.ALS.load(path)`` is ``recsys.load(path, expected=recsys.ALS)``;
+        on ``Recommender`` itself it loads any model.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        Recommender
+            Fitted, of this class: it recommends exactly as the saved model did.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        ValueError
+            Naming the file and the problem: it holds another class (a
+            catalog, another model), it is not a recsys file, it is truncated,
+            corrupted or inconsistent, or a newer recsys wrote it.
+
+        Examples
+        --------
+        >>> import os, tempfile, pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "a"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> recsys.Popularity().fit(data).save(path)
+        >>> recsys.Popularity.load(path).recommend([2], n=1)["item"].tolist()
+        ['b']
+        >>> recsys.ALS.load(path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: .../model.npz holds a Popularity, not an ALS
+        """
+        return codec.load_object(path, expected=cls)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The fitted state as JSON-able metadata and typed arrays (see :mod:`recsys.persistence`)."""
-        from recsys import persistence
-
+        """Return the fitted state: JSON-able metadata and typed arrays (:mod:`recsys.io.codec`)."""
         self._check_fitted()
+        self._check_state_params("the file would not describe the fitted state")
         meta: dict[str, Any] = {}
         arrays: dict[str, np.ndarray] = {}
-        persistence.put_idmap(meta, arrays, "user_ids", self.user_ids_)
-        persistence.put_idmap(meta, arrays, "item_ids", self.item_ids_)
-        persistence.put_csr(arrays, "user_items", self.user_items_)
+        # the values the state was fitted with: load refuses a file whose params disagree
+        meta["fit_params"] = {name: getattr(self, name) for name in self._state_params}
+        codec.put_idmap(meta, arrays, "user_ids", self.user_ids_)
+        codec.put_idmap(meta, arrays, "item_ids", self.item_ids_)
+        codec.put_csr(arrays, "user_items", self.user_items_)
         self._model_state(meta, arrays)
         return meta, arrays
 
     def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Add the model's own learned state to ``meta``/``arrays`` (subclasses that can be saved)."""
+        """Add the model's own learned state to ``meta`` and ``arrays``.
+
+        Subclasses that can be saved override it; this one refuses.
+        """
         raise TypeError(f"{type(self).__name__} does not support save()")
 
     @classmethod
@@ -332,25 +547,35 @@ class Recommender(ParamsMixin, ABC):
         cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]
     ) -> Recommender:
         """Rebuild a fitted model from :meth:`_state`'s output (derived state is recomputed)."""
-        from recsys import persistence
-
         model = cls(**params)
-        user_ids = persistence.get_idmap(meta, arrays, "user_ids", name="user")
-        item_ids = persistence.get_idmap(meta, arrays, "item_ids", name="item")
-        matrix = persistence.get_csr(
+        if hasattr(model, "_check_params"):
+            model._check_params()
+        state_params = {name: getattr(model, name) for name in cls._state_params}
+        fit_params = meta.get("fit_params", state_params)  # format version 1 has none
+        if not isinstance(fit_params, dict) or fit_params != state_params:
+            raise ValueError(
+                f"the hyper-parameters {params} disagree with those the state was fitted with "
+                f"({fit_params})"
+            )
+        user_ids = codec.get_idmap(meta, arrays, "user_ids", name="user")
+        item_ids = codec.get_idmap(meta, arrays, "item_ids", name="item")
+        matrix = codec.get_csr(
             arrays, "user_items", (len(user_ids), len(item_ids)), nonnegative=True
         )
         model._set_training_data(user_ids, item_ids, matrix)
         model._restore_state(meta, arrays)
-        model._fit_params = model.get_params()
+        model._fit_params = model.get_params(deep=False)
         return model
 
     def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Set the model's own state from ``meta``/``arrays`` (the inverse of :meth:`_model_state`)."""
+        """Set the model's own state from ``meta`` and ``arrays``.
+
+        The inverse of :meth:`_model_state`; this one refuses.
+        """
         raise TypeError(f"{type(self).__name__} does not support load()")
 
     def _merge_training_data(self, data: Interactions) -> _Merged:
-        """The union of the training data and ``data`` (for ``partial_fit``)."""
+        """Return the union of the training data and ``data`` (for ``partial_fit``)."""
         self._check_fitted()
         self._check_state_params()
         user_ids, user_rows = merge_ids(self.user_ids_, data.user_ids, "user")
@@ -377,7 +602,10 @@ class Recommender(ParamsMixin, ABC):
         exclude: tuple[np.ndarray, np.ndarray],
         item_allowed: np.ndarray | None,
     ) -> Arrays:
-        """Top-n item rows and scores for known user rows (arrays of shape (len(user_rows), n), -1 padded)."""
+        """Return the top-n item rows and scores of known user rows.
+
+        Both arrays have shape (len(user_rows), n); missing item rows are -1.
+        """
 
     @abstractmethod
     def _topn_histories(
@@ -406,12 +634,12 @@ class Recommender(ParamsMixin, ABC):
     # -------------------------------------------------------------- public API
     def recommend(
         self,
-        users: Iterable[Any],
+        users: ExternalIds,
         n: int = 10,
         *,
         exclude_seen: bool = True,
-        exclude_items: Iterable[Any] | None = None,
-        candidates: Iterable[Any] | None = None,
+        exclude_items: ExternalIds | None = None,
+        candidates: ExternalIds | None = None,
     ) -> pd.DataFrame:
         """Top-``n`` items for each user.
 
@@ -444,7 +672,7 @@ class Recommender(ParamsMixin, ABC):
         """
         self._check_fitted()
         n = check_n(n)
-        user_values = _as_1d_array(users, "users")
+        user_values = as_id_array(users, "users")
         rows = self.user_ids_.to_rows(user_values, missing="ignore")
         item_allowed = self._item_allowed(exclude_items, candidates)
         ids, scores = self.recommend_rows(
@@ -460,7 +688,9 @@ class Recommender(ParamsMixin, ABC):
         exclude_seen: bool = True,
         item_allowed: np.ndarray | None = None,
     ) -> Arrays:
-        """The array API behind :meth:`recommend`, for speed-sensitive callers.
+        """Recommend for user rows: the array API behind :meth:`recommend`.
+
+        For speed-sensitive callers: no ID lookups, no DataFrame.
 
         Parameters
         ----------
@@ -519,8 +749,8 @@ class Recommender(ParamsMixin, ABC):
         item_col: str = "item",
         weight_col: str | None = None,
         exclude_history: bool = True,
-        exclude_items: Iterable[Any] | None = None,
-        candidates: Iterable[Any] | None = None,
+        exclude_items: ExternalIds | None = None,
+        candidates: ExternalIds | None = None,
         unknown_items: str = "raise",
     ) -> pd.DataFrame:
         """Recommend for users or baskets the model was not trained on, without refitting.
@@ -552,9 +782,11 @@ class Recommender(ParamsMixin, ABC):
         --------
         >>> import pandas as pd, recsys
         >>> log = pd.DataFrame({"user": [1, 1, 2, 2], "item": ["a", "b", "a", "c"]})
-        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
         >>> cart = pd.DataFrame({"cart": ["c1"], "item": ["a"]})
-        >>> model.recommend_for_history(cart, n=1, query_col="cart")[["cart", "item"]].values.tolist()
+        >>> recs = model.recommend_for_history(cart, n=1, query_col="cart")
+        >>> recs[["cart", "item"]].values.tolist()
         [['c1', 'b']]
         """
         self._check_fitted()
@@ -575,9 +807,9 @@ class Recommender(ParamsMixin, ABC):
         )
 
     def similar_items(
-        self, items: Iterable[Any], n: int = 10, *, candidates: Iterable[Any] | None = None
+        self, items: ExternalIds, n: int = 10, *, candidates: ExternalIds | None = None
     ) -> pd.DataFrame:
-        """The ``n`` items most similar to each of ``items`` (never the item itself).
+        """Return the ``n`` items most similar to each of ``items`` (never the item itself).
 
         Parameters
         ----------
@@ -594,23 +826,177 @@ class Recommender(ParamsMixin, ABC):
         """
         self._check_fitted()
         n = check_n(n)
-        values = _as_1d_array(items, "items")
+        values = as_id_array(items, "items")
         rows = self.item_ids_.to_rows(values)
         item_allowed = self._item_allowed(None, candidates)
         n_eff = min(n, max(len(self.item_ids_) - 1, 1))
         ids, scores = self._topn_similar(rows, n_eff, item_allowed)
         return self._frame(values, ids, scores, SIMILAR_COLUMNS)
 
-    def score_items(self, users: Iterable[Any], items: Iterable[Any]) -> np.ndarray:
-        """Scores of ``items`` for each of ``users`` (known users only), shape (n_users, n_items).
+    def score_items(self, users: ExternalIds, items: ExternalIds) -> np.ndarray:
+        """Return the scores of ``items`` for each of ``users``, shape (n_users, n_items).
 
-        Useful to rank a handful of candidates (e.g. upgrade tiers) without a
-        full top-n.
+        Known users only.  Useful to rank a handful of candidates (e.g. upgrade tiers) without a
+        full top-n.  Unknown users or items are a ``KeyError``; see
+        :meth:`score_rows` for what a score means.
         """
         self._check_fitted()
-        user_rows = self.user_ids_.to_rows(_as_1d_array(users, "users"))
-        item_rows = self.item_ids_.to_rows(_as_1d_array(items, "items"))
-        return self._score_users(user_rows, item_rows)
+        user_rows = self.user_ids_.to_rows(as_id_array(users, "users"))
+        item_rows = self.item_ids_.to_rows(as_id_array(items, "items"))
+        return self.score_rows(user_rows, item_rows)
+
+    def score_rows(self, user_rows: Any, item_rows: Any) -> np.ndarray:
+        """Score chosen items for users given as rows: the row-level :meth:`score_items`.
+
+        A score is the number :meth:`recommend_rows` ranks by, so
+        ``score_rows(u, ids[k])`` equals the ``scores`` :meth:`recommend_rows`
+        returns with ``ids`` (up to float rounding).  Higher is better; scores
+        compare within one model only (ALS: dot products; item-item: neighbour
+        sums, or the probability that the item joins the customer's basket;
+        popularity: counts).  Exclusions do not apply: items the user has seen
+        are scored too.
+
+        Parameters
+        ----------
+        user_rows : array-like of int, shape (n_queries,)
+            Rows of ``user_ids_``, duplicates allowed; ``-1`` marks an unknown
+            user, who gets the fallback's scores (each item's share of the
+            training users), as in :meth:`recommend_rows`.
+        item_rows : array-like of int, shape (n_wanted,)
+            Rows of ``item_ids_`` (no ``-1``), in any order, duplicates allowed.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (len(user_rows), len(item_rows))
+            ``scores[q, j]``: user ``user_rows[q]``'s score of item ``item_rows[j]``.
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted.
+        TypeError
+            Rows that are not integers (floats, bools).
+        ValueError
+            Rows that are not a 1-D array.
+        IndexError
+            A row out of range.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 3], "item": ["a", "b", "a", "c"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
+        >>> model.score_rows([0, -1], model.item_ids_.to_rows(["a", "c"])).tolist()
+        [[2.0, 1.0], [0.6666666865348816, 0.3333333432674408]]
+        """
+        self._check_fitted()
+        users = check_rows(user_rows, len(self.user_ids_), "user_rows", unknown="unknown user")
+        items = check_rows(item_rows, len(self.item_ids_), "item_rows")
+        if users.size == 0 or items.size == 0:
+            return np.zeros((users.size, items.size), dtype=np.float32)
+        users = users.astype(np.int32)
+        known = users >= 0
+        if known.all():  # the common case: no copies
+            return np.asarray(self._score_users(users, items), dtype=np.float32)
+        out = np.empty((users.size, items.size), dtype=np.float32)
+        out[~known] = self.item_popularity_[items] / max(len(self.user_ids_), 1)
+        if known.any():
+            out[known] = self._score_users(users[known], items)
+        return out
+
+    def score_history_rows(self, histories: sp.spmatrix, item_rows: Any) -> np.ndarray:
+        """Score chosen items for ad-hoc histories (new customers, carts, orders).
+
+        The history counterpart of :meth:`score_rows`: a score is the number
+        :meth:`recommend_for_history` ranks by (ALS folds the history in;
+        item-item sums the neighbours of its items, or gives the probability
+        that the item joins the basket; popularity ignores it).  The history's
+        own items are scored too.
+
+        Parameters
+        ----------
+        histories : scipy.sparse matrix, shape (n_queries, len(item_ids_))
+            One row per query; column = item row, value = weight (as
+            :meth:`histories_to_csr` builds it).  Any sparse format and real
+            dtype: it is used as float32 CSR with duplicates summed.  A row
+            without entries is an empty history (ALS and item-item score every
+            item 0 for it).
+        item_rows : array-like of int, shape (n_wanted,)
+            Rows of ``item_ids_``, in any order, duplicates allowed.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (n_queries, len(item_rows))
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted.
+        TypeError
+            ``histories`` not a scipy sparse matrix or not real numbers;
+            ``item_rows`` not integers.
+        ValueError
+            ``histories`` without one column per item of the model, or with
+            non-finite weights (or beyond float32); ``item_rows`` not 1-D.
+        IndexError
+            An item row out of range.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "b", "c"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.ItemItem(similarity="cosine", min_count=1).fit(data)
+        >>> _, carts = model.histories_to_csr(pd.DataFrame({"cart": [7], "item": ["a"]}),
+        ...                                   query_col="cart", item_col="item")
+        >>> model.score_history_rows(carts, model.item_ids_.to_rows(["b", "c"])).round(3).tolist()
+        [[1.0, 0.0]]
+        """
+        self._check_fitted()
+        n_items = len(self.item_ids_)
+        if not sp.issparse(histories):
+            raise TypeError(
+                "histories must be a scipy.sparse matrix (queries x items), got "
+                f"{type(histories).__name__}"
+            )
+        if histories.ndim != 2 or histories.shape[1] != n_items:
+            raise ValueError(
+                f"histories must have one column per item of the model ({n_items}), "
+                f"got shape {histories.shape}"
+            )
+        if histories.dtype.kind not in "biuf":
+            raise TypeError(f"histories must hold real weights, got dtype {histories.dtype}")
+        items = check_rows(item_rows, n_items, "item_rows")
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, refused below
+            matrix = sp.csr_matrix(histories).astype(np.float32, copy=False)
+        if not np.isfinite(matrix.data).all():
+            raise ValueError("histories: weights must be finite (and within the float32 range)")
+        if not matrix.has_canonical_format:
+            matrix = matrix.copy()
+            matrix.sum_duplicates()
+        if matrix.shape[0] == 0 or items.size == 0:
+            return np.zeros((matrix.shape[0], items.size), dtype=np.float32)
+        return np.asarray(self._score_histories(matrix, items), dtype=np.float32)
+
+    def popular_item_rows(self) -> np.ndarray:
+        """Return every item row from the most to the least popular (ties: lower row first).
+
+        The order unknown users get from :meth:`recommend_rows` (the fallback)
+        and the fill after a model's own evidence runs out.  A shared array:
+        do not modify it.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 2, 2], "item": ["a", "b", "a"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
+        >>> model.item_ids_.to_external(model.popular_item_rows()).tolist()
+        ['a', 'b']
+        """
+        self._check_fitted()
+        return self._popular_order[0]
 
     # --------------------------------------------------------------- helpers
     def histories_to_csr(
@@ -654,18 +1040,18 @@ class Recommender(ParamsMixin, ABC):
         return query_ids, matrix.astype(np.float32)
 
     def _item_allowed(
-        self, exclude_items: Iterable[Any] | None, candidates: Iterable[Any] | None
+        self, exclude_items: ExternalIds | None, candidates: ExternalIds | None
     ) -> np.ndarray | None:
         if exclude_items is None and candidates is None:
             return None
         n_items = len(self.item_ids_)
         if candidates is not None:
             allowed = np.zeros(n_items, dtype=bool)
-            allowed[self.item_ids_.to_rows(_as_1d_array(candidates, "candidates"))] = True
+            allowed[self.item_ids_.to_rows(as_id_array(candidates, "candidates"))] = True
         else:
             allowed = np.ones(n_items, dtype=bool)
         if exclude_items is not None:
-            allowed[self.item_ids_.to_rows(_as_1d_array(exclude_items, "exclude_items"))] = False
+            allowed[self.item_ids_.to_rows(as_id_array(exclude_items, "exclude_items"))] = False
         return allowed
 
     def _check_mask(self, item_allowed: np.ndarray | None) -> None:

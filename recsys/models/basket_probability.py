@@ -21,7 +21,7 @@ The best ``m`` and ``a`` differ a lot between shops (measured optima from 5
 on Online Retail to several hundred on Groceries, where co-purchases carry
 almost no signal beyond best-sellers).  With ``"auto"`` (the default) they are
 chosen on the model's own training data: the last sixth of the baskets (by
-time when the interactions have times, else in order of first appearance) is
+time when the interactions have times, else in the order of the basket IDs) is
 held out, one item is hidden from each held-out basket with at least two
 known items, and the grid values with the best hit rate at 10 win — first
 ``m`` without repeats, then ``a`` (or no repeats at all) with that ``m``.
@@ -38,9 +38,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys._utils.sparse import row_positions
-from recsys.core.constrained import Constraints, constrained_topn_neighbours
+from recsys.core.constraints import Constraints
 from recsys.core.cooccurrence import NeighbourTable
-from recsys.core.topn import sort_scores
+from recsys.core.topn_neighbours import constrained_topn_neighbours
+from recsys.core.topn_shared import sort_scores
 
 __all__ = [
     "PRIOR_GRID",
@@ -64,7 +65,10 @@ LIST_LENGTH = 10
 
 
 def conditional_probabilities(table: NeighbourTable, basket_prior: float) -> np.ndarray:
-    """Smoothed ``P(j | i) = (c(i, j) + m p_j) / (c(i) + m)`` for every neighbour entry of ``table``.
+    """Return the smoothed ``P(j | i)`` of every neighbour entry of ``table``.
+
+    ``P(j | i) = (c(i, j) + m p_j) / (c(i) + m)``, with ``c`` the counts,
+    ``p_j`` the share of baskets holding ``j`` and ``m`` the prior strength.
 
     Parameters
     ----------
@@ -83,8 +87,10 @@ def conditional_probabilities(table: NeighbourTable, basket_prior: float) -> np.
     >>> t = NeighbourTable(indptr=np.array([0, 1, 2]), indices=np.array([1, 0], dtype=np.int32),
     ...                    scores=np.zeros(2, np.float32), counts=np.array([2, 2], dtype=np.int32),
     ...                    item_support=np.array([4, 2], dtype=np.int32), n_rows=8)
-    >>> conditional_probabilities(t, 0.0).tolist(), [round(float(v), 3) for v in conditional_probabilities(t, 4.0)]
-    ([0.5, 1.0], [0.375, 0.667])
+    >>> conditional_probabilities(t, 0.0).tolist()
+    [0.5, 1.0]
+    >>> [round(float(v), 3) for v in conditional_probabilities(t, 4.0)]
+    [0.375, 0.667]
     """
     n_items = table.indptr.shape[0] - 1
     row = np.repeat(np.arange(n_items), np.diff(table.indptr))
@@ -97,7 +103,7 @@ def conditional_probabilities(table: NeighbourTable, basket_prior: float) -> np.
 def user_basket_counts(
     baskets: sp.csr_matrix, basket_users: np.ndarray, n_users: int
 ) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Per user, in how many of their baskets each item was, and their number of baskets.
+    """Return, per user, in how many of their baskets each item was, and their basket count.
 
     Examples
     --------
@@ -132,7 +138,7 @@ def probability_queries(
     repeat_prior: float | None,
     repeat_scale: float = 1.0,
 ) -> tuple[np.ndarray, ...]:
-    """Query CSR for ``constrained_topn_neighbours(..., combine="noisy_or")``.
+    """Build the query CSR for ``constrained_topn_neighbours(..., combine="noisy_or")``.
 
     Basket entries (weight 1) bring their neighbours' ``P(j | i)``; for known
     users (``user_rows >= 0``) every item of their past baskets is a direct
@@ -146,8 +152,8 @@ def probability_queries(
     Examples
     --------
     >>> counts = sp.csr_matrix(np.array([[0, 2, 0]], dtype=np.float32))
-    >>> q = probability_queries(np.array([0, 1]), np.array([0]), np.array([0]), counts, np.array([4]),
-    ...                         np.array([0.5, 0.5, 0.5]), repeat_prior=2.0)
+    >>> q = probability_queries(np.array([0, 1]), np.array([0]), np.array([0]), counts,
+    ...                         np.array([4]), np.array([0.5, 0.5, 0.5]), repeat_prior=2.0)
     >>> [a.tolist() for a in q]
     [[0, 2], [0, 1], [1.0, 0.5], [True, False], [False, True]]
     """
@@ -243,8 +249,8 @@ def calibrate(
         repeat scoring, and ``trials`` is ``None``.
     """
     auto_m, auto_a = basket_prior == "auto", repeat_prior == "auto"
-    fixed_m = FALLBACK_BASKET_PRIOR if auto_m else float(basket_prior)  # type: ignore[arg-type]
-    fixed_a = None if auto_a or repeat_prior is None else float(repeat_prior)  # type: ignore[arg-type]
+    fixed_m = FALLBACK_BASKET_PRIOR if auto_m else float(basket_prior)
+    fixed_a = None if auto_a or repeat_prior is None else float(repeat_prior)
     if not (auto_m or auto_a):
         return Calibration(fixed_m, fixed_a, None)
     n_b = baskets.shape[0]
@@ -262,6 +268,7 @@ def calibrate(
         return Calibration(fixed_m, fixed_a, None)
     fill = sort_scores(support.astype(np.float32))[0]
     rows: list[dict[str, object]] = []
+    results: dict[tuple[float, float | None], float] = {}
 
     def hit_rate(m: float, a: float | None) -> float:
         probs = conditional_probabilities(table, m)
@@ -290,15 +297,17 @@ def calibrate(
                 num_threads=num_threads,
             )
             hits.append((ids == hidden[:, None]).any(axis=1).mean())
-        rows.append({"basket_prior": m, "repeat_prior": a, "hit_rate@10": float(np.mean(hits))})
-        return float(np.mean(hits))
+        rate = float(np.mean(hits))
+        rows.append({"basket_prior": m, "repeat_prior": a, "hit_rate@10": rate})
+        results[(m, a)] = rate
+        return rate
 
     m_grid = PRIOR_GRID if auto_m else (fixed_m,)
     best_m = max(m_grid, key=lambda m: (hit_rate(m, None if auto_a else fixed_a), -m_grid.index(m)))
     best_a = fixed_a
     if auto_a:
         a_grid: tuple[float | None, ...] = (None, *PRIOR_GRID)
-        scored = {None: next(r["hit_rate@10"] for r in rows if r["basket_prior"] == best_m)}
+        scored: dict[float | None, float] = {None: results[(best_m, None)]}
         for a in PRIOR_GRID:
             scored[a] = hit_rate(best_m, a)
         best_a = max(a_grid, key=lambda a: (scored[a], -a_grid.index(a)))
@@ -309,7 +318,11 @@ def calibrate(
 def _held_out_queries(
     held: sp.csr_matrix, users: np.ndarray, support: np.ndarray
 ) -> list[tuple[np.ndarray, ...]] | None:
-    """Per draw: visible CSR (indptr, rows), the hidden item and the user of every usable held-out basket."""
+    """Return the held-out queries of every draw (``None`` if too few baskets are usable).
+
+    A draw is the visible CSR (indptr, rows), the hidden item and the user of
+    every usable held-out basket.
+    """
     held = held.tocsr()
     held.sort_indices()
     known = support[held.indices] > 0
@@ -326,7 +339,7 @@ def _held_out_queries(
     sizes = sizes[usable]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     rng = np.random.default_rng(0)
-    out = []
+    out: list[tuple[np.ndarray, ...]] = []
     for _ in range(DRAWS):
         pick = starts + rng.integers(0, sizes)
         hidden = items[pick]

@@ -10,15 +10,17 @@ import scipy.sparse as sp
 
 from recsys._utils.sparse import row_positions
 from recsys._utils.threads import resolve_num_threads
-from recsys.core.constrained import Constraints, constrained_topn_neighbours
+from recsys.core.constraints import Constraints
 from recsys.core.cooccurrence import SIMILARITIES, NeighbourTable, item_neighbours
 from recsys.core.neighbour_scores import neighbour_item_scores
-from recsys.core.topn import topn_neighbour_scores
+from recsys.core.topn_neighbours import constrained_topn_neighbours
 from recsys.data.ids import IdMap
 from recsys.data.interactions import Interactions, as_interactions
+from recsys.io import codec
 from recsys.models.base import (
     Arrays,
     Recommender,
+    check_rows,
     csr_parts,
     merge_ids,
     union_pairs,
@@ -38,6 +40,7 @@ _PARTIAL_SHARE = 0.5
 _BLOCK_CELLS = 1 << 22
 
 
+@codec.saveable
 class ItemItem(Recommender):
     """Item-item recommender: "customers who bought X also bought Y".
 
@@ -116,7 +119,8 @@ class ItemItem(Recommender):
     ...     "customer": ["a", "a", "b", "b", "c", "c", "d"],
     ...     "item": ["phone", "case", "phone", "case", "phone", "charger", "phone"],
     ... })
-    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
+    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item",
+    ...                                        basket_col="order")
     >>> model = recsys.ItemItem(similarity="confidence", min_count=1).fit(data)
     >>> model.similar_items(["phone"], n=2)[["similar_item", "score"]].values.tolist()
     [['case', 0.5], ['charger', 0.25]]
@@ -254,12 +258,13 @@ class ItemItem(Recommender):
         user_rows: np.ndarray,
         repeat_scale: float = 1.0,
     ) -> tuple[np.ndarray, ...] | None:
-        """Queries for the ``noisy_or`` neighbour kernel (``None`` unless ``similarity="confidence"``).
+        """Build the queries of the ``noisy_or`` neighbour kernel.
 
-        Basket entries bring their neighbours' ``conditional_probability_``;
-        for known users (``user_rows >= 0``) the items of their past baskets
-        come as direct entries with their repeat-purchase probability times
-        ``repeat_scale`` (see :func:`~recsys.models.basket_probability.probability_queries`).
+        ``None`` unless ``similarity="confidence"``.  Basket entries bring
+        their neighbours' ``conditional_probability_``; for known users
+        (``user_rows >= 0``) the items of their past baskets come as direct
+        entries with their repeat-purchase probability times ``repeat_scale``
+        (see :func:`~recsys.models.basket_probability.probability_queries`).
         """
         self._check_fitted()
         if self.conditional_probability_ is None:
@@ -279,6 +284,60 @@ class ItemItem(Recommender):
             self.repeat_prior_,
             repeat_scale,
         )
+
+    def repeat_evidence(
+        self, user_rows: Any, item_rows: Any, repeat_scale: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Return the repeat-purchase evidence of (user, item) pairs, as the probabilities use it.
+
+        ``None`` unless the model scores repeats (``similarity="confidence"``,
+        fitted on baskets, with a ``repeat_prior_``).
+
+        Parameters
+        ----------
+        user_rows, item_rows : array-like of int, shape (n_pairs,)
+            The pairs: rows of ``user_ids_`` (known users) and ``item_ids_``.
+        repeat_scale : float
+            Multiplies the probability (the selling APIs' ``user_weight``).
+
+        Returns
+        -------
+        probability : numpy.ndarray of float64, shape (n_pairs,)
+            ``repeat_scale * (orders_with_item + repeat_prior_ * share) /
+            (orders + repeat_prior_)``, ``share`` being the item's share of
+            all orders: the probability that the user buys the item again.
+        orders_with_item : numpy.ndarray, shape (n_pairs,)
+            The user's orders holding the item.
+        orders : numpy.ndarray, shape (n_pairs,)
+            The user's orders.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"order": [1, 2, 3, 4], "user": ["u", "u", "u", "v"],
+        ...                     "item": ["tea", "tea", "cup", "tea"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        basket_col="order")
+        >>> model = recsys.ItemItem(basket_prior=1.0, repeat_prior=1.0).fit(data)
+        >>> p, with_item, orders = model.repeat_evidence([0], model.item_ids_.to_rows(["tea"]))
+        >>> p.round(4).tolist(), with_item.tolist(), orders.tolist()
+        ([0.6875], [2.0], [3])
+        """
+        self._check_fitted()
+        if self._repeat_counts is None:
+            return None
+        counts, n_baskets, popularity = self._repeat_counts
+        users = check_rows(user_rows, counts.shape[0], "user_rows")
+        items = check_rows(item_rows, counts.shape[1], "item_rows")
+        if users.shape != items.shape:
+            raise ValueError(
+                f"user_rows and item_rows must pair up, got {users.size} and {items.size} rows"
+            )
+        with_item = _csr_values(counts, users, items)
+        orders = n_baskets[users]
+        a = self.repeat_prior_
+        probability = repeat_scale * (with_item + a * popularity[items]) / (orders + a)
+        return probability, with_item, orders
 
     # -------------------------------------------------------- incremental
     def partial_fit(
@@ -335,10 +394,13 @@ class ItemItem(Recommender):
         --------
         >>> import pandas as pd, recsys
         >>> def data(df):
-        ...     return recsys.Interactions.from_pandas(df, user_col="user", item_col="item", basket_col="order")
-        >>> old = pd.DataFrame({"order": [1, 1, 2, 2], "user": [1, 1, 2, 2], "item": ["tea", "cup", "tea", "pot"]})
+        ...     return recsys.Interactions.from_pandas(df, user_col="user", item_col="item",
+        ...                                            basket_col="order")
+        >>> old = pd.DataFrame({"order": [1, 1, 2, 2], "user": [1, 1, 2, 2],
+        ...                     "item": ["tea", "cup", "tea", "pot"]})
         >>> new = pd.DataFrame({"order": [3, 3], "user": [3, 3], "item": ["tea", "cup"]})
-        >>> model = recsys.ItemItem(similarity="confidence", min_count=1).fit(data(old)).partial_fit(data(new))
+        >>> model = recsys.ItemItem(similarity="confidence", min_count=1).fit(data(old))
+        >>> model = model.partial_fit(data(new))
         >>> model.similar_items(["tea"], n=2)[["similar_item", "score"]].values.tolist()
         [['cup', 0.6666666865348816], ['pot', 0.3333333432674408]]
         """
@@ -372,7 +434,8 @@ class ItemItem(Recommender):
             if clash.any():
                 bad = data.basket_ids.to_external(np.flatnonzero(clash)[:10]).tolist()
                 raise ValueError(
-                    f"basket(s) {bad} of the new interactions belong to another user in the training data"
+                    f"basket(s) {bad} of the new interactions belong to another user in the "
+                    "training data"
                 )
             basket_users = np.concatenate([self._basket_users, owners[~known]]).astype(np.int32)
             raw, _ = union_pairs(
@@ -397,7 +460,10 @@ class ItemItem(Recommender):
     def _updated_table(
         self, X: sp.csr_matrix, touched_rows: np.ndarray, touched_items: np.ndarray
     ) -> NeighbourTable:
-        """The neighbour table of ``X``, recomputing only the rows that can differ from the current one."""
+        """Return the neighbour table of ``X``, recomputing only the rows that can change.
+
+        The other rows are taken from the current table.
+        """
         old = self.neighbours_
         n_rows, n_items = X.shape
         k_eff = min(self.k, max(n_items - 1, 1))
@@ -421,8 +487,6 @@ class ItemItem(Recommender):
 
     # -------------------------------------------------------- persistence
     def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        from recsys import persistence
-
         table = self.neighbours_
         arrays["neighbours.indptr"] = table.indptr.astype(np.int64)
         arrays["neighbours.indices"] = table.indices.astype(np.int32)
@@ -438,49 +502,96 @@ class ItemItem(Recommender):
         )
         if self._basket_ids is not None:
             assert self._transactions is not None and self._basket_users is not None
-            persistence.put_csr(arrays, "transactions", self._transactions)
-            persistence.put_idmap(meta, arrays, "basket_ids", self._basket_ids)
+            codec.put_csr(arrays, "transactions", self._transactions)
+            codec.put_idmap(meta, arrays, "basket_ids", self._basket_ids)
             arrays["basket_users"] = self._basket_users.astype(np.int32)
 
-    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        from recsys import persistence
+    def _check_params(self) -> None:
+        """Check the hyper-parameters as ``fit`` does (used by ``load``)."""
 
+        def number(name: str, low: float, high: float = np.inf) -> None:
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.integer, np.floating))
+                or not low <= value <= high
+            ):
+                raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+
+        if not isinstance(self.similarity, str) or self.similarity not in SIMILARITIES:
+            raise ValueError(
+                f"similarity must be one of {list(SIMILARITIES)}, got {self.similarity!r}"
+            )
+        for name in ("k", "min_count"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        number("shrinkage", 0.0, float(np.finfo(np.float64).max))
+        number("bm25_k1", 0.0, float(np.finfo(np.float64).max))
+        number("bm25_b", 0.0, 1.0)
+        for name in ("use_baskets", "binary"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        _check_priors(self.basket_prior, self.repeat_prior)
+        resolve_num_threads(self.num_threads)
+
+    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._check_params()
         n_items = len(self.item_ids_)
         indptr, indices = arrays["neighbours.indptr"], arrays["neighbours.indices"]
-        persistence.check_csr_parts(indptr, indices, (n_items, n_items), "neighbours")
+        codec.check_csr_parts(indptr, indices, (n_items, n_items), "neighbours")
+        codec.check_distinct_rows(indptr, indices, "neighbours", no_diagonal=True)
+        if n_items and np.diff(indptr).max() > self.k:
+            raise ValueError(f"neighbours: an item has more than k={self.k} neighbours")
         nnz = indices.shape[0]
-        scores = persistence.check_array(arrays, "neighbours.scores", (nnz,), "f")
-        counts = persistence.check_array(arrays, "neighbours.counts", (nnz,), "iu")
-        support = persistence.check_array(arrays, "neighbours.item_support", (n_items,), "iu")
         n_rows = meta["n_rows"]
         if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
             raise ValueError(f"bad n_rows {n_rows!r}")
-        table = NeighbourTable(
-            indptr=indptr.astype(np.int64),
-            indices=indices.astype(np.int32),
-            scores=scores.astype(np.float32),
-            counts=counts.astype(np.int32),
-            item_support=support.astype(np.int32),
-            n_rows=n_rows,
-        )
+        counts = codec.check_array(arrays, "neighbours.counts", (nnz,), "iu")
+        support = codec.check_array(arrays, "neighbours.item_support", (n_items,), "iu")
+        for key, values in (("neighbours.counts", counts), ("neighbours.item_support", support)):
+            if values.size and (values.min() < 0 or values.max() > n_rows):
+                raise ValueError(f"{key} must be in [0, n_rows={n_rows}]")
         self.basket_prior_ = _restored_prior(meta.get("basket_prior_"), "basket_prior_")
         self.repeat_prior_ = _restored_prior(meta.get("repeat_prior_"), "repeat_prior_")
         if (self.basket_prior_ is None) != (self.similarity != "confidence"):
             raise ValueError("basket_prior_ does not match the similarity")
+        if self.basket_prior != "auto" and self.basket_prior_ not in (None, self.basket_prior):
+            raise ValueError(f"basket_prior_ {self.basket_prior_} is not basket_prior")
+        if self.repeat_prior_ is not None and (
+            self.basket_prior_ is None or self.repeat_prior not in ("auto", self.repeat_prior_)
+        ):
+            raise ValueError(f"repeat_prior_ {self.repeat_prior_} does not match repeat_prior")
         trials = meta.get("calibration_")
         self.calibration_ = None if trials is None else pd.DataFrame(trials)
         self._transactions = self._basket_ids = self._basket_users = None
         if meta["transactions"] == "baskets":
-            basket_ids = persistence.get_idmap(meta, arrays, "basket_ids", name="basket")
-            self._transactions = persistence.get_csr(
+            if not self.use_baskets:
+                raise ValueError("a model with use_baskets=False has baskets")
+            basket_ids = codec.get_idmap(meta, arrays, "basket_ids", name="basket")
+            self._transactions = codec.get_csr(
                 arrays, "transactions", (len(basket_ids), n_items), nonnegative=True
             )
-            owners = persistence.check_array(arrays, "basket_users", (len(basket_ids),), "iu")
+            owners = codec.check_array(arrays, "basket_users", (len(basket_ids),), "iu")
             if owners.size and (owners.min() < 0 or owners.max() >= len(self.user_ids_)):
                 raise ValueError("basket_users out of range")
             self._basket_ids, self._basket_users = basket_ids, owners.astype(np.int32)
         elif meta["transactions"] != "users":
             raise ValueError(f"bad transactions kind {meta['transactions']!r}")
+        # a history's score adds up to n_items weights x similarities: keep that finite
+        weight = 1.0
+        if not self.binary and self.user_items_.nnz:
+            weight = max(1.0, float(self.user_items_.data.max()))
+        bound = codec.FLOAT32_MAX / (16.0 * max(n_items, 1) * weight)
+        scores = codec.check_array(arrays, "neighbours.scores", (nnz,), "f")
+        table = NeighbourTable(
+            indptr=indptr.astype(np.int64),
+            indices=indices.astype(np.int32),
+            scores=codec.check_floats(scores, "neighbours.scores", bound=bound),
+            counts=counts.astype(np.int32),
+            item_support=support.astype(np.int32),
+            n_rows=n_rows,
+        )
         self._set_neighbours(table, self.user_items_)
 
     def _prepare(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -505,19 +616,27 @@ class ItemItem(Recommender):
             return self._probability_topn(histories, n, exclude, item_allowed, user_rows)
         sim = self.similarity_matrix_
         q_indptr, q_indices = csr_parts(histories)
-        return topn_neighbour_scores(
-            q_indptr,
-            q_indices,
-            histories.data.astype(np.float32, copy=False),
-            sim.indptr.astype(np.int64, copy=False),
-            sim.indices.astype(np.int32, copy=False),
-            sim.data,
-            n,
-            *exclude,
+        constraints = Constraints.make(
+            histories.shape[0],
+            sim.shape[0],
+            exclude_indptr=exclude[0],
+            exclude_indices=exclude[1],
             item_allowed=item_allowed,
             fill_order=self._popular_order[0],
-            num_threads=self.num_threads,
         )
+        ids, scores, _ = constrained_topn_neighbours(
+            q_indptr,
+            q_indices,
+            histories.data,
+            sim.indptr,
+            sim.indices,
+            sim.data,
+            n,
+            constraints,
+            num_threads=self.num_threads,
+            positions=False,
+        )
+        return ids, scores
 
     def _probability_topn(
         self,
@@ -527,10 +646,11 @@ class ItemItem(Recommender):
         item_allowed: np.ndarray | None,
         user_rows: np.ndarray | None,
     ) -> Arrays:
-        """``similarity="confidence"``: rank by the probability of joining the history, as cross-sells are.
+        """Rank by the probability of joining the history, as cross-sells are (``confidence``).
 
-        The history plays the basket (the strongest ``P(j | i)`` of its items); known users add their
-        repeat-purchase probabilities (which matter when seen items are not excluded).
+        The history plays the basket (the strongest ``P(j | i)`` of its items);
+        known users add their repeat-purchase probabilities (which matter when
+        seen items are not excluded).
         """
         q_indptr, q_rows = csr_parts(histories)
         users = (
@@ -538,7 +658,10 @@ class ItemItem(Recommender):
             if user_rows is None
             else user_rows.astype(np.int32)
         )
-        q_ip, q_ix, q_w, q_ex, q_dir = self.basket_probability_queries(q_indptr, q_rows, users)
+        queries = self.basket_probability_queries(q_indptr, q_rows, users)
+        # only called with similarity="confidence", so both are set
+        assert queries is not None and self.conditional_probability_ is not None
+        q_ip, q_ix, q_w, q_ex, q_dir = queries
         table = self.neighbours_
         constraints = Constraints.make(
             histories.shape[0],
@@ -615,14 +738,19 @@ class ItemItem(Recommender):
         user_rows: np.ndarray,
         item_rows: np.ndarray,
     ) -> np.ndarray:
-        """What ``recommend`` ranks by, for the wanted items only (the same arithmetic as its kernel)."""
+        """Return what ``recommend`` ranks by, for the wanted items only.
+
+        The same arithmetic as the top-n kernel, without the ranking.
+        """
         table = self.neighbours_
         if self.conditional_probability_ is not None:
-            q_ip, q_ix, q_w, _, q_dir = self.basket_probability_queries(
+            queries = self.basket_probability_queries(
                 np.asarray(indptr, dtype=np.int64),
                 np.asarray(indices, dtype=np.int32),
                 user_rows.astype(np.int32),
             )
+            assert queries is not None  # conditional_probability_ is set
+            q_ip, q_ix, q_w, _, q_dir = queries
             return neighbour_item_scores(
                 q_ip,
                 q_ix,
@@ -677,12 +805,13 @@ def _restored_prior(value: object, name: str) -> float | None:
 def _neighbour_rows(
     X: sp.csr_matrix, items: np.ndarray, similarity: str, k: int, min_count: int, shrinkage: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The top-``k`` neighbour rows of ``items`` (sorted ids) in ``X``, as :func:`item_neighbours` computes them.
+    """Return the top-``k`` neighbour rows of ``items`` (sorted ids) in ``X``.
 
-    The same formulas (in float64, rounded once to float32), the same order
-    (score descending, ties by item id) and the same ``min_count`` filter as
-    the kernel, but for a subset of the items, with sparse products.  Returns
-    CSR parts (indptr, indices, scores, counts) with one row per item of ``items``.
+    The rows :func:`item_neighbours` computes: the same formulas (in float64,
+    rounded once to float32), the same order (score descending, ties by item
+    id) and the same ``min_count`` filter as the kernel, but for a subset of
+    the items, with sparse products.  Returns CSR parts (indptr, indices,
+    scores, counts) with one row per item of ``items``.
     """
     n_rows, n_items = X.shape
     binary = sp.csr_matrix((np.ones(X.nnz, dtype=np.float64), X.indices, X.indptr), shape=X.shape)
@@ -757,7 +886,7 @@ def _replace_rows(
     support: np.ndarray,
     n_rows: int,
 ) -> NeighbourTable:
-    """``old`` grown to ``n_items`` rows, with the rows of ``items`` replaced by ``part``."""
+    """Return ``old`` grown to ``n_items`` rows, with the rows of ``items`` replaced by ``part``."""
     part_indptr, part_indices, part_scores, part_counts = part
     n_old = old.n_items
     old_nnz = old.indices.shape[0]
@@ -778,3 +907,21 @@ def _replace_rows(
         item_support=support.astype(np.int32),
         n_rows=int(n_rows),
     )
+
+
+def _csr_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Return ``matrix[rows[i], cols[i]]`` for each i (a CSR matrix with sorted indices).
+
+    A binary search per pair for a few pairs: scipy's fancy indexing costs more
+    than a whole single-basket cross-sell.
+    """
+    if rows.size > 256:
+        return np.asarray(matrix[rows, cols]).ravel()
+    out = np.zeros(rows.size, dtype=matrix.dtype)
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        lo, hi = indptr[r], indptr[r + 1]
+        p = lo + int(np.searchsorted(indices[lo:hi], c))
+        if p < hi and indices[p] == c:
+            out[k] = data[p]
+    return out

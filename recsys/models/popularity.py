@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.topn import sort_scores, topn_shared_scores
+from recsys._utils.threads import resolve_num_threads
+from recsys.core.topn_shared import sort_scores, topn_shared_scores
 from recsys.data.ids import IdMap
 from recsys.data.interactions import Interactions, as_interactions
+from recsys.io import codec
 from recsys.models.base import (
     Arrays,
     Recommender,
@@ -20,10 +21,12 @@ from recsys.models.base import (
     select_csr_rows,
     union_pairs,
 )
+from recsys.types import ExternalIds
 
 _SECONDS_PER_DAY = 86_400.0
 
 
+@codec.saveable
 class Popularity(Recommender):
     """Most popular items, overall or within the customer's segment.
 
@@ -104,13 +107,14 @@ class Popularity(Recommender):
                 )
 
     def _segment_values(self, data: Interactions) -> np.ndarray:
-        """The segment (external value) of every user of ``data``."""
+        """Return the segment (external value) of every user of ``data``."""
         attrs = data.user_attributes
         if attrs is None or self.segment_col not in attrs.columns:
             have = [] if attrs is None else list(attrs.columns)
             raise ValueError(
-                f"segment_col={self.segment_col!r} is not a user attribute of the interactions (have {have}); "
-                f"build them with Interactions.from_pandas(..., user_attribute_cols=[{self.segment_col!r}])"
+                f"segment_col={self.segment_col!r} is not a user attribute of the interactions "
+                f"(have {have}); build them with "
+                f"Interactions.from_pandas(..., user_attribute_cols=[{self.segment_col!r}])"
             )
         segment_values = attrs[self.segment_col]
         if segment_values.isna().any():
@@ -124,9 +128,11 @@ class Popularity(Recommender):
         reference_time: pd.Timestamp | None,
         segments: np.ndarray | None,
     ) -> None:
-        """Popularity of every item (and segment) from the users x items pairs (and their latest times).
+        """Learn the popularity of every item (and segment) from the users x items pairs.
 
-        Everything is computed before anything is assigned, so a failure leaves the model as it was.
+        With ``half_life_days`` each pair is decayed by the age of its latest
+        time.  Everything is computed before anything is assigned, so a
+        failure leaves the model as it was.
         """
         n_users, n_items = matrix.shape
         pair_weight = np.ones(matrix.nnz, dtype=np.float64)
@@ -154,7 +160,7 @@ class Popularity(Recommender):
         self._build_orders()
 
     def _build_orders(self) -> None:
-        """The rankings derived from the scores (rebuilt after fit, partial_fit and load)."""
+        """Rebuild the rankings derived from the scores (after fit, partial_fit and load)."""
         self._global_order = sort_scores(self.item_scores_)
         self._segment_orders: list[tuple[np.ndarray, np.ndarray]] = []
         if self.segment_scores_ is not None:
@@ -185,8 +191,9 @@ class Popularity(Recommender):
         >>> import pandas as pd, recsys
         >>> def data(df):
         ...     return recsys.Interactions.from_pandas(df, user_col="user", item_col="item")
-        >>> model = recsys.Popularity().fit(data(pd.DataFrame({"user": [1, 2], "item": ["a", "a"]})))
-        >>> model = model.partial_fit(data(pd.DataFrame({"user": [3, 4, 5], "item": ["b", "b", "b"]})))
+        >>> old = pd.DataFrame({"user": [1, 2], "item": ["a", "a"]})
+        >>> new = pd.DataFrame({"user": [3, 4, 5], "item": ["b", "b", "b"]})
+        >>> model = recsys.Popularity().fit(data(old)).partial_fit(data(new))
         >>> model.recommend(["someone"], n=2)["item"].tolist()
         ['b', 'a']
         """
@@ -227,48 +234,66 @@ class Popularity(Recommender):
 
     # -------------------------------------------------------- persistence
     def _model_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        from recsys import persistence
-
         arrays["item_scores"] = self.item_scores_.astype(np.float32)
         meta["segments"] = self.segment_ids_ is not None
         if self.segment_ids_ is not None:
             assert self.user_segments_ is not None and self.segment_scores_ is not None
-            persistence.put_idmap(meta, arrays, "segment_ids", self.segment_ids_)
+            codec.put_idmap(meta, arrays, "segment_ids", self.segment_ids_)
             arrays["user_segments"] = self.user_segments_.astype(np.int32)
             arrays["segment_scores"] = self.segment_scores_.astype(np.float32)
-        meta["reference_time"] = persistence._timestamp_ns(self._reference_time)
+        meta["reference_time"] = codec.timestamp_to_ns(self._reference_time)
         if self._pair_times is not None:
             arrays["pair_times"] = np.asarray(self._pair_times, dtype=np.float64)
 
-    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        from recsys import persistence
+    def _check_params(self) -> None:
+        """Check the hyper-parameters as ``fit`` does (used by ``load``)."""
+        if self.segment_col is not None and not isinstance(self.segment_col, str):
+            raise ValueError(f"segment_col must be None or a str, got {self.segment_col!r}")
+        half_life = self.half_life_days
+        if half_life is not None and (
+            isinstance(half_life, bool)
+            or not isinstance(half_life, (int, float, np.integer, np.floating))
+            or not (np.isfinite(half_life) and half_life > 0)
+        ):
+            raise ValueError(f"half_life_days must be a positive number, got {half_life!r}")
+        resolve_num_threads(self.num_threads)
 
+    def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._check_params()
         n_users, n_items = len(self.user_ids_), len(self.item_ids_)
-        self.item_scores_ = persistence.check_array(arrays, "item_scores", (n_items,), "f").astype(
-            np.float32
+        # a popularity counts each user at most once (decay weights are <= 1)
+        bound = n_users * (1 + 1e-6) + 1
+        item_scores = codec.check_array(arrays, "item_scores", (n_items,), "f")
+        self.item_scores_ = codec.check_floats(
+            item_scores, "item_scores", bound=bound, nonnegative=True
         )
         self.segment_ids_ = self.user_segments_ = self.segment_scores_ = None
+        if meta["segments"] is not (self.segment_col is not None):
+            raise ValueError(f"segments={meta['segments']!r} but segment_col={self.segment_col!r}")
         if meta["segments"]:
-            self.segment_ids_ = persistence.get_idmap(meta, arrays, "segment_ids", name="segment")
-            user_segments = persistence.check_array(arrays, "user_segments", (n_users,), "iu")
+            self.segment_ids_ = codec.get_idmap(meta, arrays, "segment_ids", name="segment")
+            user_segments = codec.check_array(arrays, "user_segments", (n_users,), "iu")
             if user_segments.size and (
                 user_segments.min() < 0 or user_segments.max() >= len(self.segment_ids_)
             ):
                 raise ValueError("user_segments out of range")
             self.user_segments_ = user_segments.astype(np.int32)
-            self.segment_scores_ = persistence.check_array(
+            segment_scores = codec.check_array(
                 arrays, "segment_scores", (len(self.segment_ids_), n_items), "f"
-            ).astype(np.float32)
-        self._reference_time = persistence._timestamp(meta["reference_time"])
+            )
+            self.segment_scores_ = codec.check_floats(
+                segment_scores, "segment_scores", bound=bound, nonnegative=True
+            )
+        self._reference_time = codec.timestamp_from_ns(meta["reference_time"])
         self._pair_times = None
         if "pair_times" in arrays:
-            self._pair_times = persistence.check_array(
-                arrays, "pair_times", (self.user_items_.nnz,), "f"
+            pair_times = codec.check_array(arrays, "pair_times", (self.user_items_.nnz,), "f")
+            self._pair_times = pair_times.astype(np.float64)
+        decayed = (self._pair_times is not None, self._reference_time is not None)
+        if decayed != (self.half_life_days is not None,) * 2:
+            raise ValueError(
+                "pair_times and reference_time are saved with half_life_days, and only then"
             )
-        if self.half_life_days is not None and (
-            self._pair_times is None or self._reference_time is None
-        ):
-            raise ValueError("a Popularity with half_life_days needs pair_times and reference_time")
         self._build_orders()
 
     # ----------------------------------------------------------------- hooks
@@ -352,18 +377,78 @@ class Popularity(Recommender):
         return np.tile(self.item_scores_[item_rows], (histories.shape[0], 1))
 
     # ------------------------------------------------------------ segments
+    def ranked_item_rows(self, segment_row: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """Return every item row by popularity, best first, and its score: the whole ranking.
+
+        Parameters
+        ----------
+        segment_row : int
+            A row of ``segment_ids_``: that segment's ranking (ties by overall
+            popularity, then row); ``-1``: the overall ranking (ties by row).
+
+        Returns
+        -------
+        item_rows : numpy.ndarray of int32, shape (n_items,)
+        scores : numpy.ndarray of float32, shape (n_items,)
+            ``item_scores_`` (or the segment's scores) in that order.  Both
+            arrays are shared: do not modify them.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"],
+        ...                     "country": ["UK", "DE", "DE"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        user_attribute_cols=["country"])
+        >>> model = recsys.Popularity(segment_col="country").fit(data)
+        >>> uk = int(model.segment_ids_.to_rows(["UK"])[0])
+        >>> model.item_ids_.to_external(model.ranked_item_rows(uk)[0]).tolist()
+        ['a', 'b']
+        """
+        self._check_fitted()
+        if isinstance(segment_row, bool) or not isinstance(segment_row, (int, np.integer)):
+            raise TypeError(f"segment_row must be an int, got {type(segment_row).__name__}")
+        if segment_row == -1:
+            return self._global_order
+        n_segments = 0 if self.segment_ids_ is None else len(self.segment_ids_)
+        if not 0 <= segment_row < n_segments:
+            raise IndexError(f"segment_row must be in [-1, {n_segments}), got {segment_row}")
+        return self._segment_orders[int(segment_row)]
+
     def recommend_for_segment(
         self,
         segment: Any,
         n: int = 10,
         *,
-        exclude_items: Iterable[Any] | None = None,
-        candidates: Iterable[Any] | None = None,
+        exclude_items: ExternalIds | None = None,
+        candidates: ExternalIds | None = None,
     ) -> pd.DataFrame:
-        """Top-``n`` items of a segment (e.g. a country), for customers with no history.
+        """Return the top-``n`` items of a segment (e.g. a country), for customers with no history.
 
-        Returns a DataFrame ``segment, item, score, rank``.  An unknown segment
-        is a ``KeyError``.
+        Parameters
+        ----------
+        segment : hashable
+            A value of ``segment_col`` seen in training; an unknown segment is
+            a ``KeyError``.
+        n : int
+        exclude_items, candidates : list-like, optional
+            As in :meth:`recommend`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``segment, item, score, rank``.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"],
+        ...                     "country": ["UK", "DE", "DE"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        user_attribute_cols=["country"])
+        >>> model = recsys.Popularity(segment_col="country").fit(data)
+        >>> model.recommend_for_segment("UK", n=2)["item"].tolist()
+        ['a', 'b']
         """
         self._check_fitted()
         n = check_n(n)

@@ -7,8 +7,11 @@
   higher tiers of a product family, for an item or for what a customer owns,
   within price caps.
 * :class:`TierCatalog` (or any :class:`TierCatalogProtocol`) — product
-  families and tiers; :class:`Rules` — business rules applied inside the
-  top-n; :class:`SegmentedModel` — one model per market.
+  families and tiers, checked against a model with :func:`check_catalog`;
+  :class:`Rules` — business rules applied inside the top-n;
+  :class:`SegmentedModel` — one model per market.
+* ``return_frame=False`` gives a :class:`CrossSellResult` /
+  :class:`UpgradeResult` of NumPy arrays instead of a DataFrame.
 
 Examples
 --------
@@ -19,19 +22,23 @@ Examples
 ...     "customer": ["a", "a", "b", "b", "c", "c"],
 ...     "item": ["phone-64", "case", "phone-64", "case", "phone-128", "charger"],
 ... })
->>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
+>>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item",
+...                                        basket_col="order")
 >>> model = recsys.ItemItem().fit(data)
->>> catalog = TierCatalog.from_mapping({"phone": ["phone-64", "phone-128"]}, prices={"phone-64": 500, "phone-128": 600})
+>>> catalog = TierCatalog.from_mapping({"phone": ["phone-64", "phone-128"]},
+...                                    prices={"phone-64": 500, "phone-128": 600})
 >>> recommend_cross_sell(model, ["phone-64"], n=2, catalog=catalog)["item"].tolist()
 ['case', 'charger']
 >>> recommend_upgrade(model, catalog, item="phone-64")["item"].tolist()
 ['phone-128']
 """
 
-from recsys.selling.catalog import TierCatalog, TierCatalogProtocol, check_catalog
+from recsys.selling.catalog import TierCatalog, TierCatalogProtocol
+from recsys.selling.catalog_alignment import check_catalog
 from recsys.selling.cross_sell import (
     CROSS_SELL_COLUMNS,
     DEFAULT_USER_WEIGHT,
+    CrossSellResult,
     recommend_cross_sell,
     recommend_cross_sell_batch,
 )
@@ -40,6 +47,7 @@ from recsys.selling.segments import SegmentedModel
 from recsys.selling.upgrade import (
     DEFAULT_AFFINITY_WEIGHT,
     UPGRADE_COLUMNS,
+    UpgradeResult,
     recommend_upgrade,
     recommend_upgrade_batch,
 )
@@ -50,10 +58,12 @@ __all__ = [
     "DEFAULT_USER_WEIGHT",
     "UPGRADE_COLUMNS",
     "CompiledRules",
+    "CrossSellResult",
     "Rules",
     "SegmentedModel",
     "TierCatalog",
     "TierCatalogProtocol",
+    "UpgradeResult",
     "check_catalog",
     "recommend_cross_sell",
     "recommend_cross_sell_batch",

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
-from recsys._utils.sparse import row_positions
-from recsys.data.ids import _as_1d_array, check_id_types
+from recsys.data.ids import as_id_array, check_id_types
 from recsys.data.validation import (
     numeric_column,
     require_columns,
@@ -30,10 +28,12 @@ from recsys.data.validation import (
     require_no_missing,
 )
 from recsys.exceptions import UnknownIdError
+from recsys.io import codec
+from recsys.selling._common import shown, unknown_catalog_items
+from recsys.types import ExternalId, ExternalIds
 
-__all__ = ["CatalogView", "TierCatalog", "TierCatalogProtocol", "catalog_view", "check_catalog"]
+__all__ = ["TierCatalog", "TierCatalogProtocol"]
 
-_MAX_SHOWN = 10
 _PRICE_ORDER = ("error", "warn", "ignore")
 
 
@@ -50,7 +50,7 @@ class TierCatalogProtocol(Protocol):
     >>> class Shelf:
     ...     items = ["s", "m", "l"]
     ...     def family_of(self, items): return np.array(["size" for _ in items], dtype=object)
-    ...     def tier_of(self, items): return np.array([self.items.index(i) for i in items], dtype=float)
+    ...     def tier_of(self, items): return np.array([self.items.index(i) for i in items], float)
     ...     def price_of(self, items): return np.full(len(items), np.nan)
     ...     def features_of(self, item): return set()
     ...     def higher_tiers(self, item): return self.items[self.items.index(item) + 1:]
@@ -59,36 +59,32 @@ class TierCatalogProtocol(Protocol):
     """
 
     @property
-    def items(self) -> Sequence[Any] | np.ndarray:
+    def items(self) -> Sequence[ExternalId] | np.ndarray:
         """Every item of the catalog (external IDs)."""
         ...
 
-    def family_of(self, items: Sequence[Any] | np.ndarray) -> np.ndarray:
-        """The family of each item; ``None`` (or NaN) for items in no family."""
+    def family_of(self, items: Sequence[ExternalId] | np.ndarray) -> np.ndarray:
+        """Return the family of each item; ``None`` (or NaN) for items in no family."""
         ...
 
-    def tier_of(self, items: Sequence[Any] | np.ndarray) -> np.ndarray:
-        """The tier rank (float or int) of each item; NaN for items in no family."""
+    def tier_of(self, items: Sequence[ExternalId] | np.ndarray) -> np.ndarray:
+        """Return the tier rank (float or int) of each item; NaN for items in no family."""
         ...
 
-    def price_of(self, items: Sequence[Any] | np.ndarray) -> np.ndarray:
-        """The price of each item as float; NaN when unknown."""
+    def price_of(self, items: Sequence[ExternalId] | np.ndarray) -> np.ndarray:
+        """Return the price of each item as float; NaN when unknown."""
         ...
 
-    def features_of(self, item: Any) -> Collection[Any] | Mapping[Any, Any]:
-        """The features of one item (a set, or a dict whose keys are the features)."""
+    def features_of(self, item: ExternalId) -> Collection[Any] | Mapping[Any, Any]:
+        """Return the features of one item (a set, or a dict whose keys are the features)."""
         ...
 
-    def higher_tiers(self, item: Any) -> Sequence[Any]:
-        """Items of the same family with a strictly higher tier, ascending by tier."""
+    def higher_tiers(self, item: ExternalId) -> Sequence[ExternalId]:
+        """Return the items of the same family with a strictly higher tier, lowest first."""
         ...
 
 
-def _shown(values: Iterable[Any]) -> list[Any]:
-    values = list(values)
-    return values[:_MAX_SHOWN] + (["..."] if len(values) > _MAX_SHOWN else [])
-
-
+@codec.saveable
 class TierCatalog:
     """A validated catalog of product families and their tiers.
 
@@ -104,6 +100,14 @@ class TierCatalog:
     ``"ignore"`` accepts it silently).  Equal prices at consecutive tiers are
     fine.
 
+    Prices follow one rule in every constructor: a price is a finite number
+    ``>= 0`` or *unknown*, and a NaN price is a ``ValueError`` (NaN is what
+    :meth:`price_of` answers for an unknown price, never an input).  An
+    unknown price is ``None`` in the ``prices`` sequence of ``TierCatalog(...)``
+    (``prices=None``: all unknown), an item left out of the ``prices`` mapping
+    of :meth:`from_mapping`; the price column of :meth:`from_pandas` must be
+    complete.
+
     Attributes
     ----------
     items : numpy.ndarray
@@ -115,7 +119,8 @@ class TierCatalog:
     --------
     >>> catalog = TierCatalog.from_mapping(
     ...     {"phone": ["phone-64", "phone-128", "phone-256"], "case": ["case", "case-pro"]},
-    ...     prices={"phone-64": 500, "phone-128": 600, "phone-256": 750, "case": 20, "case-pro": 35},
+    ...     prices={"phone-64": 500, "phone-128": 600, "phone-256": 750,
+    ...             "case": 20, "case-pro": 35},
     ...     features={"phone-256": {"pro camera"}})
     >>> catalog.higher_tiers("phone-64")
     ['phone-128', 'phone-256']
@@ -127,42 +132,35 @@ class TierCatalog:
 
     def __init__(
         self,
-        items: Sequence[Any] | np.ndarray,
+        items: Sequence[ExternalId] | np.ndarray,
         families: Sequence[Any] | np.ndarray,
         tiers: Sequence[float] | np.ndarray,
-        prices: Sequence[float] | np.ndarray | None = None,
+        prices: Sequence[float | None] | np.ndarray | None = None,
         features: Sequence[Collection[Any]] | None = None,
         *,
         price_order: str = "error",
     ) -> None:
         if price_order not in _PRICE_ORDER:
             raise ValueError(f"price_order must be one of {_PRICE_ORDER}, got {price_order!r}")
-        items_arr = _as_1d_array(items, "catalog items")
+        items_arr = as_id_array(items, "catalog items")
         if items_arr.size == 0:
             raise ValueError("catalog is empty: at least one item is needed")
         check_id_types(items_arr, "catalog items")
-        families_arr = np.asarray(_as_1d_array(families, "catalog families"), dtype=object)
+        families_arr = np.asarray(as_id_array(families, "catalog families"), dtype=object)
         tiers_arr = np.asarray(tiers, dtype=np.float64)
         n = items_arr.size
         if families_arr.shape != (n,) or tiers_arr.shape != (n,):
             raise ValueError(f"items, families and tiers must have the same length {n}")
         if pd.isna(families_arr).any():
             raise ValueError(
-                f"catalog items {_shown(items_arr[pd.isna(families_arr)])} have no family"
+                f"catalog items {shown(items_arr[pd.isna(families_arr)])} have no family"
             )
         bad = ~np.isfinite(tiers_arr)
         if bad.any():
             raise ValueError(
-                f"catalog items {_shown(items_arr[bad])} have a missing or infinite tier"
+                f"catalog items {shown(items_arr[bad])} have a missing or infinite tier"
             )
-        prices_arr = np.full(n, np.nan) if prices is None else np.asarray(prices, dtype=np.float64)
-        if prices_arr.shape != (n,):
-            raise ValueError(f"prices must have length {n}, got shape {prices_arr.shape}")
-        if np.isinf(prices_arr).any() or (prices_arr < 0).any():
-            bad_p = np.isinf(prices_arr) | (prices_arr < 0)
-            raise ValueError(
-                f"catalog items {_shown(items_arr[bad_p])} have a negative or infinite price"
-            )
+        prices_arr = _price_array(prices, n, items_arr)
         feats = [frozenset()] * n if features is None else [frozenset(f) for f in features]
         if len(feats) != n:
             raise ValueError(f"features must have length {n}, got {len(feats)}")
@@ -190,11 +188,11 @@ class TierCatalog:
             if same.size:
                 a, b = order[same[0]], order[same[0] + 1]
                 raise ValueError(
-                    f"family {family!r} has items {items_arr[a]!r} and {items_arr[b]!r} at the same tier {ranks[same[0]]:g}"
+                    f"family {family!r} has items {items_arr[a]!r} and {items_arr[b]!r} "
+                    f"at the same tier {ranks[same[0]]:g}"
                 )
             self._members[family] = order
             self._check_price_order(family, order, price_order)
-        self._view_cache: tuple[Any, CatalogView] | None = None
 
     def _check_price_order(self, family: Any, order: np.ndarray, price_order: str) -> None:
         if price_order == "ignore":
@@ -207,9 +205,10 @@ class TierCatalog:
             return
         lo, hi = known[falls[0]], known[falls[0] + 1]
         message = (
-            f"family {family!r}: price falls as the tier rises: {self._index[hi]!r} (tier {self._tier[hi]:g}, "
-            f"price {self._price[hi]:g}) costs less than {self._index[lo]!r} (tier {self._tier[lo]:g}, "
-            f"price {self._price[lo]:g}); fix the data or pass price_order='warn' or 'ignore'"
+            f"family {family!r}: price falls as the tier rises: "
+            f"{self._index[hi]!r} (tier {self._tier[hi]:g}, price {self._price[hi]:g}) costs less "
+            f"than {self._index[lo]!r} (tier {self._tier[lo]:g}, price {self._price[lo]:g}); "
+            "fix the data or pass price_order='warn' or 'ignore'"
         )
         if price_order == "error":
             raise ValueError(message)
@@ -254,8 +253,9 @@ class TierCatalog:
 
         Examples
         --------
-        >>> df = pd.DataFrame({"sku": ["tv-hd", "tv-4k", "tv-oled"], "line": "tv", "rank": [1, 2, 3],
-        ...                    "price": [300.0, 450.0, 900.0], "hdr": [False, True, True],
+        >>> df = pd.DataFrame({"sku": ["tv-hd", "tv-4k", "tv-oled"], "line": "tv",
+        ...                    "rank": [1, 2, 3], "price": [300.0, 450.0, 900.0],
+        ...                    "hdr": [False, True, True],
         ...                    "panel": ["lcd", "lcd", "oled"]})
         >>> catalog = TierCatalog.from_pandas(df, "sku", "line", "rank", "price", ["hdr", "panel"])
         >>> sorted(catalog.features_of("tv-oled"))
@@ -281,9 +281,9 @@ class TierCatalog:
     @classmethod
     def from_mapping(
         cls,
-        families: Mapping[Any, Sequence[Any]],
-        prices: Mapping[Any, float] | None = None,
-        features: Mapping[Any, Iterable[Any]] | None = None,
+        families: Mapping[Any, Sequence[ExternalId]],
+        prices: Mapping[ExternalId, float] | None = None,
+        features: Mapping[ExternalId, Iterable[Any]] | None = None,
         *,
         price_order: str = "error",
     ) -> TierCatalog:
@@ -306,14 +306,15 @@ class TierCatalog:
 
         Examples
         --------
-        >>> TierCatalog.from_mapping({"mug": ["small", "large", "small"]})
+        >>> TierCatalog.from_mapping({"mug": ["small", "large", "small"]})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: family 'mug' lists item 'small' twice (a tier chain must not repeat an item or cycle)
+        ValueError: family 'mug' lists item 'small' twice (a tier chain must not repeat an ...)
         """
         if not isinstance(families, Mapping):
             raise TypeError(
-                f"families must be a mapping {{family: [items by tier]}}, got {type(families).__name__}"
+                "families must be a mapping {family: [items by tier]}, "
+                f"got {type(families).__name__}"
             )
         if not families:
             raise ValueError("catalog is empty: at least one family is needed")
@@ -333,7 +334,8 @@ class TierCatalog:
                 if item in where:
                     if where[item] == family:
                         raise ValueError(
-                            f"family {family!r} lists item {item!r} twice (a tier chain must not repeat an item or cycle)"
+                            f"family {family!r} lists item {item!r} twice "
+                            "(a tier chain must not repeat an item or cycle)"
                         )
                     raise ValueError(
                         f"item {item!r} is in more than one family: {[where[item], family]}"
@@ -342,23 +344,23 @@ class TierCatalog:
                 items.append(item)
                 fams.append(family)
                 tiers.append(float(rank))
-        price_arr = None
+        price_arr: list[Any] | None = None
         if prices is not None:
             unknown = [k for k in prices if k not in where]
             if unknown:
-                raise UnknownIdError(f"prices name item(s) not in any family: {_shown(unknown)}")
-            price_arr = np.array([prices.get(i, np.nan) for i in items], dtype=np.float64)
+                raise UnknownIdError(f"prices name item(s) not in any family: {shown(unknown)}")
             given = [i for i in items if i in prices]
-            missing = [i for i in given if pd.isna(prices[i])]
+            missing = [i for i in given if prices[i] is None or pd.isna(prices[i])]
             if missing:
                 raise ValueError(
-                    f"prices of item(s) {_shown(missing)} are missing (NaN); leave them out instead"
+                    f"prices of item(s) {shown(missing)} are missing (NaN); leave them out instead"
                 )
+            price_arr = [prices.get(i) for i in items]  # None: unknown
         feats = None
         if features is not None:
             unknown = [k for k in features if k not in where]
             if unknown:
-                raise UnknownIdError(f"features name item(s) not in any family: {_shown(unknown)}")
+                raise UnknownIdError(f"features name item(s) not in any family: {shown(unknown)}")
             feats = [_as_feature_set(features.get(i, ())) for i in items]
         return cls(
             np.array(items, dtype=object) if _mixed(items) else np.array(items),
@@ -393,7 +395,7 @@ class TierCatalog:
         return f"TierCatalog({len(self)} items in {len(self._members)} families)"
 
     def _positions(self, items: Iterable[Any] | np.ndarray) -> np.ndarray:
-        values = _as_1d_array(items, "items")
+        values = as_id_array(items, "items")
         if values.size == 0:
             return np.empty(0, dtype=np.int64)
         try:
@@ -422,8 +424,8 @@ class TierCatalog:
             raise UnknownIdError(f"item {item!r} is not in the catalog")
         return int(pos)
 
-    def family_of(self, items: Iterable[Any] | np.ndarray) -> np.ndarray:
-        """The family of each item (object array; ``None`` for items not in the catalog).
+    def family_of(self, items: ExternalIds) -> np.ndarray:
+        """Return the family of each item (object array; ``None`` for items not in the catalog).
 
         Examples
         --------
@@ -436,8 +438,8 @@ class TierCatalog:
         out[known] = self._family[pos[known]]
         return out
 
-    def tier_of(self, items: Iterable[Any] | np.ndarray) -> np.ndarray:
-        """The tier rank of each item (float; NaN for items not in the catalog).
+    def tier_of(self, items: ExternalIds) -> np.ndarray:
+        """Return the tier rank of each item (float; NaN for items not in the catalog).
 
         Examples
         --------
@@ -447,19 +449,20 @@ class TierCatalog:
         pos = self._positions(items)
         return np.where(pos >= 0, self._tier[np.maximum(pos, 0)], np.nan)
 
-    def price_of(self, items: Iterable[Any] | np.ndarray) -> np.ndarray:
-        """The price of each item (float; NaN when unknown or not in the catalog).
+    def price_of(self, items: ExternalIds) -> np.ndarray:
+        """Return the price of each item (float; NaN when unknown or not in the catalog).
 
         Examples
         --------
-        >>> TierCatalog.from_mapping({"f": ["a", "b"]}, prices={"b": 9.5}).price_of(["a", "b"]).tolist()
+        >>> catalog = TierCatalog.from_mapping({"f": ["a", "b"]}, prices={"b": 9.5})
+        >>> catalog.price_of(["a", "b"]).tolist()
         [nan, 9.5]
         """
         pos = self._positions(items)
         return np.where(pos >= 0, self._price[np.maximum(pos, 0)], np.nan)
 
-    def features_of(self, item: Any) -> frozenset:
-        """The features of ``item`` (a ``KeyError`` if it is not in the catalog).
+    def features_of(self, item: ExternalId) -> frozenset:
+        """Return the features of ``item`` (a ``KeyError`` if it is not in the catalog).
 
         Examples
         --------
@@ -468,8 +471,8 @@ class TierCatalog:
         """
         return self._features[self._position(item)]
 
-    def higher_tiers(self, item: Any) -> list[Any]:
-        """Items of ``item``'s family with a strictly higher tier, lowest first.
+    def higher_tiers(self, item: ExternalId) -> list[ExternalId]:
+        """Return the items of ``item``'s family with a strictly higher tier, lowest first.
 
         A ``KeyError`` if ``item`` is not in the catalog.
 
@@ -483,8 +486,8 @@ class TierCatalog:
         above = members[self._tier[members] > self._tier[pos]]
         return self._index[above].tolist()
 
-    def family_members(self, family: Any) -> list[Any]:
-        """All items of ``family``, lowest tier first (a ``KeyError`` if unknown).
+    def family_members(self, family: Any) -> list[ExternalId]:
+        """Return all items of ``family``, lowest tier first (a ``KeyError`` if unknown).
 
         Examples
         --------
@@ -497,24 +500,67 @@ class TierCatalog:
 
     # ------------------------------------------------------------- persistence
     def save(self, path: Any, *, compress: bool = False) -> None:
-        """Save the catalog to ``path`` (arrays and JSON, never pickle); read it back with :func:`recsys.load`.
+        """Save the catalog to ``path``: arrays and JSON, never pickle, written atomically.
 
         Items, families and features must be ints, floats, bools or strings
-        (one type each); see :mod:`recsys.persistence` for the format.
-        """
-        from recsys.persistence import save
+        (one type each); see :mod:`recsys.io.codec` for the format.  Read it
+        back with :meth:`load` or :func:`recsys.load`.
 
-        save(self, path, compress=compress)
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Written exactly there (no extension is added; ``.npz`` is customary).
+        compress : bool
+            Deflate the arrays.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiers.npz")
+        >>> TierCatalog.from_mapping({"mug": ["small", "large"]}).save(path)
+        >>> TierCatalog.load(path).higher_tiers("small")
+        ['large']
+        """
+        codec.save_object(self, path, compress=compress)
+
+    @classmethod
+    def load(cls, path: Any) -> TierCatalog:
+        """Load a catalog saved with :meth:`save`; the file must hold a ``TierCatalog``.
+
+        ``TierCatalog.load(path)`` is ``recsys.load(path, expected=TierCatalog)``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        TierCatalog
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        ValueError
+            Naming the file and the problem: it holds a model, it is not a
+            recsys file, it is truncated, corrupted or inconsistent, or a newer
+            recsys wrote it.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiers.npz")
+        >>> TierCatalog.from_mapping({"mug": ["small", "large"]}).save(path)
+        >>> TierCatalog.load(path).family_members("mug")
+        ['small', 'large']
+        """
+        return codec.load_object(path, expected=cls)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        from recsys import persistence
-
         meta: dict[str, Any] = {}
         arrays: dict[str, np.ndarray] = {}
-        persistence.put_ids(
-            meta, arrays, "items", self._index.to_numpy(), index_dtype=self._index.dtype
-        )
-        persistence.put_ids(meta, arrays, "families", self._family)
+        codec.put_ids(meta, arrays, "items", self._index.to_numpy(), index_dtype=self._index.dtype)
+        codec.put_ids(meta, arrays, "families", self._family)
         arrays["tiers"], arrays["prices"] = (
             self._tier.astype(np.float64),
             self._price.astype(np.float64),
@@ -523,9 +569,7 @@ class TierCatalog:
         codes, vocabulary = (
             pd.factorize(np.array(flat, dtype=object)) if flat else (np.empty(0, np.int64), [])
         )
-        persistence.put_ids(
-            meta, arrays, "features.vocabulary", np.array(list(vocabulary), dtype=object)
-        )
+        codec.put_ids(meta, arrays, "features.vocabulary", np.array(list(vocabulary), dtype=object))
         arrays["features.indptr"] = np.concatenate(
             [[0], np.cumsum([len(f) for f in self._features])]
         ).astype(np.int64)
@@ -536,36 +580,41 @@ class TierCatalog:
     def _from_state(
         cls, params: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]
     ) -> TierCatalog:
-        from recsys import persistence
-
-        items = persistence.get_ids(meta, arrays, "items")
-        vocabulary = persistence.get_ids(meta, arrays, "features.vocabulary")
+        items = codec.get_ids(meta, arrays, "items")
+        vocabulary = codec.get_ids(meta, arrays, "features.vocabulary")
         indptr, indices = arrays["features.indptr"], arrays["features.indices"]
-        persistence.check_csr_parts(indptr, indices, (items.size, vocabulary.size), "features")
+        codec.check_csr_parts(indptr, indices, (items.size, vocabulary.size), "features")
         features = [
             frozenset(vocabulary[indices[a:b]].tolist())
             for a, b in zip(indptr[:-1], indptr[1:], strict=True)
         ]
         catalog = cls(
             items,
-            persistence.get_ids(meta, arrays, "families"),
+            codec.get_ids(meta, arrays, "families"),
             arrays["tiers"],
-            arrays["prices"],
+            _unknown_as_none(arrays["prices"]),  # saved with NaN for an unknown price
             features,
             price_order="ignore",
         )
         wanted = meta["items"].get("index_dtype")
         if wanted is not None and str(catalog._index.dtype) != wanted:
-            catalog._index = catalog._index.astype(wanted)
+            try:  # the dtype the items' index had: it must hold the same items
+                index = catalog._index.astype(wanted)
+            except Exception as err:  # pandas raises TypeError, ValueError, NotImplementedError
+                raise ValueError(f"items: bad index_dtype {wanted!r}") from err
+            if not (index.equals(catalog._index) and index.is_unique):
+                raise ValueError(f"items: index_dtype {wanted!r} changes the items")
+            catalog._index = index
         return catalog
 
     # ----------------------------------------------------------------- helpers
     def to_pandas(self) -> pd.DataFrame:
-        """One row per item: ``item, family, tier, price, features`` (sorted by family, tier).
+        """Return one row per item: ``item, family, tier, price, features`` (by family, tier).
 
         Examples
         --------
-        >>> TierCatalog.from_mapping({"f": ["a", "b"]}).to_pandas()[["item", "tier"]].values.tolist()
+        >>> catalog = TierCatalog.from_mapping({"f": ["a", "b"]})
+        >>> catalog.to_pandas()[["item", "tier"]].values.tolist()
         [['a', 1.0], ['b', 2.0]]
         """
         order = np.concatenate(list(self._members.values()))
@@ -580,27 +629,29 @@ class TierCatalog:
         )
 
     def attributes(self) -> pd.DataFrame:
-        """``family, tier, price`` indexed by item, ready for ``Rules(item_attributes=...)``.
+        """Return ``family, tier, price`` indexed by item, for ``Rules(item_attributes=...)``.
 
         Examples
         --------
-        >>> TierCatalog.from_mapping({"f": ["a"]}, prices={"a": 2.0}).attributes().loc["a", "price"]
+        >>> catalog = TierCatalog.from_mapping({"f": ["a"]}, prices={"a": 2.0})
+        >>> catalog.attributes().loc["a", "price"]
         np.float64(2.0)
         """
         frame = self.to_pandas().drop(columns="features")
         return frame.set_index("item")
 
-    def restrict_to(self, items: Iterable[Any]) -> TierCatalog:
-        """The catalog without the items not in ``items`` (e.g. those a model never saw).
+    def restrict_to(self, items: ExternalIds) -> TierCatalog:
+        """Return the catalog without the items not in ``items`` (e.g. those a model never saw).
 
         Families keep their order of tiers; families left empty are dropped.
 
         Examples
         --------
-        >>> TierCatalog.from_mapping({"f": ["a", "b", "c"], "g": ["x"]}).restrict_to(["a", "c"]).higher_tiers("a")
+        >>> catalog = TierCatalog.from_mapping({"f": ["a", "b", "c"], "g": ["x"]})
+        >>> catalog.restrict_to(["a", "c"]).higher_tiers("a")
         ['c']
         """
-        keep_values = pd.Index(_as_1d_array(items, "items"))
+        keep_values = pd.Index(as_id_array(items, "items"))
         keep = np.asarray(self._index.isin(keep_values))
         if not keep.any():
             raise ValueError(
@@ -610,23 +661,62 @@ class TierCatalog:
             self._index.to_numpy()[keep],
             self._family[keep],
             self._tier[keep],
-            self._price[keep],
+            _unknown_as_none(self._price[keep]),
             [f for f, k in zip(self._features, keep, strict=True) if k],
             price_order="ignore",
         )
 
-    def check_against(self, model: Any, errors: str = "raise") -> list[Any]:
+    def check_against(self, model: Any, errors: str = "raise") -> list[ExternalId]:
         """Check that every catalog item is known to ``model``; see :func:`check_catalog`.
 
         Examples
         --------
         >>> import recsys
         >>> log = pd.DataFrame({"user": [1, 1], "item": ["a", "b"]})
-        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
         >>> TierCatalog.from_mapping({"f": ["a", "b", "c"]}).check_against(model, errors="return")
         ['c']
         """
-        return check_catalog(self, model, errors)
+        return unknown_catalog_items(self.items, model, errors)
+
+
+def _price_array(prices: Any, n: int, items: np.ndarray) -> np.ndarray:
+    """Return the constructor's ``prices`` as float64, NaN where ``None`` (unknown).
+
+    A NaN given as a price, a negative or an infinite price is a ``ValueError``.
+    """
+    if prices is None:
+        return np.full(n, np.nan)
+    if isinstance(prices, np.ndarray) and prices.dtype.kind in "iufb":
+        raw = prices
+        unknown = np.zeros(raw.shape, dtype=bool)
+    else:
+        raw = np.empty(len(prices), dtype=object)
+        raw[:] = list(prices)
+        unknown = np.array([v is None for v in raw], dtype=bool)
+        missing = np.array([pd.api.types.is_scalar(v) and bool(pd.isna(v)) for v in raw])
+        raw[missing.astype(bool)] = np.nan  # None, NaN, pd.NA
+    if raw.shape != (n,):
+        raise ValueError(f"prices must have length {n}, got shape {raw.shape}")
+    out = raw.astype(np.float64)
+    nan_given = np.isnan(out) & ~unknown
+    if nan_given.any():
+        raise ValueError(
+            f"catalog items {shown(items[nan_given].tolist())} have a missing (NaN) price; "
+            "pass None for a price that is unknown"
+        )
+    bad = np.isinf(out) | (out < 0)
+    if bad.any():
+        raise ValueError(
+            f"catalog items {shown(items[bad].tolist())} have a negative or infinite price"
+        )
+    return out
+
+
+def _unknown_as_none(prices: np.ndarray) -> list[float | None]:
+    """Return float prices as the constructor takes them: ``None`` where NaN (unknown)."""
+    return [None if np.isnan(p) else float(p) for p in prices]
 
 
 def _mixed(values: list[Any]) -> bool:
@@ -666,182 +756,3 @@ def _feature_sets(df: pd.DataFrame, feature_cols: Sequence[str]) -> list[frozens
                 sets.append(frozenset([f"{col}={v}"]))
         per_col.append(sets)
     return [frozenset().union(*row) for row in zip(*per_col, strict=True)]
-
-
-# ---------------------------------------------------------------------------
-# aligning a catalog with a model
-# ---------------------------------------------------------------------------
-
-
-def check_catalog(catalog: TierCatalogProtocol, model: Any, errors: str = "raise") -> list[Any]:
-    """Catalog items unknown to a fitted model.
-
-    The selling APIs work on the model's items, so a catalog built on other
-    IDs (product names instead of SKUs, ints instead of strings) is caught
-    here rather than silently giving no upgrades.
-
-    Parameters
-    ----------
-    catalog : TierCatalogProtocol
-    model : Recommender
-        A fitted model (``item_ids_``).
-    errors : {"raise", "return"}
-        ``"raise"``: a :class:`~recsys.exceptions.UnknownIdError` (a
-        ``KeyError``) listing the unknown items, if any; ``"return"``: return
-        them.
-
-    Returns
-    -------
-    list
-        The unknown items (empty when all are known).
-
-    Examples
-    --------
-    >>> import recsys
-    >>> log = pd.DataFrame({"user": [1, 1], "item": ["a", "b"]})
-    >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
-    >>> check_catalog(TierCatalog.from_mapping({"f": ["a", "b"]}), model)
-    []
-    """
-    if errors not in ("raise", "return"):
-        raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
-    if not isinstance(catalog, TierCatalogProtocol):
-        raise TypeError(f"catalog must implement TierCatalogProtocol, got {type(catalog).__name__}")
-    if not hasattr(model, "item_ids_"):
-        raise TypeError(f"model must be a fitted recommender, got {type(model).__name__}")
-    items = _as_1d_array(catalog.items, "catalog items")
-    rows = (
-        model.item_ids_.to_rows(items, missing="ignore")
-        if items.size
-        else np.empty(0, dtype=np.int32)
-    )
-    unknown = items[rows < 0].tolist()
-    if unknown and errors == "raise":
-        hint = (
-            "none of the catalog items are known to the model: do the catalog and the model use the same item IDs "
-            f"(catalog {type(items[0]).__name__} IDs like {items[0]!r}, model IDs like "
-            f"{model.item_ids_.external_ids[0]!r})?"
-            if len(unknown) == items.size
-            else "drop them with catalog.restrict_to(model.item_ids_.external_ids)"
-        )
-        raise UnknownIdError(
-            f"{len(unknown)} of {items.size} catalog item(s) are unknown to the model: {_shown(unknown)}; {hint}"
-        )
-    return unknown
-
-
-@dataclass(frozen=True, eq=False)
-class CatalogView:
-    """A catalog aligned with a model's item rows (built by :func:`catalog_view`).
-
-    Attributes
-    ----------
-    family : numpy.ndarray of int32, shape (n_model_items,)
-        Family code of every model item row, ``-1`` when in no family.
-    family_names : numpy.ndarray
-        The family of every code.
-    members_indptr, members : numpy.ndarray
-        CSR family code → model rows of its items, lowest tier first.
-    tier, price : numpy.ndarray of float64, shape (n_model_items,)
-        Tier rank and price of every model item row (NaN outside the catalog).
-    step : numpy.ndarray of int32, shape (n_model_items,)
-        Position of the item within its family, 0 = lowest tier (``-1``
-        outside the catalog); tier jumps are counted in these steps.
-    unknown : tuple
-        Catalog items the model does not know (left out).
-    """
-
-    family: np.ndarray
-    family_names: np.ndarray
-    members_indptr: np.ndarray
-    members: np.ndarray
-    tier: np.ndarray
-    step: np.ndarray
-    price: np.ndarray
-    unknown: tuple = ()
-
-    def family_exclusions(
-        self, query_indptr: np.ndarray, query_rows: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """CSR of every item sharing a family with any item of each query (the query's own tiers).
-
-        Examples
-        --------
-        >>> view = CatalogView(np.array([0, 0, -1], dtype=np.int32), np.array(["f"], dtype=object),
-        ...                    np.array([0, 2]), np.array([0, 1], dtype=np.int32), np.array([1.0, 2.0, np.nan]),
-        ...                    np.array([0, 1, -1], dtype=np.int32), np.full(3, np.nan))
-        >>> [a.tolist() for a in view.family_exclusions(np.array([0, 1, 2]), np.array([0, 2]))]
-        [[0, 2, 2], [0, 1]]
-        """
-        # the member rows of every query entry's family, in entry order: entries are grouped by query,
-        # so the query's CSR just sums its entries' lengths
-        entry_ip, take = row_positions(self.members_indptr, self.family[query_rows])
-        indptr = entry_ip[query_indptr]
-        return indptr, self.members[take].astype(np.int32, copy=False)
-
-
-def catalog_view(catalog: TierCatalogProtocol, model: Any) -> CatalogView:
-    """Align ``catalog`` with ``model``'s item rows (cached on a :class:`TierCatalog`).
-
-    Catalog items the model does not know are left out (listed in
-    ``unknown``); a catalog sharing *no* item with the model raises the
-    :func:`check_catalog` error.
-
-    Examples
-    --------
-    >>> import recsys
-    >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "x"]})
-    >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
-    >>> catalog_view(TierCatalog.from_mapping({"f": ["a", "b"]}), model).family.tolist()
-    [0, 0, -1]
-    """
-    if not isinstance(catalog, (TierCatalog, TierCatalogProtocol)):
-        raise TypeError(
-            f"catalog must be a TierCatalog or implement TierCatalogProtocol "
-            f"(items, family_of, tier_of, price_of, features_of, higher_tiers); got {type(catalog).__name__}"
-        )
-    if isinstance(catalog, TierCatalog):
-        cached = catalog._view_cache
-        if cached is not None and cached[0] is model.item_ids_:
-            return cached[1]
-    items = _as_1d_array(catalog.items, "catalog items")
-    rows = (
-        model.item_ids_.to_rows(items, missing="ignore")
-        if items.size
-        else np.empty(0, dtype=np.int32)
-    )
-    known = rows >= 0
-    if items.size and not known.any():
-        check_catalog(catalog, model)  # raises, explaining the ID mismatch
-    unknown = tuple(items[~known].tolist())
-    items, rows = items[known], rows[known]
-    n_items = len(model.item_ids_)
-    fams = np.asarray(catalog.family_of(items), dtype=object)
-    tiers = np.asarray(catalog.tier_of(items), dtype=np.float64)
-    prices = np.asarray(catalog.price_of(items), dtype=np.float64)
-    if fams.shape != items.shape or tiers.shape != items.shape or prices.shape != items.shape:
-        raise ValueError("catalog.family_of / tier_of / price_of must return one value per item")
-    in_family = ~pd.isna(fams)
-    if np.isnan(tiers[in_family]).any():
-        bad = items[in_family][np.isnan(tiers[in_family])]
-        raise ValueError(f"catalog items {_shown(bad)} are in a family but have no tier")
-    codes, names = pd.factorize(fams[in_family])
-    family = np.full(n_items, -1, dtype=np.int32)
-    family[rows[in_family]] = codes
-    tier = np.full(n_items, np.nan)
-    tier[rows[in_family]] = tiers[in_family]
-    price = np.full(n_items, np.nan)
-    price[rows] = prices
-    member_rows = rows[in_family]
-    order = np.lexsort((tiers[in_family], codes))
-    indptr = np.zeros(len(names) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(codes, minlength=len(names)), out=indptr[1:])
-    members = member_rows[order].astype(np.int32)
-    step = np.full(n_items, -1, dtype=np.int32)
-    step[members] = np.arange(members.size) - np.repeat(indptr[:-1], np.diff(indptr))
-    view = CatalogView(
-        family, np.asarray(names, dtype=object), indptr, members, tier, step, price, unknown
-    )
-    if isinstance(catalog, TierCatalog):
-        catalog._view_cache = (model.item_ids_, view)
-    return view

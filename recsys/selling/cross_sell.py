@@ -19,7 +19,7 @@ How each model scores a basket ``B``
 * :class:`~recsys.ItemItem` with another similarity: the mean similarity of
   an item to the basket's items, ``mean_{b in B} sim(b, j)``.
 * :class:`~recsys.ALS` (and any other model): the basket folded in as a new
-  user (``_score_histories``), every item scored.
+  user (``score_history_rows``), every item scored.
 * :class:`~recsys.Popularity`: the (segment's) popularity.
 
 Items with no evidence are filled in by popularity (score 0).  For the
@@ -60,9 +60,9 @@ Countries without their own model (and ``segment=None``) use the default.
 from __future__ import annotations
 
 import warnings
-import weakref
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -70,16 +70,26 @@ import scipy.sparse as sp
 
 from recsys._utils.sparse import row_positions, select_csr_rows
 from recsys._utils.threads import resolve_num_threads
-from recsys.core.constrained import (
-    Constraints,
-    constrained_topn_candidates,
-    constrained_topn_dense,
-    constrained_topn_neighbours,
-)
-from recsys.data.ids import IdMap, _as_1d_array
+from recsys.core.constraints import Constraints
+from recsys.core.topn_candidates import constrained_topn_candidates
+from recsys.core.topn_dense import constrained_topn_dense
+from recsys.core.topn_neighbours import constrained_topn_neighbours
+from recsys.data.ids import as_id_array
 from recsys.data.validation import require_columns, require_dataframe, require_no_missing
 from recsys.models.base import Recommender, check_n
-from recsys.selling.catalog import TierCatalogProtocol, catalog_view
+from recsys.models.item_item import ItemItem
+from recsys.models.popularity import Popularity
+from recsys.selling._common import (
+    Columns,
+    base_model,
+    check_model,
+    check_rules,
+    check_unknown_items,
+    item_lookup,
+    model_kind,
+)
+from recsys.selling.catalog import TierCatalogProtocol
+from recsys.selling.catalog_alignment import catalog_view
 from recsys.selling.explain import (
     FROM_BASKET,
     FROM_HISTORY,
@@ -91,10 +101,12 @@ from recsys.selling.explain import (
 )
 from recsys.selling.rules import Rules
 from recsys.selling.segments import SegmentedModel
+from recsys.types import ExternalId, ExternalIds
 
 __all__ = [
     "CROSS_SELL_COLUMNS",
     "DEFAULT_USER_WEIGHT",
+    "CrossSellResult",
     "SegmentedModel",
     "recommend_cross_sell",
     "recommend_cross_sell_batch",
@@ -109,36 +121,65 @@ CROSS_SELL_COLUMNS = ["item", "score", "rank", "because", "together_count", "lif
 
 #: Dense scoring (factor models) handles this many score cells per chunk.
 _DENSE_CELLS = 1 << 23
-_DEFAULT_RULES = Rules()
-_REPEAT_RULES = Rules(exclude_owned=False)
+
+
+@dataclass(frozen=True, eq=False)
+class CrossSellResult(Columns):
+    """One cross-sell list as NumPy arrays (:func:`recommend_cross_sell`, ``return_frame=False``).
+
+    One entry per recommended item, best first; the fields are the columns of
+    the DataFrame the call returns otherwise (:meth:`to_pandas` builds it).
+
+    Attributes
+    ----------
+    item : numpy.ndarray
+        The recommended items (external IDs).
+    score : numpy.ndarray of float32
+        Their scores (see :mod:`recsys.selling.cross_sell`).
+    rank : numpy.ndarray of int64
+        1 = best.
+    because : numpy.ndarray of object, optional
+        The basket item contributing most; ``None`` for history and
+        popularity picks.  ``None`` (the field) without ``explain``.
+    together_count : numpy.ndarray of int64, optional
+        Orders (or customers, for user-level models) holding both the item
+        and ``because``.
+    lift : numpy.ndarray of float64, optional
+        Lift of the pair (NaN without ``because``).
+    reason : numpy.ndarray of object, optional
+        The explanation as a sentence.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> log = pd.DataFrame({"order": [1, 1, 2, 2], "item": ["tea", "cup", "tea", "cup"]})
+    >>> data = recsys.Interactions.from_pandas(log, user_col="order", item_col="item",
+    ...                                        basket_col="order")
+    >>> model = recsys.ItemItem(min_count=1).fit(data)
+    >>> result = recommend_cross_sell(model, ["tea"], n=1, return_frame=False)
+    >>> result.item.tolist(), result.because.tolist(), len(result)
+    (['cup'], ['tea'], 1)
+    """
+
+    item: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray
+    because: np.ndarray | None = None
+    together_count: np.ndarray | None = None
+    lift: np.ndarray | None = None
+    reason: np.ndarray | None = None
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Return the list as the DataFrame :func:`recommend_cross_sell` returns by default."""
+        columns = self.columns()
+        if self.because is not None:  # object dtype: a missing explanation is None, as in frames
+            columns["because"] = pd.Series(self.because, dtype=object)
+        return pd.DataFrame(columns, copy=False)
 
 
 # ---------------------------------------------------------------------------
-# shared helpers
+# argument checks and per-query arrays
 # ---------------------------------------------------------------------------
-
-
-def _check_model(model: Any) -> Recommender | SegmentedModel:
-    if isinstance(model, SegmentedModel):
-        return model
-    if not isinstance(model, Recommender):
-        raise TypeError(
-            f"model must be a recsys Recommender or SegmentedModel, got {type(model).__name__}"
-        )
-    model._check_fitted()
-    return model
-
-
-def _check_rules(rules: Rules | None, model: Recommender | SegmentedModel | None = None) -> Rules:
-    """``rules``, or the default: owned items may come back only as repeats of a probability model."""
-    if rules is None:
-        if model is None:
-            return _DEFAULT_RULES
-        base = model.default if isinstance(model, SegmentedModel) else model
-        return _REPEAT_RULES if _model_kind(base) == "probability" else _DEFAULT_RULES
-    if not isinstance(rules, Rules):
-        raise TypeError(f"rules must be a recsys.selling.Rules, got {type(rules).__name__}")
-    return rules
 
 
 def _check_weight(user_weight: float | None) -> float | None:
@@ -151,16 +192,6 @@ def _check_weight(user_weight: float | None) -> float | None:
     ):
         raise ValueError(f"user_weight must be None or a number in [0, 1], got {user_weight!r}")
     return float(user_weight)
-
-
-def _model_kind(scorer: Recommender) -> str:
-    if getattr(scorer, "conditional_probability_", None) is not None:
-        return "probability"
-    if hasattr(scorer, "neighbours_"):
-        return "neighbours"
-    if hasattr(scorer, "item_scores_") and hasattr(scorer, "_global_order"):
-        return "popularity"
-    return "dense"
 
 
 class _Batch:
@@ -253,7 +284,7 @@ def _history_queries(
 
 
 def _neighbour_path(
-    scorer: Recommender,
+    scorer: ItemItem,
     base: Recommender,
     batch: _Batch,
     n: int,
@@ -278,6 +309,7 @@ def _neighbour_path(
         query_explain=q_ex,
         num_threads=num_threads,
     )
+    assert sim_pos is not None  # positions=True (the default) returns them
     out.ids[pos], out.scores[pos] = ids, scores
     if explain:
         because, together, lift = neighbour_evidence(table, sim_pos, ids)
@@ -289,7 +321,10 @@ def _neighbour_path(
 
 
 def _scorer_user_rows(scorer: Recommender, base: Recommender, batch: _Batch) -> np.ndarray:
-    """The batch's users as rows of ``scorer`` (a segment's model has its own users), ``-1`` if unknown."""
+    """Return the batch's users as rows of ``scorer``, ``-1`` where it does not know them.
+
+    A segment's model has its own users.
+    """
     if scorer is base:
         return batch.user_rows
     rows = np.full(batch.size, -1, dtype=np.int32)
@@ -331,6 +366,7 @@ def _probability_path(
         combine="noisy_or",
         num_threads=num_threads,
     )
+    assert sim_pos is not None  # positions=True (the default) returns them
     out.ids[pos], out.scores[pos] = ids, scores
     if not explain:
         return
@@ -340,15 +376,17 @@ def _probability_path(
     kind = np.where(sim_pos >= 0, FROM_BASKET, FROM_POPULARITY).astype(np.int8)
     repeat_count = np.zeros(ids.shape, dtype=np.int64)
     order_count = np.zeros(ids.shape, dtype=np.int64)
-    counts = scorer._repeat_counts
-    if counts is not None and user_weight != 0:
+    if scorer.repeat_prior_ is not None and user_weight != 0:
         q, slot = np.nonzero((ids >= 0) & (user_rows[:, None] >= 0))
-        if q.size:
-            h = _csr_values(counts[0], user_rows[q], ids[q, slot])
-            n_orders = counts[1][user_rows[q]]
-            p = counts[2][ids[q, slot]]
-            a = scorer.repeat_prior_
-            r = (1.0 if user_weight is None else user_weight) * (h + a * p) / (n_orders + a)
+        evidence = (
+            scorer.repeat_evidence(
+                user_rows[q], ids[q, slot], 1.0 if user_weight is None else user_weight
+            )
+            if q.size
+            else None
+        )
+        if evidence is not None:
+            r, h, n_orders = evidence
             repeat = (h > 0) & (r >= basket_p[q, slot])
             q, slot = q[repeat], slot[repeat]
             repeat_count[q, slot], order_count[q, slot] = h[repeat], n_orders[repeat]
@@ -361,23 +399,8 @@ def _probability_path(
     out.unit[pos] = _co_purchase_unit(scorer, table)
 
 
-def _csr_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``matrix[rows[i], cols[i]]`` for each i (sorted indices): a binary search per pair for a few
-    pairs — scipy's fancy indexing costs more than the whole single-basket call."""
-    if rows.size > 256:
-        return np.asarray(matrix[rows, cols]).ravel()
-    out = np.zeros(rows.size, dtype=matrix.dtype)
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
-        lo, hi = indptr[r], indptr[r + 1]
-        p = lo + int(np.searchsorted(indices[lo:hi], c))
-        if p < hi and indices[p] == c:
-            out[k] = data[p]
-    return out
-
-
 def _co_purchase_unit(scorer: Recommender, table: Any) -> str:
-    """What the neighbour table counted: "orders" (baskets) or "customers" (user histories)."""
+    """Name what the neighbour table counted: "orders" (baskets) or "customers" (histories)."""
     if not getattr(scorer, "use_baskets", True):
         return "customers"
     if table.n_rows != len(scorer.user_ids_) or not np.array_equal(
@@ -388,10 +411,10 @@ def _co_purchase_unit(scorer: Recommender, table: Any) -> str:
 
 
 def _popularity_fill(
-    scorer: Recommender, batch: _Batch, segments: np.ndarray
+    scorer: Popularity, batch: _Batch, segments: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """Fill orders/scores per query for a Popularity model: the segment's if known, else overall."""
-    order, scores = scorer._global_order
+    order, scores = scorer.ranked_item_rows()
     fills, fill_scores, labels = [order], [scores], [None]
     row_of = np.zeros(batch.size, dtype=np.int32)
     label_of = np.full(batch.size, None, dtype=object)
@@ -405,7 +428,7 @@ def _popularity_fill(
         if known_user.any() and scorer is not None and scorer.user_segments_ is not None:
             seg_rows[known_user] = scorer.user_segments_[batch.user_rows[known_user]]
         for seg in np.unique(seg_rows[seg_rows >= 0]):
-            o, s = scorer._segment_orders[seg]
+            o, s = scorer.ranked_item_rows(int(seg))
             fills.append(o)
             fill_scores.append(s)
             labels.append(seg_ids.to_external([seg])[0])
@@ -415,8 +438,22 @@ def _popularity_fill(
     return np.vstack(fills), np.vstack(fill_scores), row_of, label_of
 
 
-def _is_factor_model(scorer: Recommender) -> bool:
-    return all(hasattr(scorer, a) for a in ("fold_in_rows", "item_factors_", "user_factors_"))
+class _FactorModel(Protocol):
+    """A matrix-factorisation model (ALS): user and item factors, and a fold-in."""
+
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+
+    def fold_in_rows(self, histories: sp.csr_matrix) -> np.ndarray:
+        """Return the user factors of ad-hoc histories (one row each)."""
+        ...
+
+
+def _factor_model(scorer: Recommender) -> _FactorModel | None:
+    """Return ``scorer`` as a factor model if it is one (ALS and the like), else ``None``."""
+    if all(hasattr(scorer, a) for a in ("fold_in_rows", "item_factors_", "user_factors_")):
+        return cast(_FactorModel, scorer)
+    return None
 
 
 def _basket_csr(batch: _Batch, n_items: int) -> sp.csr_matrix:
@@ -456,20 +493,28 @@ def _blend_users(
 def _dense_scores(
     scorer: Recommender, batch: _Batch, user_weight: float, explain: bool
 ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Every item's score for each query, and a function giving each basket entry's own scores for some items.
+    """Return every item's score for each query, and the scores of single basket entries.
 
-    Factor models (ALS) fold the baskets and the single-item entries in with
-    one call; other models go through ``_score_histories``/``_score_users``.
+    The second value is a function giving each basket entry's own scores
+    (what that item alone would recommend) for some items.  Factor models
+    (ALS) fold the baskets and the single-item entries in with one call;
+    other models go through ``score_history_rows``/``score_rows``.
     """
     n_items = len(scorer.item_ids_)
     has_basket = np.diff(batch.indptr) > 0
     scores = np.zeros((batch.size, n_items), dtype=np.float32)
-    if _is_factor_model(scorer):
-        item_factors = scorer.item_factors_
+    factors = _factor_model(scorer)
+    if factors is not None:
+        item_factors = factors.item_factors_
+        user_factors = factors.user_factors_
         parts = [_basket_csr(batch, n_items)[has_basket]]
         if explain:
             parts.append(_entry_csr(batch, n_items))
-        vectors = scorer.fold_in_rows(sp.vstack(parts, format="csr")) if batch.rows.size else None
+        vectors = (
+            factors.fold_in_rows(sp.vstack(parts, format="csr"))
+            if batch.rows.size
+            else np.empty((0, item_factors.shape[1]), dtype=item_factors.dtype)
+        )
         k = int(has_basket.sum())
         if k:
             scores[has_basket] = vectors[:k] @ item_factors.T
@@ -479,7 +524,7 @@ def _dense_scores(
             scores,
             has_basket,
             user_weight,
-            lambda rows: scorer.user_factors_[rows] @ item_factors.T,
+            lambda rows: user_factors[rows] @ item_factors.T,
         )
 
         def entry_scores(items: np.ndarray) -> np.ndarray:
@@ -488,7 +533,7 @@ def _dense_scores(
         return scores, entry_scores
     all_rows = np.arange(n_items)
     if has_basket.any():
-        scores[has_basket] = scorer._score_histories(
+        scores[has_basket] = scorer.score_history_rows(
             _basket_csr(batch, n_items)[has_basket], all_rows
         )
     _blend_users(
@@ -497,11 +542,11 @@ def _dense_scores(
         scores,
         has_basket,
         user_weight,
-        lambda rows: scorer._score_users(rows, all_rows),
+        lambda rows: scorer.score_rows(rows, all_rows),
     )
 
     def generic_entry_scores(items: np.ndarray) -> np.ndarray:
-        return np.asarray(scorer._score_histories(_entry_csr(batch, n_items), items))
+        return scorer.score_history_rows(_entry_csr(batch, n_items), items)
 
     return scores, generic_entry_scores
 
@@ -580,7 +625,7 @@ def _cross_sell(
     now: Any,
     num_threads: int,
 ) -> _Result:
-    base = model.default if isinstance(model, SegmentedModel) else model
+    base = base_model(model)
     blend = DEFAULT_USER_WEIGHT if user_weight is None else user_weight  # the sum and dense paths
     compiled = rules.compile(base)
     extra = [(batch.indptr, batch.rows)]
@@ -634,12 +679,12 @@ def _cross_sell(
                 fill_of_query=fill[2],
             )
 
-        kind = _model_kind(scorer)
+        kind = model_kind(scorer)
         if kind == "probability":
             order = (
                 model.fill_order(segments[pos[0]] if pos.size else None)
                 if isinstance(model, SegmentedModel)
-                else scorer._popular_order[0]
+                else scorer.popular_item_rows()
             )
             constraints = make_constraints(fill=(order, None, np.zeros(sub.size, dtype=np.int32)))
             _probability_path(
@@ -651,15 +696,17 @@ def _cross_sell(
             if isinstance(model, SegmentedModel):
                 order = model.fill_order(segments[pos[0]] if pos.size else None)
             else:
-                order = scorer._popular_order[0]
+                order = scorer.popular_item_rows()
             fill_rows = np.zeros(sub.size, dtype=np.int32)
             constraints = make_constraints(fill=(order, None, fill_rows))
+            item_item = cast(ItemItem, scorer)  # model_kind found its neighbour table
             _neighbour_path(
-                scorer, base, sub, n, constraints, blend, explain, num_threads, out, pos
+                item_item, base, sub, n, constraints, blend, explain, num_threads, out, pos
             )
             if isinstance(model, SegmentedModel) and scorer is not model.default:
                 out.segment_label[pos] = sub_segments
         elif kind == "popularity":
+            assert isinstance(scorer, Popularity)  # what model_kind checked
             fills, fill_scores, fill_rows, labels = _popularity_fill(scorer, sub, sub_segments)
             constraints = make_constraints(fill=(fills, fill_scores, fill_rows))
             empty = np.zeros(sub.size + 1, dtype=np.int64)
@@ -692,40 +739,20 @@ def _take_csr(
 # ---------------------------------------------------------------------------
 
 
-_LOOKUPS: dict[int, tuple[weakref.ref, dict[Any, int], np.ndarray]] = {}
-
-
-def _item_lookup(ids: IdMap) -> tuple[dict[Any, int], np.ndarray]:
-    """A dict external ID → row and the external IDs array of an IdMap, cached per IdMap.
-
-    Looking up a handful of IDs in a dict takes a microsecond; through
-    ``pandas.Index.get_indexer`` about a hundred — it matters for one basket.
-    """
-    hit = _LOOKUPS.get(id(ids))
-    if hit is not None and hit[0]() is ids:
-        return hit[1], hit[2]
-    external = ids.external_ids
-    lookup = dict(zip(external.tolist(), range(len(external)), strict=True))
-    if len(_LOOKUPS) > 16:
-        _LOOKUPS.clear()
-    _LOOKUPS[id(ids)] = (weakref.ref(ids), lookup, external)
-    return lookup, external
-
-
 def _basket_rows(base: Recommender, basket: Any, unknown_items: str) -> np.ndarray:
     if isinstance(basket, (str, bytes)) or np.isscalar(basket):
         basket = [basket]
     if not isinstance(basket, (list, tuple)):
-        basket = _as_1d_array(basket, "basket").tolist()
+        basket = as_id_array(basket, "basket").tolist()
     if len(basket) == 0:
         return np.empty(0, dtype=np.int32)
-    lookup, _ = _item_lookup(base.item_ids_)
+    lookup, _ = item_lookup(base.item_ids_)
     try:
         rows = np.fromiter((lookup.get(v, -1) for v in basket), dtype=np.int32, count=len(basket))
     except TypeError:  # unhashable values: let IdMap explain
         rows = np.full(len(basket), -1, dtype=np.int32)
     if (rows < 0).any() and unknown_items == "raise":
-        base.item_ids_.to_rows(_as_1d_array(basket, "basket"))  # raises UnknownIdError naming them
+        base.item_ids_.to_rows(as_id_array(basket, "basket"))  # raises UnknownIdError naming them
     if (rows < 0).any():
         warnings.warn(
             f"basket: ignored {int((rows < 0).sum())} item(s) unknown to the model",
@@ -736,18 +763,69 @@ def _basket_rows(base: Recommender, basket: Any, unknown_items: str) -> np.ndarr
     return np.unique(rows) if rows.size > 1 else rows
 
 
-def _unknown_items(value: str) -> str:
-    if value not in ("raise", "ignore"):
-        raise ValueError(f"unknown_items must be 'raise' or 'ignore', got {value!r}")
-    return value
+@overload
+def recommend_cross_sell(
+    model: Recommender | SegmentedModel,
+    basket: ExternalIds | ExternalId,
+    n: int = ...,
+    *,
+    user: ExternalId | None = ...,
+    catalog: TierCatalogProtocol | None = ...,
+    rules: Rules | None = ...,
+    segment: Any = ...,
+    explain: bool = ...,
+    user_weight: float | None = ...,
+    now: Any = ...,
+    unknown_items: str = ...,
+    return_frame: Literal[True] = ...,
+    num_threads: int = ...,
+) -> pd.DataFrame: ...
+
+
+@overload
+def recommend_cross_sell(
+    model: Recommender | SegmentedModel,
+    basket: ExternalIds | ExternalId,
+    n: int = ...,
+    *,
+    user: ExternalId | None = ...,
+    catalog: TierCatalogProtocol | None = ...,
+    rules: Rules | None = ...,
+    segment: Any = ...,
+    explain: bool = ...,
+    user_weight: float | None = ...,
+    now: Any = ...,
+    unknown_items: str = ...,
+    return_frame: Literal[False],
+    num_threads: int = ...,
+) -> CrossSellResult: ...
+
+
+@overload
+def recommend_cross_sell(
+    model: Recommender | SegmentedModel,
+    basket: ExternalIds | ExternalId,
+    n: int = ...,
+    *,
+    user: ExternalId | None = ...,
+    catalog: TierCatalogProtocol | None = ...,
+    rules: Rules | None = ...,
+    segment: Any = ...,
+    explain: bool = ...,
+    user_weight: float | None = ...,
+    now: Any = ...,
+    unknown_items: str = ...,
+    return_frame: bool = ...,
+    num_threads: int = ...,
+) -> pd.DataFrame | CrossSellResult: ...
 
 
 def recommend_cross_sell(
     model: Recommender | SegmentedModel,
-    basket: Iterable[Any] | Any,
+    basket: ExternalIds | ExternalId,
     n: int = 5,
     *,
-    user: Any = None,
+    user: ExternalId | None = None,
     catalog: TierCatalogProtocol | None = None,
     rules: Rules | None = None,
     segment: Any = None,
@@ -757,8 +835,8 @@ def recommend_cross_sell(
     unknown_items: str = "raise",
     return_frame: bool = True,
     num_threads: int = 0,
-) -> pd.DataFrame | dict[str, np.ndarray]:
-    """The ``n`` best complements of a basket (cart, order, product page).
+) -> pd.DataFrame | CrossSellResult:
+    """Return the ``n`` best complements of a basket (cart, order, product page).
 
     Parameters
     ----------
@@ -802,14 +880,15 @@ def recommend_cross_sell(
         Basket items the model does not know: a ``KeyError`` naming them, or
         dropped with a warning.
     return_frame : bool
-        ``False`` returns a dict of NumPy arrays (same columns) and skips
-        building a DataFrame — the fastest path for online serving.
+        ``False`` returns a :class:`CrossSellResult` (the same columns as
+        NumPy arrays) and skips building a DataFrame — the fastest path for
+        online serving.
     num_threads : int
         Threads for the kernels (0 = all cores).
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or CrossSellResult
         ``item, score, rank`` and, with ``explain``, ``because`` (the basket
         item contributing most; missing — NaN in a string column — for
         history or popularity picks),
@@ -831,7 +910,8 @@ def recommend_cross_sell(
     ...     "customer": ["a", "a", "b", "b", "a", "a", "a", "d"],
     ...     "item": ["phone", "case", "phone", "case", "phone", "charger", "case", "cable"],
     ... })
-    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
+    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item",
+    ...                                        basket_col="order")
     >>> model = recsys.ItemItem(similarity="cosine", min_count=1).fit(data)
     >>> recs = recommend_cross_sell(model, ["phone"], n=3)
     >>> recs[["item", "rank", "because", "together_count"]].values.tolist()
@@ -839,13 +919,13 @@ def recommend_cross_sell(
     >>> recs["reason"].tolist()[0]
     'bought together with phone in 3 orders, lift 1.3'
     """
-    model = _check_model(model)
+    model = check_model(model)
     n = check_n(n)
     resolve_num_threads(num_threads)
-    rules = _check_rules(rules, model)
+    rules = check_rules(rules, model)
     user_weight = _check_weight(user_weight)
-    base = model.default if isinstance(model, SegmentedModel) else model
-    rows = _basket_rows(base, basket, _unknown_items(unknown_items))
+    base = base_model(model)
+    rows = _basket_rows(base, basket, check_unknown_items(unknown_items))
     user_row = -1
     if user is not None:
         user_row = int(base.user_ids_.to_rows([user], missing="ignore")[0])
@@ -920,19 +1000,22 @@ def recommend_cross_sell_batch(
     >>> import recsys
     >>> orders = pd.DataFrame({"order": [1, 1, 2, 2, 3], "customer": ["a", "a", "a", "a", "b"],
     ...                        "item": ["tea", "cup", "tea", "cup", "pot"]})
-    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order")
+    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item",
+    ...                                        basket_col="order")
     >>> model = recsys.ItemItem(min_count=1).fit(data)
     >>> carts = pd.DataFrame({"cart": ["x", "y"], "item": ["tea", "pot"]})
-    >>> recommend_cross_sell_batch(model, carts, n=1, basket_col="cart")[["cart", "item", "reason"]].values.tolist()
-    [['x', 'cup', 'bought together with tea in 2 orders, lift 1.5'], ['y', 'tea', 'popular with customers']]
+    >>> recs = recommend_cross_sell_batch(model, carts, n=1, basket_col="cart")
+    >>> recs[["cart", "item", "reason"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [['x', 'cup', 'bought together with tea in 2 orders, lift 1.5'],
+     ['y', 'cup', 'popular with customers']]
     """
-    model = _check_model(model)
+    model = check_model(model)
     n = check_n(n)
     resolve_num_threads(num_threads)
-    rules = _check_rules(rules, model)
+    rules = check_rules(rules, model)
     user_weight = _check_weight(user_weight)
-    unknown_items = _unknown_items(unknown_items)
-    base = model.default if isinstance(model, SegmentedModel) else model
+    unknown_items = check_unknown_items(unknown_items)
+    base = base_model(model)
     baskets = require_dataframe(baskets, "baskets")
     require_columns(baskets, [basket_col, item_col, user_col, segment_col], "baskets")
     require_no_missing(baskets, basket_col, "baskets")
@@ -992,7 +1075,8 @@ def _per_basket(
     if multi.any():
         bad = pd.unique(df[basket_col].to_numpy()[np.isin(q_of, pairs["q"].to_numpy()[multi])])
         raise ValueError(
-            f"baskets column {col!r} must have one value per basket; baskets {bad[:10].tolist()} have several"
+            f"baskets column {col!r} must have one value per basket; "
+            f"baskets {bad[:10].tolist()} have several"
         )
     out[pairs["q"].to_numpy()] = pairs["v"].to_numpy()
     return out
@@ -1005,14 +1089,14 @@ def _output(
     query_col: str | None,
     query_ids: np.ndarray | None,
     frame: bool,
-) -> pd.DataFrame | dict[str, np.ndarray]:
+) -> pd.DataFrame | CrossSellResult:
     valid = result.ids >= 0
     per_query = valid.sum(axis=1)
     ids = result.ids[valid]
     columns: dict[str, Any] = {}
     if query_col is not None and query_ids is not None:
         columns[query_col] = np.repeat(query_ids, per_query)
-    _, external = _item_lookup(base.item_ids_)
+    _, external = item_lookup(base.item_ids_)
     columns["item"] = external[ids]
     columns["score"] = result.scores[valid]
     columns["rank"] = (
@@ -1055,12 +1139,13 @@ def _output(
                 repeat_count=repeat_count[hit],
                 order_count=order_count[hit],
             )
-        # in a frame, object dtype: a missing explanation is None whatever else the batch holds (pandas
-        # would otherwise infer a string column with NaN in some batches and keep None in others)
+        # in a frame, object dtype: a missing explanation is None whatever else the batch holds
+        # (pandas would otherwise infer a string column with NaN in some batches and keep None in
+        # others)
         columns["because"] = pd.Series(because, dtype=object) if frame else because
         columns["together_count"] = together
         columns["lift"] = lift
         columns["reason"] = reasons
     if not frame:
-        return columns
+        return CrossSellResult(**columns)
     return pd.DataFrame(columns, copy=False)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.types import ExternalId
+
 __all__ = [
     "FROM_BASKET",
     "FROM_HISTORY",
@@ -37,12 +39,13 @@ _item_user_cache: dict[int, tuple[weakref.ref, Any]] = {}
 def neighbour_evidence(
     table: Any, sim_positions: np.ndarray, ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``because`` rows, co-purchase counts and lift from a :class:`~recsys.core.cooccurrence.NeighbourTable`.
+    """Return ``because`` rows, co-purchase counts and lift from a neighbour table.
 
     Parameters
     ----------
     table : NeighbourTable
-        The item-item model's ``neighbours_``.
+        The item-item model's ``neighbours_``
+        (:class:`~recsys.core.cooccurrence.NeighbourTable`).
     sim_positions : numpy.ndarray of int
         Position in ``table.indices`` of each result's explaining pair (``-1``: none).
     ids : numpy.ndarray of int
@@ -60,8 +63,8 @@ def neighbour_evidence(
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> table = SimpleNamespace(indptr=np.array([0, 1, 2]), indices=np.array([1, 0]), counts=np.array([3, 3]),
-    ...                         item_support=np.array([4, 5]), n_rows=10)
+    >>> table = SimpleNamespace(indptr=np.array([0, 1, 2]), indices=np.array([1, 0]),
+    ...                         counts=np.array([3, 3]), item_support=np.array([4, 5]), n_rows=10)
     >>> [a.tolist() for a in neighbour_evidence(table, np.array([1, -1]), np.array([0, 1]))]
     [[1, -1], [3, 0], [1.5, nan]]
     """
@@ -83,7 +86,7 @@ def neighbour_evidence(
 def cooccurrence_evidence(
     user_items: sp.csr_matrix, because: np.ndarray, ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Customers who have both items, and the lift, for models without a co-occurrence table.
+    """Count the customers who have both items, and the lift, without a co-occurrence table.
 
     Parameters
     ----------
@@ -130,7 +133,7 @@ def cooccurrence_evidence(
 
 def cross_sell_reasons(
     kind: np.ndarray,
-    because: Sequence[Any] | np.ndarray,
+    because: Sequence[ExternalId | None] | np.ndarray,
     together_count: np.ndarray,
     lift: np.ndarray,
     *,
@@ -139,14 +142,15 @@ def cross_sell_reasons(
     repeat_count: np.ndarray | None = None,
     order_count: np.ndarray | None = None,
 ) -> list[str]:
-    """One sentence per cross-sell row.
+    """Return one sentence per cross-sell row.
 
     Parameters
     ----------
     kind : numpy.ndarray of int
-        :data:`FROM_BASKET`, :data:`FROM_HISTORY`, :data:`FROM_POPULARITY` or :data:`FROM_REPEAT`.
+        :data:`FROM_BASKET`, :data:`FROM_HISTORY`, :data:`FROM_POPULARITY` or
+        :data:`FROM_REPEAT`.
     because : sequence
-        The explaining basket item (external ID) of every row.
+        The explaining basket item (external ID) of every row, ``None`` where none.
     together_count, lift : numpy.ndarray
     unit : {"orders", "customers"}
         What ``together_count`` counts.
@@ -158,11 +162,13 @@ def cross_sell_reasons(
 
     Examples
     --------
-    >>> cross_sell_reasons(np.array([0, 1, 2, 3]), ["coat", None, None, None], np.array([312, 0, 0, 0]),
-    ...                    np.array([4.06, np.nan, np.nan, np.nan]), segment="Germany",
-    ...                    repeat_count=np.array([0, 0, 0, 3]), order_count=np.array([0, 0, 0, 5]))  # doctest: +NORMALIZE_WHITESPACE
-    ['bought together with coat in 312 orders, lift 4.1', 'customers like you bought it', 'popular in Germany',
-     'you bought it in 3 of your 5 orders']
+    >>> reasons = cross_sell_reasons(
+    ...     np.array([0, 1, 2, 3]), ["coat", None, None, None], np.array([312, 0, 0, 0]),
+    ...     np.array([4.06, np.nan, np.nan, np.nan]), segment="Germany",
+    ...     repeat_count=np.array([0, 0, 0, 3]), order_count=np.array([0, 0, 0, 5]))
+    >>> reasons  # doctest: +NORMALIZE_WHITESPACE
+    ['bought together with coat in 312 orders, lift 4.1', 'customers like you bought it',
+     'popular in Germany', 'you bought it in 3 of your 5 orders']
     """
     kind = np.asarray(kind)
     out = np.empty(kind.size, dtype=object)
@@ -212,20 +218,22 @@ def cross_sell_reasons(
 
 
 def upgrade_reasons(
-    from_items: Sequence[Any],
+    from_items: Sequence[ExternalId] | np.ndarray,
     from_tiers: np.ndarray,
     to_tiers: np.ndarray,
     price_from: np.ndarray,
     price_to: np.ndarray,
     added_features: Sequence[Collection[Any]],
 ) -> list[str]:
-    """One sentence per upgrade row.
+    """Return one sentence per upgrade row.
 
     Examples
     --------
-    >>> upgrade_reasons(["phone-64", "tea"], np.array([1.0, 1.0]), np.array([2.0, 2.0]), np.array([500.0, 3.0]),
-    ...                 np.array([600.0, 2.4]), [["128 GB"], []])
-    ['upgrade from phone-64 (tier 1 to 2): adds 128 GB for +100.00 (+20%)', 'upgrade from tea (tier 1 to 2): saves 0.60 (-20%)']
+    >>> reasons = upgrade_reasons(["phone-64", "tea"], np.array([1.0, 1.0]), np.array([2.0, 2.0]),
+    ...                           np.array([500.0, 3.0]), np.array([600.0, 2.4]), [["128 GB"], []])
+    >>> reasons  # doctest: +NORMALIZE_WHITESPACE
+    ['upgrade from phone-64 (tier 1 to 2): adds 128 GB for +100.00 (+20%)',
+     'upgrade from tea (tier 1 to 2): saves 0.60 (-20%)']
     """
     out = []
     for r in range(len(from_items)):

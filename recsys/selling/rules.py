@@ -9,7 +9,7 @@ Rules are *compiled* against a fitted model (:meth:`Rules.compile`) into
 arrays over the model's items — a global allowed mask, per-segment masks,
 item → group ids with a cap — and, for a batch of queries, a per-query
 exclusion CSR (:meth:`CompiledRules.constraints`).  The constrained top-n
-kernel (:mod:`recsys.core.constrained`) applies them while selecting, so every
+kernel (:mod:`recsys.core.selection`) applies them while selecting, so every
 list still has exactly ``n`` items whenever ``n`` eligible items exist.
 
 A rule naming a column or item that does not exist is an error, never a
@@ -22,16 +22,17 @@ import numbers
 import weakref
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from recsys._utils.sparse import row_positions, select_csr_rows
-from recsys.core.constrained import Constraints
-from recsys.data.ids import IdMap, _as_1d_array
+from recsys.core.constraints import Constraints
+from recsys.data.ids import IdMap, as_id_array
 from recsys.data.validation import datetime_column, require_columns, require_dataframe
 from recsys.exceptions import UnknownIdError
+from recsys.types import ExternalId, ExternalIds
 
 __all__ = ["CompiledRules", "Rules", "merge_csr"]
 
@@ -159,10 +160,10 @@ class Rules:
     exclude: Mapping[str, Any] | None = None
     max_price: float | None = None
     price_col: str = "price"
-    segment_items: pd.DataFrame | Mapping[Any, Iterable[Any]] | None = None
+    segment_items: pd.DataFrame | Mapping[Any, ExternalIds] | None = None
     max_per_group: int | None = None
     group_col: str | None = None
-    available_items: Collection[Any] | None = None
+    available_items: Collection[ExternalId] | None = None
     item_attributes: pd.DataFrame | None = None
     _cache: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
@@ -183,7 +184,8 @@ class Rules:
         if self.declines is not None:
             if not isinstance(self.declines, pd.DataFrame):
                 raise TypeError(
-                    f"declines must be a DataFrame (user, item, time), got {type(self.declines).__name__}"
+                    "declines must be a DataFrame (user, item, time), "
+                    f"got {type(self.declines).__name__}"
                 )
             require_columns(self.declines, DECLINE_COLUMNS, "declines")
             if len(self.declines):
@@ -226,7 +228,8 @@ class Rules:
             attrs = self.item_attributes
             if not isinstance(attrs, pd.DataFrame):
                 raise TypeError(
-                    f"item_attributes must be a DataFrame indexed by item, got {type(attrs).__name__}"
+                    "item_attributes must be a DataFrame indexed by item, "
+                    f"got {type(attrs).__name__}"
                 )
             if not attrs.index.is_unique:
                 dup = attrs.index[attrs.index.duplicated()].unique()
@@ -239,7 +242,7 @@ class Rules:
             object.__setattr__(
                 self,
                 "available_items",
-                _as_1d_array(self.available_items, "available_items").tolist(),
+                as_id_array(self.available_items, "available_items").tolist(),
             )
 
     # -------------------------------------------------------------- composing
@@ -250,7 +253,7 @@ class Rules:
 
     @staticmethod
     def combine(*rules: Rules) -> Rules:
-        """The stricter of each rule: ``Rules.combine(a, b) == a & b``.
+        """Return the stricter of each rule: ``Rules.combine(a, b) == a & b``.
 
         ``exclude_owned`` if either says so; declines of both, with the longer
         cooldown; ``include`` values intersected per column, ``exclude``
@@ -279,7 +282,7 @@ class Rules:
 
     # -------------------------------------------------------------- compiling
     def compile(self, model: Any) -> CompiledRules:
-        """The item-level parts of the rules as arrays over ``model``'s items.
+        """Compile the item-level parts of the rules into arrays over ``model``'s items.
 
         The result is cached per fitted model.
 
@@ -296,7 +299,8 @@ class Rules:
         --------
         >>> import recsys
         >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["green", "mug", "oolong"]})
-        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
         >>> attrs = pd.DataFrame({"price": [3.0, 9.0, 5.0]}, index=["green", "oolong", "mug"])
         >>> Rules(max_price=5, item_attributes=attrs).compile(model).item_allowed.tolist()
         [True, True, False]
@@ -331,6 +335,11 @@ def _segment_frame(value: Any) -> pd.DataFrame:
     )
 
 
+def _segment_table(rules: Rules) -> pd.DataFrame | None:
+    """Return ``rules.segment_items``, which ``__post_init__`` made a ``segment, item`` frame."""
+    return cast("pd.DataFrame | None", rules.segment_items)
+
+
 def _combine_two(a: Rules, b: Rules) -> Rules:
     def same(name: str) -> Any:
         va, vb = getattr(a, name), getattr(b, name)
@@ -356,19 +365,20 @@ def _combine_two(a: Rules, b: Rules) -> Rules:
     price_col = a.price_col
     if a.max_price is not None and b.max_price is not None and a.price_col != b.price_col:
         raise ValueError(
-            f"cannot combine max_price rules on different price columns {a.price_col!r} and {b.price_col!r}"
+            "cannot combine max_price rules on different price columns "
+            f"{a.price_col!r} and {b.price_col!r}"
         )
     if a.max_price is None and b.max_price is not None:
         price_col = b.price_col
-    available = None
+    available: Collection[ExternalId] | None = None
     if a.available_items is not None and b.available_items is not None:
         keep = set(b.available_items)
         available = [i for i in a.available_items if i in keep]
     else:
         available = a.available_items if a.available_items is not None else b.available_items
     segments = None
-    if a.segment_items is not None and b.segment_items is not None:
-        sa, sb = a.segment_items, b.segment_items
+    sa, sb = _segment_table(a), _segment_table(b)
+    if sa is not None and sb is not None:
         both = set(sa["segment"]) & set(sb["segment"])
         inner = sa[sa["segment"].isin(both)].merge(
             sb[sb["segment"].isin(both)], on=list(SEGMENT_COLUMNS)
@@ -377,7 +387,7 @@ def _combine_two(a: Rules, b: Rules) -> Rules:
             [inner, sa[~sa["segment"].isin(both)], sb[~sb["segment"].isin(both)]], ignore_index=True
         )
     else:
-        segments = a.segment_items if a.segment_items is not None else b.segment_items
+        segments = sa if sa is not None else sb
     attrs = a.item_attributes
     if attrs is None:
         attrs = b.item_attributes
@@ -425,7 +435,8 @@ class CompiledRules:
     --------
     >>> import recsys
     >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "c"]})
-    >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    >>> model = recsys.Popularity().fit(data)
     >>> compiled = Rules(available_items=["a", "c"]).compile(model)
     >>> c = compiled.constraints(2, users=[1, "someone new"])
     >>> c.exclude_indices.tolist(), c.exclude_indptr.tolist()
@@ -493,8 +504,8 @@ class CompiledRules:
 
         self._segments: IdMap | None = None
         self._segment_masks: np.ndarray | None = None
-        if rules.segment_items is not None:
-            frame = rules.segment_items
+        frame = _segment_table(rules)
+        if frame is not None:
             self._segments, seg_rows = IdMap.from_values(
                 frame["segment"].to_numpy(), name="segment"
             )
@@ -532,7 +543,8 @@ class CompiledRules:
         if not known.any():
             raise UnknownIdError(
                 f"none of the {len(attrs)} item_attributes rows is an item the model knows "
-                f"(attribute index like {attrs.index[0]!r}, model items like {ids.external_ids[0]!r})"
+                f"(attribute index like {attrs.index[0]!r}, "
+                f"model items like {ids.external_ids[0]!r})"
             )
         return attrs.reindex(pd.Index(ids.external_ids))
 
@@ -541,7 +553,8 @@ class CompiledRules:
         assert attrs is not None
         if col not in attrs.columns:
             raise ValueError(
-                f"rule {rule} names column {col!r}, which item_attributes lacks; it has {list(attrs.columns)}"
+                f"rule {rule} names column {col!r}, which item_attributes lacks; "
+                f"it has {list(attrs.columns)}"
             )
         return attrs[col]
 
@@ -561,7 +574,8 @@ class CompiledRules:
         model_users = model.user_ids_.external_ids
         if len(model_users) and _id_kind(model_users[0]) != _id_kind(users.iloc[0]):
             raise TypeError(
-                f"declines 'user' IDs like {users.iloc[0]!r} do not match the model's user IDs like {model_users[0]!r}"
+                f"declines 'user' IDs like {users.iloc[0]!r} do not match the model's user IDs "
+                f"like {model_users[0]!r}"
             )
         user_ids, user_rows = IdMap.from_values(users.to_numpy(), name="declining user")
         order = np.lexsort((times, user_rows))
@@ -575,7 +589,7 @@ class CompiledRules:
         n_queries: int,
         *,
         user_rows: np.ndarray | None = None,
-        users: Any = None,
+        users: ExternalIds | None = None,
         now: Any = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per-query exclusion CSR: owned items (``exclude_owned``) and declines in cooldown.
@@ -600,12 +614,13 @@ class CompiledRules:
         --------
         >>> import recsys
         >>> log = pd.DataFrame({"user": ["ann", "ann", "bob"], "item": ["tea", "cup", "pot"]})
-        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
         >>> declines = pd.DataFrame({"user": ["bob"], "item": ["cup"], "time": ["2024-05-30"]})
         >>> compiled = Rules(declines=declines, now="2024-06-01").compile(model)
         >>> ip, ix = compiled.exclusions(2, users=np.array(["ann", "bob"], dtype=object))
         >>> ip.tolist(), model.item_ids_.to_external(ix).tolist()
-        ([0, 2, 4], ['tea', 'cup', 'pot', 'cup'])
+        ([0, 2, 4], ['cup', 'tea', 'pot', 'cup'])
         """
         if users is not None:
             users = np.asarray(users, dtype=object) if not isinstance(users, np.ndarray) else users
@@ -647,19 +662,21 @@ class CompiledRules:
     def segment_masks(
         self, n_queries: int, segments: Any = None
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """``(allowed masks (n_masks, n_items), mask row of every query)`` or ``(None, None)``.
+        """Return the allowed masks ``(n_masks, n_items)`` and the mask row of every query.
 
-        Combines ``item_allowed`` with each query's segment assortment.
+        Combines ``item_allowed`` with each query's segment assortment;
+        ``(None, None)`` when no rule restricts the items.
 
         Examples
         --------
         >>> import recsys
         >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["tea", "cup", "pot"]})
-        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
         >>> compiled = Rules(segment_items={"UK": ["tea", "pot"], "FR": ["cup"]}).compile(model)
         >>> masks, row = compiled.segment_masks(2, np.array(["FR", "UK"], dtype=object))
         >>> masks[row].tolist()
-        [[False, True, False], [True, False, True]]
+        [[True, False, False], [False, True, True]]
         """
         if self._segment_masks is None:
             if self.item_allowed is None:
@@ -712,11 +729,13 @@ class CompiledRules:
         --------
         >>> import recsys
         >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["tea", "cup", "pot"]})
-        >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.Popularity().fit(data)
+        >>> extra = [(np.array([0, 1]), np.array([0]))]
         >>> c = Rules(available_items=["tea", "pot"]).compile(model).constraints(
-        ...     1, users=np.array([2], dtype=object), extra_exclusions=[(np.array([0, 1]), np.array([0]))])
+        ...     1, users=np.array([2], dtype=object), extra_exclusions=extra)
         >>> c.exclude_indices.tolist(), c.allowed.tolist()
-        ([2, 0], [[True, False, True]])
+        ([1, 0], [[False, True, True]])
         """
         ex_ip, ex_ix = merge_csr(
             n_queries,

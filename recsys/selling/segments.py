@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from recsys._utils.sparse import row_positions
 from recsys.data.ids import IdMap
 from recsys.data.interactions import Interactions
-from recsys.models.base import Recommender
+from recsys.models.base import Recommender, check_rows
 
 
 class SegmentedModel:
@@ -48,11 +48,12 @@ class SegmentedModel:
     ...     "country": ["UK", "UK", "UK", "UK", "DE", "DE", "DE", "DE"],
     ...     "item": ["coat", "scarf", "coat", "scarf", "coat", "gloves", "coat", "gloves"],
     ... })
-    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item", basket_col="order",
-    ...                                        user_attribute_cols=["country"])
+    >>> data = recsys.Interactions.from_pandas(orders, user_col="customer", item_col="item",
+    ...                                        basket_col="order", user_attribute_cols=["country"])
     >>> model = SegmentedModel.fit(lambda: recsys.ItemItem(), data, "country", min_users=1)
     >>> for country in ["UK", "DE"]:
-    ...     print(country, recommend_cross_sell(model, ["coat"], n=1, segment=country)["item"].tolist())
+    ...     offers = recommend_cross_sell(model, ["coat"], n=1, segment=country)
+    ...     print(country, offers["item"].tolist())
     UK ['scarf']
     DE ['gloves']
     """
@@ -69,8 +70,8 @@ class SegmentedModel:
                 raise TypeError(f"model of segment {segment!r} must be a fitted Recommender")
             if model.item_ids_ != default.item_ids_:
                 raise ValueError(
-                    f"model of segment {segment!r} has other items than the default model; fit the segment models "
-                    "on the same items (SegmentedModel.fit does)"
+                    f"model of segment {segment!r} has other items than the default model; "
+                    "fit the segment models on the same items (SegmentedModel.fit does)"
                 )
         self.default = default
         self.models = dict(models)
@@ -111,8 +112,9 @@ class SegmentedModel:
         if attrs is None or segment_col not in attrs.columns:
             have = [] if attrs is None else list(attrs.columns)
             raise ValueError(
-                f"segment_col={segment_col!r} is not a user attribute of the interactions (have {have}); build them "
-                f"with Interactions.from_pandas(..., user_attribute_cols=[{segment_col!r}])"
+                f"segment_col={segment_col!r} is not a user attribute of the interactions "
+                f"(have {have}); build them with "
+                f"Interactions.from_pandas(..., user_attribute_cols=[{segment_col!r}])"
             )
         default = make_model().fit(interactions)
         segments = attrs[segment_col].to_numpy()
@@ -124,7 +126,7 @@ class SegmentedModel:
         return cls(default, models)
 
     def model_for(self, segment: Any) -> Recommender:
-        """The segment's model, or the default for segments without one (and ``None``).
+        """Return the segment's model, or the default for segments without one (and ``None``).
 
         Examples
         --------
@@ -144,12 +146,15 @@ class SegmentedModel:
             return self.default
 
     def fill_order(self, segment: Any) -> np.ndarray:
-        """Item rows by the segment's popularity, ties (and unseen items) by overall popularity.
+        """Return the item rows by the segment's popularity, ties by overall popularity.
+
+        Items the segment never saw come last, also by overall popularity.
 
         Examples
         --------
         >>> import recsys
-        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"], "country": ["UK", "DE", "UK"]})
+        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"],
+        ...                     "country": ["UK", "DE", "UK"]})
         >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
         ...                                        user_attribute_cols=["country"])
         >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=1)
@@ -164,6 +169,77 @@ class SegmentedModel:
             ids = np.arange(overall.size)
             self._fill[key] = np.lexsort((ids, -overall, -own)).astype(np.int32)
         return self._fill[key]
+
+    def score_rows(self, user_rows: Any, item_rows: Any, *, segment: Any = None) -> np.ndarray:
+        """Score items for users given as rows, by the segment's model.
+
+        :meth:`Recommender.score_rows <recsys.models.base.Recommender.score_rows>`
+        of :meth:`model_for` ``(segment)``, with the users given as rows of
+        this model's ``user_ids_`` (the default's): a segment's model has its
+        own users, and a customer it does not know gets its unknown-user
+        scores (the item's share of the segment's customers).
+
+        Parameters
+        ----------
+        user_rows : array-like of int, shape (n_queries,)
+            Rows of ``user_ids_``; ``-1`` for an unknown user.
+        item_rows : array-like of int, shape (n_wanted,)
+            Rows of ``item_ids_`` (shared by every model).
+        segment : optional
+            The market; ``None`` or a segment without its own model: the default.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (len(user_rows), len(item_rows))
+
+        Examples
+        --------
+        >>> import recsys
+        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"],
+        ...                     "country": ["UK", "DE", "DE"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        user_attribute_cols=["country"])
+        >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=1)
+        >>> items = model.item_ids_.to_rows(["a", "b"])
+        >>> model.score_rows([0], items).tolist()
+        [[1.0, 2.0]]
+        >>> model.score_rows([0], items, segment="UK").tolist()
+        [[1.0, 0.0]]
+        """
+        scorer = self.model_for(segment)
+        if scorer is self.default:
+            return scorer.score_rows(user_rows, item_rows)
+        users = check_rows(user_rows, len(self.user_ids_), "user_rows", unknown="unknown user")
+        own = np.full(users.size, -1, dtype=np.int64)
+        known = users >= 0
+        if known.any():
+            external = self.user_ids_.to_external(users[known])
+            own[known] = scorer.user_ids_.to_rows(external, missing="ignore")
+        return scorer.score_rows(own, item_rows)
+
+    def score_history_rows(
+        self, histories: sp.spmatrix, item_rows: Any, *, segment: Any = None
+    ) -> np.ndarray:
+        """Score items for ad-hoc histories (carts, new customers), by the segment's model.
+
+        :meth:`Recommender.score_history_rows
+        <recsys.models.base.Recommender.score_history_rows>` of
+        :meth:`model_for` ``(segment)`` (every model has the same items, so
+        ``histories`` has one column per item of ``item_ids_``).
+
+        Examples
+        --------
+        >>> import recsys
+        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"],
+        ...                     "country": ["UK", "DE", "DE"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        user_attribute_cols=["country"])
+        >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=1)
+        >>> cart = sp.csr_matrix(([1.0], [0], [0, 1]), shape=(1, 2))
+        >>> model.score_history_rows(cart, [0, 1], segment="DE").tolist()
+        [[0.0, 2.0]]
+        """
+        return self.model_for(segment).score_history_rows(histories, item_rows)
 
     @property
     def item_ids_(self) -> IdMap:
@@ -185,7 +261,7 @@ class SegmentedModel:
 
 
 def _user_subset(data: Interactions, rows: np.ndarray) -> Interactions:
-    """The interactions of some users, on all items (same item IdMap)."""
+    """Return the interactions of some users, on all items (same item IdMap)."""
     rows = np.asarray(rows, dtype=np.int64)
     matrix = data.matrix[rows]
     times = None

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Collection, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -40,25 +41,29 @@ import scipy.sparse as sp
 
 from recsys._utils.sparse import row_positions, select_csr_rows
 from recsys._utils.threads import resolve_num_threads
-from recsys.core.constrained import constrained_topn_candidates
+from recsys.core.topn_candidates import constrained_topn_candidates
 from recsys.data.validation import require_columns, require_dataframe
 from recsys.exceptions import UnknownIdError
 from recsys.models.base import Recommender, check_n
-from recsys.selling.catalog import (
-    CatalogView,
-    TierCatalog,
-    TierCatalogProtocol,
-    catalog_view,
-    check_catalog,
+from recsys.selling._common import (
+    MAX_SHOWN,
+    Columns,
+    base_model,
+    check_model,
+    check_rules,
+    item_lookup,
 )
-from recsys.selling.cross_sell import _check_model, _check_rules, _item_lookup
+from recsys.selling.catalog import TierCatalog, TierCatalogProtocol
+from recsys.selling.catalog_alignment import CatalogView, catalog_view, check_catalog
 from recsys.selling.explain import upgrade_reasons
 from recsys.selling.rules import Rules
 from recsys.selling.segments import SegmentedModel
+from recsys.types import ExternalId
 
 __all__ = [
     "DEFAULT_AFFINITY_WEIGHT",
     "UPGRADE_COLUMNS",
+    "UpgradeResult",
     "recommend_upgrade",
     "recommend_upgrade_batch",
 ]
@@ -82,7 +87,58 @@ UPGRADE_COLUMNS = [
 ]
 
 _SCORE_CELLS = 1 << 22
-_MAX_SHOWN = 10
+
+
+@dataclass(frozen=True, eq=False)
+class UpgradeResult(Columns):
+    """One list of upgrades as arrays (:func:`recommend_upgrade` with ``return_frame=False``).
+
+    One entry per upgrade, best first; the fields are the columns of the
+    DataFrame the call returns otherwise (:meth:`to_pandas` builds it).
+
+    Attributes
+    ----------
+    from_item : numpy.ndarray
+        The item upgraded from (the one given, or one the customer owns).
+    item : numpy.ndarray
+        The upgrade (external IDs).
+    from_tier, to_tier : numpy.ndarray of float64
+        Their tier ranks.
+    price_from, price_to, price_diff : numpy.ndarray of float64
+        Their prices and ``price_to - price_from`` (NaN when unknown).
+    added_features : list of tuple
+        The features the upgrade has and ``from_item`` lacks (sorted).
+    score : numpy.ndarray of float32
+        The upgrade score (see :mod:`recsys.selling.upgrade`).
+    rank : numpy.ndarray of int64
+        1 = best.
+    reason : numpy.ndarray of object, optional
+        The explanation as a sentence; ``None`` (the field) without ``explain``.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> from recsys.selling.catalog import TierCatalog
+    >>> log = pd.DataFrame({"user": [1, 2], "item": ["s", "m"]})
+    >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    >>> model = recsys.Popularity().fit(data)
+    >>> catalog = TierCatalog.from_mapping({"shirt": ["s", "m"]}, prices={"s": 10, "m": 12})
+    >>> result = recommend_upgrade(model, catalog, item="s", return_frame=False)
+    >>> result.item.tolist(), result.price_diff.tolist(), len(result)
+    (['m'], [2.0], 1)
+    """
+
+    from_item: np.ndarray
+    item: np.ndarray
+    from_tier: np.ndarray
+    to_tier: np.ndarray
+    price_from: np.ndarray
+    price_to: np.ndarray
+    price_diff: np.ndarray
+    added_features: list[tuple[Any, ...]]
+    score: np.ndarray
+    rank: np.ndarray
+    reason: np.ndarray | None = None
 
 
 def _positive(name: str, value: Any, integer: bool = False) -> Any:
@@ -92,7 +148,7 @@ def _positive(name: str, value: Any, integer: bool = False) -> Any:
     if (
         isinstance(value, bool)
         or not isinstance(value, kind)
-        or not np.isfinite(value)
+        or not np.isfinite(float(value))
         or value <= 0
     ):
         raise ValueError(
@@ -128,11 +184,11 @@ class _Candidates:
 def _from_rows(
     base: Recommender, view: CatalogView, items: np.ndarray, user_rows: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """(query, from row) pairs: the given item, or the highest owned tier of every owned family."""
+    """Return (query, from row) pairs: the item given, else the top tier owned in each family."""
     has_item = ~pd.isna(items)
     q_parts, r_parts = [], []
     if has_item.any():
-        lookup, _ = _item_lookup(base.item_ids_)
+        lookup, _ = item_lookup(base.item_ids_)
         values = items[has_item]
         rows = np.fromiter(
             (lookup.get(v, -1) for v in values.tolist()), dtype=np.int64, count=values.size
@@ -143,7 +199,8 @@ def _from_rows(
         if outside.any():
             bad = pd.unique(values[outside])
             raise UnknownIdError(
-                f"item(s) {bad[:_MAX_SHOWN].tolist()} are not in any family of the catalog: no upgrades are defined"
+                f"item(s) {bad[:MAX_SHOWN].tolist()} are not in any family of the catalog: "
+                "no upgrades are defined"
             )
         q_parts.append(np.flatnonzero(has_item))
         r_parts.append(rows)
@@ -176,17 +233,18 @@ def _candidates(
 ) -> _Candidates:
     """Expand every (query, from row) into its higher tiers via ``catalog.higher_tiers``.
 
-    A :class:`TierCatalog` is expanded from its aligned view in one go (the same items, lowest tier
-    first); other catalogs are asked item by item, and their answers checked.
+    A :class:`TierCatalog` is expanded from its aligned view in one go (the
+    same items, lowest tier first); other catalogs are asked item by item,
+    and their answers checked.
     """
     if isinstance(catalog, TierCatalog):
         members_ip, take = row_positions(view.members_indptr, view.family[src])
         lengths = np.diff(members_ip)
         dst = view.members[take].astype(np.int64)
         from_rows = np.repeat(src, lengths)
-        higher = view.tier[dst] > view.tier[from_rows]
-        return _Candidates(np.repeat(q, lengths)[higher], from_rows[higher], dst[higher])
-    lookup, external = _item_lookup(base.item_ids_)
+        up = view.tier[dst] > view.tier[from_rows]
+        return _Candidates(np.repeat(q, lengths)[up], from_rows[up], dst[up])
+    lookup, external = item_lookup(base.item_ids_)
     higher: dict[int, np.ndarray] = {}
     for row in np.unique(src).tolist():
         item = external[row]
@@ -195,13 +253,14 @@ def _candidates(
         if (rows < 0).any():
             raise UnknownIdError(
                 f"catalog.higher_tiers({item!r}) returned items unknown to the model: "
-                f"{[t for t, r in zip(tiers, rows.tolist(), strict=True) if r < 0][:_MAX_SHOWN]}"
+                f"{[t for t, r in zip(tiers, rows.tolist(), strict=True) if r < 0][:MAX_SHOWN]}"
             )
         bad = (view.family[rows] != view.family[row]) | ~(view.tier[rows] > view.tier[row])
         if bad.any():
             raise ValueError(
-                f"catalog.higher_tiers({item!r}) returned {external[rows[bad]].tolist()[:_MAX_SHOWN]}, which are not "
-                "strictly higher tiers of its family"
+                f"catalog.higher_tiers({item!r}) returned "
+                f"{external[rows[bad]].tolist()[:MAX_SHOWN]}, which are not strictly higher tiers "
+                "of its family"
             )
         higher[row] = rows
     counts = np.array([higher[r].size for r in src.tolist()], dtype=np.int64)
@@ -216,7 +275,11 @@ def _candidates(
 def _affinity(
     scorer: Recommender, user_rows: np.ndarray, cand: _Candidates, pos: np.ndarray
 ) -> np.ndarray:
-    """Model affinity of candidates ``pos``: the user's score if known, else the from-item-as-history score."""
+    """Return the model's affinity for candidates ``pos``.
+
+    That is the user's score when the model knows the user, else the score for
+    a history holding just the ``from`` item.
+    """
     out = np.zeros(pos.size, dtype=np.float64)
     if pos.size == 0:
         return out
@@ -226,7 +289,7 @@ def _affinity(
     if (
         user_rows.size == 1 and users[0] >= 0
     ):  # one known customer (a shop-front call): one scoring pass
-        scores = scorer._score_users(users[:1].astype(np.int32), dst)
+        scores = scorer.score_rows(users[:1], dst)
         out[:] = np.asarray(scores, dtype=np.float64)[0]
         return np.where(np.isnan(out), -np.inf, out)
     for personal in (True, False):
@@ -240,13 +303,13 @@ def _affinity(
         for a in range(0, uniq_keys.size, step):
             chunk = uniq_keys[a : a + step]
             if personal:
-                scores = scorer._score_users(chunk.astype(np.int32), union)
+                scores = scorer.score_rows(chunk, union)
             else:
                 onehot = sp.csr_matrix(
                     (np.ones(chunk.size, dtype=np.float32), chunk, np.arange(chunk.size + 1)),
                     shape=(chunk.size, n_items),
                 )
-                scores = scorer._score_histories(onehot, union)
+                scores = scorer.score_history_rows(onehot, union)
             inside = (key_idx >= a) & (key_idx < a + chunk.size)
             out[sel[inside]] = np.asarray(scores)[key_idx[inside] - a, col[inside]]
     return np.where(np.isnan(out), -np.inf, out)
@@ -306,7 +369,7 @@ def _upgrade(
     now: Any,
     num_threads: int,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    base = model.default if isinstance(model, SegmentedModel) else model
+    base = base_model(model)
     view = catalog_view(catalog, base)
     if view.unknown:
         check_catalog(catalog, base)  # raises, listing them
@@ -320,7 +383,7 @@ def _upgrade(
     missing = pd.isna(items) & ~has_user
     if missing.any():
         raise ValueError(
-            f"upgrade queries {np.flatnonzero(missing)[:_MAX_SHOWN].tolist()} have neither an item "
+            f"upgrade queries {np.flatnonzero(missing)[:MAX_SHOWN].tolist()} have neither an item "
             "nor a user"
         )
 
@@ -347,7 +410,7 @@ def _upgrade(
     cand = _Candidates(cand.q[keep], cand.src[keep], cand.dst[keep])
 
     # ---- scores
-    _, external = _item_lookup(base.item_ids_)
+    _, external = item_lookup(base.item_ids_)
     feature_cache: dict[int, frozenset] = {}
 
     def features(row: int) -> frozenset:
@@ -437,19 +500,20 @@ def _check_common(
     max_tier_jump: Any,
     num_threads: Any,
 ) -> tuple[Any, int, Rules]:
-    """The arguments both upgrade calls share, checked; returns the model, ``n`` and the rules.
+    """Check the arguments both upgrade calls share; return the model, ``n`` and the rules.
 
     ``n`` is capped at the catalog's size: never more offers than items.
     """
-    model = _check_model(model)
+    model = check_model(model)
     n = check_n(n)
-    rules = _check_rules(rules)
+    rules = check_rules(rules)
     resolve_num_threads(num_threads)
     if not isinstance(
         catalog, (TierCatalog, TierCatalogProtocol)
     ):  # the concrete class first: cheaper
         raise TypeError(
-            f"catalog must implement TierCatalogProtocol (e.g. a TierCatalog), got {type(catalog).__name__}"
+            "catalog must implement TierCatalogProtocol (e.g. a TierCatalog), "
+            f"got {type(catalog).__name__}"
         )
     n = min(n, max(1, len(catalog.items)))
     if (
@@ -471,12 +535,75 @@ def _check_common(
     return model, n, rules
 
 
+@overload
 def recommend_upgrade(
     model: Recommender | SegmentedModel,
     catalog: TierCatalogProtocol,
     *,
-    item: Any = None,
-    user: Any = None,
+    item: ExternalId | None = ...,
+    user: ExternalId | None = ...,
+    n: int = ...,
+    max_price_ratio: float | None = ...,
+    max_tier_jump: int | None = ...,
+    segment: Any = ...,
+    segment_price_caps: Mapping[Any, float] | None = ...,
+    rules: Rules | None = ...,
+    explain: bool = ...,
+    affinity_weight: float = ...,
+    now: Any = ...,
+    return_frame: Literal[True] = ...,
+    num_threads: int = ...,
+) -> pd.DataFrame: ...
+
+
+@overload
+def recommend_upgrade(
+    model: Recommender | SegmentedModel,
+    catalog: TierCatalogProtocol,
+    *,
+    item: ExternalId | None = ...,
+    user: ExternalId | None = ...,
+    n: int = ...,
+    max_price_ratio: float | None = ...,
+    max_tier_jump: int | None = ...,
+    segment: Any = ...,
+    segment_price_caps: Mapping[Any, float] | None = ...,
+    rules: Rules | None = ...,
+    explain: bool = ...,
+    affinity_weight: float = ...,
+    now: Any = ...,
+    return_frame: Literal[False],
+    num_threads: int = ...,
+) -> UpgradeResult: ...
+
+
+@overload
+def recommend_upgrade(
+    model: Recommender | SegmentedModel,
+    catalog: TierCatalogProtocol,
+    *,
+    item: ExternalId | None = ...,
+    user: ExternalId | None = ...,
+    n: int = ...,
+    max_price_ratio: float | None = ...,
+    max_tier_jump: int | None = ...,
+    segment: Any = ...,
+    segment_price_caps: Mapping[Any, float] | None = ...,
+    rules: Rules | None = ...,
+    explain: bool = ...,
+    affinity_weight: float = ...,
+    now: Any = ...,
+    return_frame: bool = ...,
+    num_threads: int = ...,
+) -> pd.DataFrame | UpgradeResult: ...
+
+
+def recommend_upgrade(
+    model: Recommender | SegmentedModel,
+    catalog: TierCatalogProtocol,
+    *,
+    item: ExternalId | None = None,
+    user: ExternalId | None = None,
     n: int = 3,
     max_price_ratio: float | None = None,
     max_tier_jump: int | None = None,
@@ -488,8 +615,8 @@ def recommend_upgrade(
     now: Any = None,
     return_frame: bool = True,
     num_threads: int = 0,
-) -> pd.DataFrame | dict[str, Any]:
-    """The ``n`` best upgrades of an item, or of everything a customer owns.
+) -> pd.DataFrame | UpgradeResult:
+    """Return the ``n`` best upgrades of an item, or of everything a customer owns.
 
     Parameters
     ----------
@@ -523,8 +650,9 @@ def recommend_upgrade(
         get only ``max_price_ratio``.
     rules : Rules, optional
         Business rules (default ``Rules()``: exclude what the user owns).
-        ``Rules(max_per_group=1, group_col="family", item_attributes=catalog.attributes())``
-        gives at most one upgrade per family.
+        ``Rules(max_per_group=1, group_col="family",
+        item_attributes=catalog.attributes())`` gives at most one upgrade per
+        family.
     explain : bool
         Add the ``reason`` column.
     affinity_weight : float
@@ -532,14 +660,14 @@ def recommend_upgrade(
     now : datetime-like, optional
         For the declines cooldown.
     return_frame : bool
-        ``False`` returns a dict of the same columns (NumPy arrays and
-        lists) without building a DataFrame — the fastest path for online
-        serving.
+        ``False`` returns an :class:`UpgradeResult` (the same columns as NumPy
+        arrays and a list) without building a DataFrame — the fastest path
+        for online serving.
     num_threads : int
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or UpgradeResult
         ``from_item, item, from_tier, to_tier, price_from, price_to,
         price_diff, added_features, score, rank[, reason]``.
 
@@ -555,11 +683,14 @@ def recommend_upgrade(
     --------
     >>> import recsys
     >>> from recsys.selling.catalog import TierCatalog
-    >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]})
-    >>> model = recsys.ItemItem().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3],
+    ...                     "item": ["64gb", "case", "128gb", "case", "256gb", "case"]})
+    >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    >>> model = recsys.ItemItem().fit(data)
     >>> catalog = TierCatalog.from_mapping({"phone": ["64gb", "128gb", "256gb"]},
     ...                                    prices={"64gb": 500, "128gb": 600, "256gb": 800})
-    >>> recommend_upgrade(model, catalog, item="64gb", max_price_ratio=1.5)[["item", "price_diff", "reason"]].values.tolist()
+    >>> offers = recommend_upgrade(model, catalog, item="64gb", max_price_ratio=1.5)
+    >>> offers[["item", "price_diff", "reason"]].values.tolist()
     [['128gb', 100.0, 'upgrade from 64gb (tier 1 to 2): for +100.00 (+20%)']]
     >>> recommend_upgrade(model, catalog, user=2)["item"].tolist()
     ['256gb']
@@ -593,7 +724,15 @@ def recommend_upgrade(
         now=now,
         num_threads=num_threads,
     )
-    return pd.DataFrame(columns) if return_frame else columns
+    result = UpgradeResult(**columns)
+    return result.to_pandas() if return_frame else result
+
+
+def _none_for_missing(values: np.ndarray) -> np.ndarray:
+    """Return ``values`` as a new object array, with ``None`` for every missing value."""
+    out = np.array(values, dtype=object)  # a copy: never write into the caller's frame
+    out[pd.isna(out)] = None
+    return out
 
 
 def recommend_upgrade_batch(
@@ -627,7 +766,9 @@ def recommend_upgrade_batch(
     query_col : str, optional
         Column identifying each query in the output (default: the index of
         ``queries``, as column ``query``).
-    n, max_price_ratio, max_tier_jump, segment_price_caps, rules, explain, affinity_weight, now, num_threads
+    n, max_price_ratio, max_tier_jump, segment_price_caps, rules, explain
+        As in :func:`recommend_upgrade`.
+    affinity_weight, now, num_threads
         As in :func:`recommend_upgrade`.
 
     Returns
@@ -640,11 +781,13 @@ def recommend_upgrade_batch(
     --------
     >>> import recsys
     >>> from recsys.selling.catalog import TierCatalog
-    >>> log = pd.DataFrame({"user": [1, 1, 2, 3], "item": ["s", "mug", "m", "l"]})
-    >>> model = recsys.Popularity().fit(recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> log = pd.DataFrame({"user": [1, 1, 2, 3, 4], "item": ["s", "mug", "m", "l", "m"]})
+    >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    >>> model = recsys.Popularity().fit(data)
     >>> catalog = TierCatalog.from_mapping({"shirt": ["s", "m", "l"]})
     >>> queries = pd.DataFrame({"item": ["s", None], "user": [None, 2]})
-    >>> recommend_upgrade_batch(model, catalog, queries, n=2, user_col="user")[["query", "item"]].values.tolist()
+    >>> offers = recommend_upgrade_batch(model, catalog, queries, n=2, user_col="user")
+    >>> offers[["query", "item"]].values.tolist()
     [[0, 'm'], [0, 'l'], [1, 'l']]
     """
     model, n, rules = _check_common(
@@ -673,8 +816,7 @@ def recommend_upgrade_batch(
         if user_col is not None
         else np.full(n_q, None, dtype=object)
     )
-    items = np.where(pd.isna(items), None, items)
-    users = np.where(pd.isna(users), None, users)
+    items, users = _none_for_missing(items), _none_for_missing(users)
     segments = queries[segment_col].to_numpy(dtype=object) if segment_col is not None else None
     columns, per_query = _upgrade(
         model,

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsys.core.neighbour_scores import neighbour_item_scores
-from tests.core.test_constrained import reference_neighbours, reference_noisy_or, similarity
+from tests.core.reference import reference_neighbours, reference_noisy_or, similarity
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

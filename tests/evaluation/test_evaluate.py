@@ -188,9 +188,10 @@ def test_unknown_users_included_get_the_popularity_fallback() -> None:
     model = recsys.Popularity().fit(data)
     only_e = test[test["user"] == "E"]  # E is new and bought h
     out = evaluate(
-        {"pop": model}, data, only_e, k=[1, 3], metrics=["hit_rate"], unknown_users="include"
+        {"pop": model}, data, only_e, k=[3, 4], metrics=["hit_rate"], unknown_users="include"
     )
-    assert out["hit_rate"].tolist() == [0.0, 1.0]  # fallback f, g, h: h at position 3
+    # fallback f, g, then the tie a, h in sorted ID order: h at position 4
+    assert out["hit_rate"].tolist() == [0.0, 1.0]
     with pytest.raises(UnknownIdError, match="1 test user"):
         evaluate({"pop": model}, data, test, unknown_users="raise")
     with pytest.raises(ValueError, match="all 1 are unknown"):
@@ -301,7 +302,10 @@ def test_errors() -> None:
 
 def test_warns_when_a_model_was_fitted_on_other_users() -> None:
     train, test = random_case(3)
-    other, _ = random_case(4)
+    other, _ = random_case(4)  # every user of train, and more: drop some
+    other = recsys.Interactions.from_pandas(
+        other.to_pandas().query("user % 2 == 0"), user_col="user", item_col="item"
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         evaluate({"pop": recsys.Popularity().fit(other)}, train, test, metrics=["hit_rate"])

@@ -1,7 +1,8 @@
 """The contract every recommender must pass (as implicit's RecommenderBase test mixin).
 
 A model's test module subclasses :class:`RecommenderContract` and implements
-``make_model``; every test here then runs against that model.
+``make_model``; every test here then runs against that model.  Its ``log`` and
+``data`` fixtures are in ``tests/models/conftest.py``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recsys
-from recsys import Interactions, NotFittedError, Recommender
+from recsys import IdMap, Interactions, NotFittedError, Recommender
+from recsys.data.interactions import aggregate_pairs
 
 
 def make_log(
@@ -41,11 +44,6 @@ def make_log(
     return pd.DataFrame(rows, columns=["order", "user", "item", "qty", "country"])
 
 
-@pytest.fixture(scope="module")
-def log() -> pd.DataFrame:
-    return make_log()
-
-
 #: How the contract builds interactions from a log (also for partial_fit's old and new parts).
 DATA_KWARGS = dict(
     user_col="user",
@@ -56,9 +54,52 @@ DATA_KWARGS = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def data(log: pd.DataFrame) -> Interactions:
-    return Interactions.from_pandas(log, **DATA_KWARGS)
+def in_id_order(
+    data: Interactions, user_ids: IdMap, item_ids: IdMap, basket_ids: IdMap | None = None
+) -> Interactions:
+    """``data`` with its users, items (and baskets) in the rows of the given maps.
+
+    ``Interactions.from_pandas`` sorts the IDs, while ``partial_fit`` appends new users and
+    items after the known ones: a refit on the union in the updated model's row order is the
+    one that must equal the updated model row for row (ties included).
+    """
+    assert len(user_ids) == data.n_users and len(item_ids) == data.n_items
+    users = user_ids.to_rows(data.user_ids.external_ids)  # the new row of every row of data
+    items = item_ids.to_rows(data.item_ids.external_ids)
+    pairs = data.matrix.tocoo()  # in CSR order: aligned with data.times
+    matrix, times = aggregate_pairs(
+        users[pairs.row], items[pairs.col], pairs.data, data.times, data.shape
+    )
+    basket_matrix = basket_users = basket_times = None
+    if data.basket_ids is not None and data.basket_matrix is not None:
+        assert data.basket_users is not None
+        basket_ids = basket_ids or data.basket_ids
+        rows = basket_ids.to_rows(data.basket_ids.external_ids)
+        baskets = data.basket_matrix.tocoo()
+        basket_matrix, _ = aggregate_pairs(
+            rows[baskets.row], items[baskets.col], baskets.data, None, data.basket_matrix.shape
+        )
+        basket_users = np.empty_like(data.basket_users)
+        basket_users[rows] = users[data.basket_users]
+        if data.basket_times is not None:
+            basket_times = np.empty_like(data.basket_times)
+            basket_times[rows] = data.basket_times
+    attributes = data.user_attributes
+    if attributes is not None:
+        attributes = attributes.iloc[np.argsort(users)]
+    return Interactions(
+        matrix=matrix,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        times=times,
+        basket_matrix=basket_matrix,
+        basket_ids=basket_ids,
+        basket_users=basket_users,
+        basket_times=basket_times,
+        user_attributes=attributes,
+        reference_time=data.reference_time,
+        weight_col=data.weight_col,
+    )
 
 
 def split_log(log: pd.DataFrame, share: float = 0.75) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -178,6 +219,99 @@ class RecommenderContract:
         direct = fitted.score_items([user], recs["item"])[0]
         np.testing.assert_allclose(recs["score"].to_numpy(), direct, rtol=1e-4, atol=1e-5)
 
+    # ---------------------------------------------------------- row scoring
+    def test_score_rows_match_recommend_rows(self, fitted: Recommender, data: Interactions) -> None:
+        rows = np.array([0, 3, -1, 3, len(data.user_ids) - 1], dtype=np.int64)  # unknown, repeated
+        for exclude_seen in (True, False):
+            ids, scores = fitted.recommend_rows(rows, 6, exclude_seen=exclude_seen)
+            every = fitted.score_rows(rows, np.arange(data.n_items))
+            assert every.shape == (rows.size, data.n_items) and every.dtype == np.float32
+            np.testing.assert_allclose(
+                np.take_along_axis(every, ids, axis=1), scores, rtol=1e-4, atol=1e-5
+            )
+        # the unknown user gets the fallback's scores, exactly as recommend_rows gives them
+        ids, scores = fitted.recommend_rows(np.array([-1]), data.n_items)
+        np.testing.assert_array_equal(fitted.score_rows([-1], ids[0])[0], scores[0])
+        # the same numbers as score_items, any item order, repeats and int dtype
+        users = data.user_ids.external_ids[[0, 3]]
+        items = data.item_ids.external_ids[[5, 0, 5, 9]]
+        np.testing.assert_array_equal(
+            fitted.score_rows(
+                data.user_ids.to_rows(users).astype(np.int32),
+                data.item_ids.to_rows(items).astype(np.uint16),
+            ),
+            fitted.score_items(users, items),
+        )
+        assert fitted.score_rows([], [1, 2]).shape == (0, 2)
+        assert fitted.score_rows([1], np.empty(0, dtype=np.int64)).shape == (1, 0)
+
+    def test_score_history_rows_match_recommend_for_history(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
+        items = data.item_ids.external_ids
+        carts = pd.DataFrame(
+            {"cart": ["c1", "c1", "c2", "c3"], "item": [items[0], items[1], items[5], items[2]]}
+        )
+        recs = fitted.recommend_for_history(carts, n=6, query_col="cart", exclude_history=False)
+        queries, histories = fitted.histories_to_csr(carts, query_col="cart", item_col="item")
+        every = fitted.score_history_rows(histories, np.arange(data.n_items))
+        assert every.shape == (len(queries), data.n_items) and every.dtype == np.float32
+        for cart, group in recs.groupby("cart", sort=False):
+            q = int(queries.to_rows([cart])[0])
+            got = every[q, data.item_ids.to_rows(group["item"])]
+            np.testing.assert_allclose(got, group["score"].to_numpy(), rtol=1e-4, atol=1e-5)
+        # any sparse format and real dtype, duplicates summed: the same scores
+        coo = histories.tocoo()
+        doubled = sp.coo_matrix(
+            (
+                np.r_[coo.data, coo.data].astype(np.float64) / 2,
+                (np.r_[coo.row, coo.row], np.r_[coo.col, coo.col]),
+            ),
+            shape=histories.shape,
+        )
+        np.testing.assert_allclose(
+            fitted.score_history_rows(doubled, [4, 0, 4]), every[:, [4, 0, 4]], rtol=1e-6
+        )
+        empty = sp.csr_matrix((2, data.n_items), dtype=np.float32)
+        assert fitted.score_history_rows(empty, [0, 1]).shape == (2, 2)
+
+    def test_score_rows_bad_arguments(self, fitted: Recommender, data: Interactions) -> None:
+        n_users, n_items = len(data.user_ids), data.n_items
+        for bad, error, message in [
+            ([n_users], IndexError, r"user_rows must be in \[-1, "),
+            ([-2], IndexError, "unknown user"),
+            ([0.0], TypeError, "integers"),
+            ([True], TypeError, "integers"),
+            ([[0]], ValueError, "1-D"),
+        ]:
+            with pytest.raises(error, match=message):
+                fitted.score_rows(bad, [0])
+        for bad, error, message in [
+            ([-1], IndexError, r"item_rows must be in \[0, "),
+            ([n_items], IndexError, "item_rows"),
+            ([1.5], TypeError, "integers"),
+            (0, ValueError, "1-D"),
+        ]:
+            with pytest.raises(error, match=message):
+                fitted.score_rows([0], bad)
+            with pytest.raises(error, match=message):
+                fitted.score_history_rows(sp.csr_matrix((1, n_items), dtype=np.float32), bad)
+        one = sp.csr_matrix(([1.0], [0], [0, 1]), shape=(1, n_items))
+        with pytest.raises(TypeError, match="scipy.sparse"):
+            fitted.score_history_rows(one.toarray(), [0])
+        with pytest.raises(ValueError, match=f"one column per item of the model \\({n_items}\\)"):
+            fitted.score_history_rows(sp.csr_matrix((1, n_items + 1)), [0])
+        with pytest.raises(ValueError, match="finite"):
+            fitted.score_history_rows(one * np.inf, [0])
+        with pytest.raises(ValueError, match="finite"):
+            fitted.score_history_rows(one * 1e300, [0])  # beyond float32
+        with pytest.raises(TypeError, match="real weights"):
+            fitted.score_history_rows(one.astype(np.complex64), [0])
+        with pytest.raises(NotFittedError):
+            self.make_model().score_rows([0], [0])
+        with pytest.raises(NotFittedError):
+            self.make_model().score_history_rows(one, [0])
+
     def test_bad_arguments(self, fitted: Recommender) -> None:
         for bad_n in (0, -1):
             with pytest.raises(ValueError, match="positive"):
@@ -296,10 +430,11 @@ class RecommenderContract:
         model.fit(Interactions.from_pandas(old, **DATA_KWARGS))
         new_data = Interactions.from_pandas(new, **DATA_KWARGS)
         assert model.partial_fit(new_data) is model
+        union = in_id_order(union, model.user_ids_, model.item_ids_)  # new IDs come last
         assert model.user_ids_ == union.user_ids and model.item_ids_ == union.item_ids
         np.testing.assert_allclose(model.user_items_.toarray(), union.matrix.toarray(), rtol=1e-6)
         np.testing.assert_array_equal(model.item_popularity_, np.diff(union.matrix.tocsc().indptr))
-        # the contract still holds: exactly n unseen items, for old and new users, new items included
+        # the contract still holds: exactly n unseen items for old and new users, new items too
         users = union.user_ids.external_ids
         recs = model.recommend(users, n=5)
         assert recs.groupby("user").size().eq(5).all()
@@ -322,8 +457,3 @@ class RecommenderContract:
             )
         with pytest.raises(NotFittedError):
             self.make_model().partial_fit(new_data)
-
-
-def test_public_names() -> None:
-    for name in ("ALS", "ItemItem", "Popularity", "Interactions", "NotFittedError"):
-        assert hasattr(recsys, name)

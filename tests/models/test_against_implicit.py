@@ -57,7 +57,7 @@ def test_numba_als_matches_implicit_als_in_loss_and_quality() -> None:
 
 
 def test_fold_in_solves_the_user_normal_equations_exactly() -> None:
-    """fold_in_rows = argmin_x sum_i c_i (p_i - x.y_i)^2 + reg |x|^2, with the final item factors."""
+    """fold_in_rows = argmin_x sum_i c_i (p_i - x.y_i)^2 + reg |x|^2 for the final item factors."""
     data = recsys.Interactions.from_csr(_power_law(seed=2))
     model = recsys.ALS(factors=8, regularization=0.1, alpha=2.0, iterations=5, random_state=0).fit(
         data

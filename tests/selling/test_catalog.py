@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import recsys
 from recsys.exceptions import UnknownIdError
 from recsys.selling import TierCatalog, TierCatalogProtocol, check_catalog
-from recsys.selling.catalog import catalog_view
+from recsys.selling.catalog_alignment import catalog_view
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +282,36 @@ def test_user_protocol_class(model: recsys.Popularity) -> None:
     assert check_catalog(mine, model) == []
     view = catalog_view(mine, model)
     assert view.members.size == 3
+
+
+# one price rule for both constructors (issue 16, section 4): NaN is an error, unknown is
+# None (constructor) or left out (from_mapping)
+@pytest.mark.parametrize(
+    "prices",
+    [
+        [1.0, np.nan, 3.0],
+        np.array([1.0, np.nan, 3.0]),
+        pd.Series([1.0, np.nan, 3.0]),
+        [1, pd.NA, 3],
+    ],
+)
+def test_constructor_rejects_a_nan_price_like_from_mapping(prices: object) -> None:
+    with pytest.raises(ValueError, match=r"\['b'\] have a missing \(NaN\) price"):
+        TierCatalog(["a", "b", "c"], ["f", "f", "f"], [1, 2, 3], prices)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="missing"):
+        TierCatalog.from_mapping({"f": ["a", "b", "c"]}, prices={"a": 1.0, "b": np.nan})
+
+
+def test_unknown_prices_are_none_or_left_out_and_survive_restrict_and_save(tmp_path) -> None:
+    built = TierCatalog(["a", "b", "c"], ["f", "f", "f"], [1, 2, 3], [1.0, None, 3.0])
+    mapped = TierCatalog.from_mapping({"f": ["a", "b", "c"]}, prices={"a": 1.0, "c": 3.0})
+    for catalog in (built, mapped):
+        np.testing.assert_array_equal(catalog.price_of(["a", "b", "c"]), [1.0, np.nan, 3.0])
+        np.testing.assert_array_equal(
+            catalog.restrict_to(["b", "c"]).price_of(["b", "c"]), [np.nan, 3.0]
+        )
+        catalog.save(tmp_path / "catalog")
+        loaded = TierCatalog.load(tmp_path / "catalog")
+        np.testing.assert_array_equal(loaded.price_of(["a", "b", "c"]), [1.0, np.nan, 3.0])
+    all_unknown = TierCatalog(["a", "b"], ["f", "f"], [1, 2])
+    assert np.isnan(all_unknown.price_of(["a", "b"])).all()

@@ -1,10 +1,11 @@
-"""recommend_cross_sell / recommend_cross_sell_batch: worked examples and properties under random rules."""
+"""recommend_cross_sell and recommend_cross_sell_batch: worked examples, random-rule properties."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ import recsys
 from recsys.exceptions import UnknownIdError
 from recsys.selling import (
     CROSS_SELL_COLUMNS,
+    CrossSellResult,
     Rules,
     SegmentedModel,
     TierCatalog,
@@ -114,7 +116,8 @@ def test_worked_example(phones) -> None:
         "phone-pro",
     ]  # ties: first seen first
     assert recs["rank"].tolist() == [1, 2, 3, 4]
-    # phone is in orders 1, 2, 3; case in 1, 2, 3, 5: together 3 of 5 orders -> lift 3 * 5 / (3 * 4) = 1.25
+    # phone is in orders 1, 2, 3; case in 1, 2, 3, 5: together 3 of 5 orders
+    # -> lift 3 * 5 / (3 * 4) = 1.25
     first = recs.iloc[0]
     assert first["because"] == "phone" and first["together_count"] == 3
     assert first["lift"] == pytest.approx(1.25)
@@ -171,10 +174,17 @@ def test_user_personalisation(phones) -> None:
 def test_single_item_basket_and_arrays(phones) -> None:
     frame = recommend_cross_sell(phones, "phone", n=2)
     arrays = recommend_cross_sell(phones, ["phone", "phone"], n=2, return_frame=False)
-    assert isinstance(arrays, dict) and list(arrays) == CROSS_SELL_COLUMNS
-    assert arrays["item"].tolist() == frame["item"].tolist()
+    assert isinstance(arrays, CrossSellResult) and list(arrays.columns()) == CROSS_SELL_COLUMNS
+    assert arrays.item.tolist() == frame["item"].tolist() and len(arrays) == 2
+    assert arrays.score.dtype == np.float32 and arrays.rank.dtype == np.int64
+    pd.testing.assert_frame_equal(arrays.to_pandas(), frame)
+    with pytest.raises(AttributeError):
+        arrays.item = None  # type: ignore[misc]  # frozen
     lean = recommend_cross_sell(phones, ["phone"], n=2, explain=False)
     assert lean.columns.tolist() == ["item", "score", "rank"]
+    lean_arrays = recommend_cross_sell(phones, ["phone"], n=2, explain=False, return_frame=False)
+    assert lean_arrays.because is None and lean_arrays.reason is None
+    pd.testing.assert_frame_equal(lean_arrays.to_pandas(), lean)
 
 
 def test_errors(phones) -> None:
@@ -444,3 +454,62 @@ def test_rules_always_hold(models, data, attributes, scenario) -> None:
         assert len(got) == min(n, capacity)
     else:
         assert len(got) == min(n, len(eligible)), "not exactly n although enough candidates remain"
+
+
+# --------------------------------------------------------------------------- public model API
+def test_segmented_model_scores_rows_like_its_models(models, data) -> None:
+    model = models["segmented"]
+    assert model.models  # at least one segment has its own model
+    items = np.arange(data.n_items)
+    users = data.user_ids.external_ids[:12]
+    rows = np.r_[data.user_ids.to_rows(users), -1]
+    baskets = sp.csr_matrix(([1.0, 1.0, 1.0], [0, 3, 5], [0, 2, 3]), shape=(2, data.n_items))
+    np.testing.assert_array_equal(
+        model.score_rows(rows, items), model.default.score_rows(rows, items)
+    )
+    for segment, scorer in model.models.items():
+        own = scorer.user_ids_.to_rows(users, missing="ignore")  # other markets' customers: -1
+        assert (own < 0).any() and (own >= 0).any()
+        np.testing.assert_array_equal(
+            model.score_rows(rows, items, segment=segment), scorer.score_rows(np.r_[own, -1], items)
+        )
+        np.testing.assert_array_equal(
+            model.score_history_rows(baskets, items, segment=segment),
+            scorer.score_history_rows(baskets, items),
+        )
+    with pytest.raises(IndexError, match="user_rows"):
+        model.score_rows([len(data.user_ids)], items, segment=next(iter(model.models)))
+
+
+def test_model_rankings_and_repeat_evidence(models, data) -> None:
+    pop = models["popularity"]
+    ids = np.arange(data.n_items)
+    order, scores = pop.ranked_item_rows()
+    np.testing.assert_array_equal(order, np.lexsort((ids, -pop.item_scores_)))
+    np.testing.assert_array_equal(scores, pop.item_scores_[order])
+    seg = int(pop.segment_ids_.to_rows(["DE"])[0])
+    order, scores = pop.ranked_item_rows(seg)
+    expected = np.lexsort((ids, -pop.item_scores_, -pop.segment_scores_[seg]))
+    np.testing.assert_array_equal(order, expected)
+    for bad, error in [(len(pop.segment_ids_), IndexError), (-2, IndexError), (True, TypeError)]:
+        with pytest.raises(error, match="segment_row"):
+            pop.ranked_item_rows(bad)
+    for model in models.values():
+        base = getattr(model, "default", model)
+        popular = np.lexsort((ids, -base.item_popularity_))
+        np.testing.assert_array_equal(base.popular_item_rows(), popular)
+
+    model = recsys.ItemItem(k=10, basket_prior=5.0, repeat_prior=2.0, num_threads=1).fit(data)
+    users, items = np.array([0, 0, 4, 7]), np.array([0, 3, 1, 2])
+    p, with_item, orders = model.repeat_evidence(users, items, 0.5)
+    baskets = data.basket_matrix.tocsr()
+    for k, (u, i) in enumerate(zip(users, items, strict=True)):
+        mine = baskets[np.flatnonzero(data.basket_users == u)]
+        assert orders[k] == mine.shape[0] and with_item[k] == (mine[:, i].toarray() > 0).sum()
+    share = np.diff(baskets.tocsc().indptr)[items] / baskets.shape[0]
+    np.testing.assert_allclose(p, 0.5 * (with_item + 2.0 * share) / (orders + 2.0), rtol=1e-12)
+    with pytest.raises(ValueError, match="pair up"):
+        model.repeat_evidence([0, 1], [0])
+    with pytest.raises(IndexError, match="item_rows"):
+        model.repeat_evidence([0], [data.n_items])
+    assert recsys.ItemItem(similarity="cosine").fit(data).repeat_evidence([0], [0]) is None

@@ -408,7 +408,7 @@ def test_upgrade_properties(world, data) -> None:
 
 
 def test_private_label_to_national_brand() -> None:
-    """Complete Journey: per product type, the best-selling private label (tier 1) and national brand (tier 2)."""
+    """Complete Journey: per product type, the best-selling private label and national brand."""
     from recsys.datasets.loaders import (
         load_completejourney_products,
         load_completejourney_transactions,
@@ -453,7 +453,7 @@ def test_private_label_to_national_brand() -> None:
 
 def test_return_frame_false_gives_the_same_columns() -> None:
     import recsys
-    from recsys.selling import TierCatalog, recommend_upgrade
+    from recsys.selling import TierCatalog, UpgradeResult, recommend_upgrade
 
     log = pd.DataFrame(
         {"user": [1, 1, 2, 2, 3, 3], "item": ["64gb", "case", "128gb", "case", "256gb", "case"]}
@@ -466,8 +466,12 @@ def test_return_frame_false_gives_the_same_columns() -> None:
     )
     frame = recommend_upgrade(model, catalog, item="64gb", user=2)
     arrays = recommend_upgrade(model, catalog, item="64gb", user=2, return_frame=False)
-    assert isinstance(arrays, dict) and list(arrays) == frame.columns.tolist()
-    pd.testing.assert_frame_equal(pd.DataFrame(arrays), frame)
+    assert isinstance(arrays, UpgradeResult) and list(arrays.columns()) == frame.columns.tolist()
+    assert len(arrays) == len(frame) and arrays.item.tolist() == frame["item"].tolist()
+    pd.testing.assert_frame_equal(pd.DataFrame(arrays.columns()), frame)
+    pd.testing.assert_frame_equal(arrays.to_pandas(), frame)
+    lean = recommend_upgrade(model, catalog, item="64gb", explain=False, return_frame=False)
+    assert lean.reason is None and "reason" not in lean.to_pandas().columns
 
 
 @settings(max_examples=60, deadline=None)
