@@ -616,14 +616,7 @@ class ItemItem(Recommender):
             return self._probability_topn(histories, n, exclude, item_allowed, user_rows)
         sim = self.similarity_matrix_
         q_indptr, q_indices = csr_parts(histories)
-        constraints = Constraints.make(
-            histories.shape[0],
-            sim.shape[0],
-            exclude_indptr=exclude[0],
-            exclude_indices=exclude[1],
-            item_allowed=item_allowed,
-            fill_order=self._popular_order[0],
-        )
+        constraints = self._topn_constraints(histories.shape[0], exclude, item_allowed)
         ids, scores, _ = constrained_topn_neighbours(
             q_indptr,
             q_indices,
@@ -637,6 +630,22 @@ class ItemItem(Recommender):
             positions=False,
         )
         return ids, scores
+
+    def _topn_constraints(
+        self,
+        n_queries: int,
+        exclude: tuple[np.ndarray, np.ndarray],
+        item_allowed: np.ndarray | None,
+    ) -> Constraints:
+        """Return a recommend call's constraints: exclusions, allowed items, popularity fill."""
+        return Constraints.make(
+            n_queries,
+            len(self.item_ids_),
+            exclude_indptr=exclude[0],
+            exclude_indices=exclude[1],
+            item_allowed=item_allowed,
+            fill_order=self._popular_order[0],
+        )
 
     def _probability_topn(
         self,
@@ -663,14 +672,7 @@ class ItemItem(Recommender):
         assert queries is not None and self.conditional_probability_ is not None
         q_ip, q_ix, q_w, q_ex, q_dir = queries
         table = self.neighbours_
-        constraints = Constraints.make(
-            histories.shape[0],
-            len(self.item_ids_),
-            exclude_indptr=exclude[0],
-            exclude_indices=exclude[1],
-            item_allowed=item_allowed,
-            fill_order=self._popular_order[0],
-        )
+        constraints = self._topn_constraints(histories.shape[0], exclude, item_allowed)
         ids, scores, _ = constrained_topn_neighbours(
             q_ip,
             q_ix,
