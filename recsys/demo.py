@@ -49,7 +49,7 @@ def main() -> None:
         user_attribute_cols=["Country"],
     )
     model = recsys.ItemItem().fit(data)
-    print(f"fitted {model!r} on {data!r} in {time.perf_counter() - start:.2f} s")
+    print(f"{model!r}\n  fitted on {data!r} in {time.perf_counter() - start:.2f} s")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # families whose price falls with size are dropped

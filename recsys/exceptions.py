@@ -26,6 +26,18 @@ class UnknownIdError(KeyError):
     """An external user or item ID is not known to the model or data set.
 
     ``str(err)`` lists (up to ten of) the unknown IDs.
+
+    Examples
+    --------
+    >>> import pandas as pd, recsys
+    >>> log = pd.DataFrame({"user": [1, 2], "item": ["a", "b"]})
+    >>> model = recsys.Popularity().fit(
+    ...     recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> try:
+    ...     model.similar_items(["nope"])
+    ... except recsys.UnknownIdError as err:
+    ...     print(isinstance(err, KeyError), "nope" in str(err))
+    True True
     """
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable

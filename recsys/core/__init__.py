@@ -35,4 +35,14 @@ What they share:
 Model fitting: :mod:`~recsys.core.als` (ALS least squares) and
 :mod:`~recsys.core.cooccurrence` (item-item neighbours); low-level LLVM
 intrinsics in :mod:`~recsys.core._intrinsics`.
+
+Every kernel is compiled on its first call (``cache=True``: once per machine,
+then loaded from Numba's cache; see :mod:`recsys._utils.cache` for where),
+never at import, and only in the specialisation the call needs: the public
+functions cast their arguments to one index and one float dtype.  Calls too
+small to gain from threads run serially and never compile a parallel kernel.
 """
+
+from recsys._utils.cache import ensure_cache_dir
+
+ensure_cache_dir()  # before any kernel is defined: Numba needs a writable cache directory

@@ -36,6 +36,10 @@ Implementation notes (the CG half-step is the hot loop of every fit):
 * rows are split into chunks of similar estimated cost, and each thread pulls
   chunks from a shared atomic counter (dynamic scheduling, like implicit's
   ``schedule='guided'``); per-thread scratch is allocated once per call;
+* a call of at most ``_SERIAL_MAX_FLOPS`` multiply-adds (a small data set, a
+  fold-in of a few baskets) runs the kernel's serial twin in the calling
+  thread — the same code compiled without ``parallel``, with the same results
+  — so that it never pays the first compilation of the parallel kernel;
 * the sparse part of ``A v`` is accumulated four item rows at a time (four dot
   products in one pass over ``v``, then one fused four-row axpy while the rows
   are still in L1);
@@ -51,6 +55,8 @@ Implementation notes (the CG half-step is the hot loop of every fit):
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, TypeAlias, TypedDict
 
 import numba
@@ -60,6 +66,7 @@ from numpy.typing import ArrayLike
 
 from recsys._utils.threads import parallel_section, resolve_num_threads
 from recsys.core._intrinsics import fetch_add, prefetch2
+from recsys.core.workers import serial_twin
 
 __all__ = [
     "als_loss",
@@ -99,6 +106,10 @@ _CHUNKS_PER_THREAD = 32
 _PREFETCH_AHEAD = 8
 # Upper bound on the per-thread gather buffer (bytes); longer rows are not packed.
 _PACK_BYTES = 1 << 25
+# Calls of at most this many multiply-adds (tens of milliseconds) run the serial twin of their
+# kernel in the calling thread: the parallel kernel is compiled only when a call is big
+# enough to gain from threads (its first compilation, with a cold cache, costs seconds).
+_SERIAL_MAX_FLOPS = 1 << 26
 
 
 # --------------------------------------------------------------------------
@@ -533,6 +544,27 @@ def _loss_kernel(indptr, indices, data, X, Y, YtY, chunks, counter, n_workers, r
                 row_norm[u] = xx
 
 
+# The same kernels compiled without `parallel` (one worker, in the calling thread) for small
+# calls; the code per row is the same, so are the results.
+_cg_kernel_serial = serial_twin(_cg_kernel)
+_exact_kernel_serial = serial_twin(_exact_kernel)
+_loss_kernel_serial = serial_twin(_loss_kernel)
+
+
+@contextlib.contextmanager
+def _threads(num_threads: int, flops: int) -> Iterator[int]:
+    """Threads for a call of ``flops`` multiply-adds: 1 (serial twin, no parallel section) or all.
+
+    Only the size of the call decides, never ``num_threads``: a given input
+    always runs the same compiled code.
+    """
+    if flops <= _SERIAL_MAX_FLOPS:
+        yield 1
+        return
+    with parallel_section(num_threads) as threads:
+        yield threads
+
+
 # --------------------------------------------------------------------------
 # Argument checking
 # --------------------------------------------------------------------------
@@ -793,10 +825,14 @@ def least_squares_cg(
     G = gramian(Y, regularization)
     if X.shape[0] == 0 or X.shape[1] == 0:
         return
-    with parallel_section(num_threads) as threads:
-        chunks = _chunks(indptr, X.shape[1], threads)
-        pack_rows = max(4, _PACK_BYTES // (4 * X.shape[1]))
-        _cg_kernel(
+    f = X.shape[1]
+    # per CG step: two passes over the row's item factors and one product with G
+    flops = (2 * indices.shape[0] + X.shape[0] * f) * f * (int(cg_steps) + 1)
+    with _threads(num_threads, flops) as threads:
+        chunks = _chunks(indptr, f, threads)
+        pack_rows = max(4, _PACK_BYTES // (4 * f))
+        kernel = _cg_kernel if flops > _SERIAL_MAX_FLOPS else _cg_kernel_serial
+        kernel(
             indptr, indices, data, X, Y, G, chunks, _counter(), threads, int(cg_steps), pack_rows
         )
 
@@ -814,9 +850,13 @@ def _solve_exact(
     if X.shape[0] == 0:
         return
     failed = np.zeros(X.shape[0], dtype=np.bool_)
-    with parallel_section(num_threads) as threads:
-        chunks = _chunks(indptr, X.shape[1], threads)
-        _exact_kernel(indptr, indices, data, X, Y, G, chunks, _counter(), threads, failed)
+    f = X.shape[1]
+    # per row: a rank-one update of the f x f system per entry, then its Cholesky factorisation
+    flops = (indices.shape[0] * (f + 1) + X.shape[0] * (f + 3) * f // 3) * f
+    with _threads(num_threads, flops) as threads:
+        chunks = _chunks(indptr, f, threads)
+        kernel = _exact_kernel if flops > _SERIAL_MAX_FLOPS else _exact_kernel_serial
+        kernel(indptr, indices, data, X, Y, G, chunks, _counter(), threads, failed)
     # Rows whose system is not numerically positive definite (possible only with
     # regularization 0 or confidences below 1): least-squares solution in NumPy.
     for u in np.flatnonzero(failed):
@@ -988,9 +1028,12 @@ def als_loss(
     row_loss = np.zeros(n_rows, dtype=np.float64)
     row_norm = np.zeros(n_rows, dtype=np.float64)
     if n_rows and X.shape[1]:
-        with parallel_section(num_threads) as threads:
-            chunks = _chunks(indptr, X.shape[1], threads)
-            _loss_kernel(
+        f = X.shape[1]
+        flops = (indices.shape[0] + n_rows * f) * f
+        with _threads(num_threads, flops) as threads:
+            chunks = _chunks(indptr, f, threads)
+            kernel = _loss_kernel if flops > _SERIAL_MAX_FLOPS else _loss_kernel_serial
+            kernel(
                 indptr, indices, data, X, Y, YtY, chunks, _counter(), threads, row_loss, row_norm
             )
     y_norm = float(np.einsum("ij,ij->", Y, Y, dtype=np.float64))

@@ -44,7 +44,7 @@ def _scores_kernel(
             i = q_indices[p]
             w = q_weights[p]
             if q_direct[p]:
-                k = sorted_position(wanted, i)
+                k = sorted_position(wanted, np.int64(i))  # one specialisation for both
                 if k >= 0:
                     if noisy_or:
                         direct[k] = direct[k] + w - direct[k] * w
@@ -56,8 +56,8 @@ def _scores_kernel(
             if r0 < 0 or r1 < r0 or r1 > nnz:
                 return False
             for r in range(r0, r1):
-                k = sorted_position(wanted, sim_indices[r])
-                # the arithmetic of topn_neighbours._neighbour_query, written out in both hot loops
+                k = sorted_position(wanted, np.int64(sim_indices[r]))
+                # the arithmetic of topn_neighbours._neighbour_worker, written out in both hot loops
                 if k >= 0:
                     contribution = w * sim_data[r]
                     if noisy_or:

@@ -35,7 +35,16 @@ class CandidateLists(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def _candidates_worker(w, cand, c, scratch, out, chunks):  # pragma: no cover - compiled
+def _candidates_worker(
+    w, cand_fields, c_fields, scratch_fields, out_fields, chunk_fields
+):  # pragma: no cover - compiled
+    """Worker ``w``: select the queries of the chunks it pulls (``w = 0`` from Python: serially)."""
+    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
+    cand = CandidateLists(*cand_fields)
+    c = Constraints(*c_fields)
+    scratch = SelectScratch(*scratch_fields)
+    out = Outputs(*out_fields)
+    chunks = Schedule(*chunk_fields)
     heap = scratch.heaps[w]
     mark = scratch.marks[w]
     gcount = scratch.gcounts[w]
@@ -75,29 +84,11 @@ def _candidates_kernel(
     cand_fields, c_fields, scratch_fields, out_fields, chunk_fields
 ):  # pragma: no cover - compiled
     """Run a batch: one worker per thread, in ``prange``."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    cand = CandidateLists(*cand_fields)
-    c = Constraints(*c_fields)
-    scratch = SelectScratch(*scratch_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    n_workers = chunks.n_workers
+    n_workers = Schedule(*chunk_fields).n_workers
     for w in numba.prange(n_workers):
-        _candidates_worker(np.int64(w), cand, c, scratch, out, chunks)
-
-
-@numba.njit(cache=True, nogil=True)
-def _candidates_serial(
-    cand_fields, c_fields, scratch_fields, out_fields, chunk_fields
-):  # pragma: no cover - compiled
-    """Run a handful of queries: one worker in the calling thread (no parallel code to compile)."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    cand = CandidateLists(*cand_fields)
-    c = Constraints(*c_fields)
-    scratch = SelectScratch(*scratch_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    _candidates_worker(np.int64(0), cand, c, scratch, out, chunks)
+        _candidates_worker(
+            np.int64(w), cand_fields, c_fields, scratch_fields, out_fields, chunk_fields
+        )
 
 
 def constrained_topn_candidates(
@@ -167,8 +158,11 @@ def constrained_topn_candidates(
         return SelectScratch(heaps, kept.marks, kept.gcounts, kept.positions)
 
     def launch(scratch: SelectScratch, chunks: Schedule) -> None:
-        kernel = _candidates_serial if chunks.in_caller else _candidates_kernel
-        kernel(*plain(cand, c, scratch, out, chunks))
+        fields = plain(cand, c, scratch, out, chunks)
+        if chunks.in_caller:
+            _candidates_worker(0, *fields)
+        else:
+            _candidates_kernel(*fields)
 
-    run(n_queries, num_threads, make_scratch, launch)
+    run(n_queries, num_threads, make_scratch, launch, c_ix.shape[0] + n_queries * n)
     return out.ids, out.scores, out.positions

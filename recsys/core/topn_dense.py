@@ -19,7 +19,15 @@ __all__ = ["constrained_topn_dense"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _dense_worker(w, scores, item_range, c, scratch, out, chunks):  # pragma: no cover - compiled
+def _dense_worker(
+    w, scores, item_range, c_fields, scratch_fields, out_fields, chunk_fields
+):  # pragma: no cover - compiled
+    """Worker ``w``: select the rows of the chunks it pulls (``w = 0`` from Python: serially)."""
+    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
+    c = Constraints(*c_fields)
+    scratch = SelectScratch(*scratch_fields)
+    out = Outputs(*out_fields)
+    chunks = Schedule(*chunk_fields)
     heap = scratch.heaps[w]
     mark = scratch.marks[w]
     gcount = scratch.gcounts[w]
@@ -53,27 +61,11 @@ def _dense_kernel(
     scores, item_range, c_fields, scratch_fields, out_fields, chunk_fields
 ):  # pragma: no cover - compiled
     """Run a batch: one worker per thread, in ``prange``."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    c = Constraints(*c_fields)
-    scratch = SelectScratch(*scratch_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    n_workers = chunks.n_workers
+    n_workers = Schedule(*chunk_fields).n_workers
     for w in numba.prange(n_workers):
-        _dense_worker(np.int64(w), scores, item_range, c, scratch, out, chunks)
-
-
-@numba.njit(cache=True, nogil=True)
-def _dense_serial(
-    scores, item_range, c_fields, scratch_fields, out_fields, chunk_fields
-):  # pragma: no cover - compiled
-    """Run a handful of queries: one worker in the calling thread (no parallel code to compile)."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    c = Constraints(*c_fields)
-    scratch = SelectScratch(*scratch_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    _dense_worker(np.int64(0), scores, item_range, c, scratch, out, chunks)
+        _dense_worker(
+            np.int64(w), scores, item_range, c_fields, scratch_fields, out_fields, chunk_fields
+        )
 
 
 def constrained_topn_dense(
@@ -133,8 +125,11 @@ def constrained_topn_dense(
         return scratch._replace(positions=np.empty((workers, n), dtype=np.int64))
 
     def launch(scratch: SelectScratch, chunks: Schedule) -> None:
-        kernel = _dense_serial if chunks.in_caller else _dense_kernel
-        kernel(sc, item_range, *plain(c, scratch, out, chunks))
+        fields = plain(c, scratch, out, chunks)
+        if chunks.in_caller:
+            _dense_worker(0, sc, item_range, *fields)
+        else:
+            _dense_kernel(sc, item_range, *fields)
 
-    run(n_queries, num_threads, make_scratch, launch)
+    run(n_queries, num_threads, make_scratch, launch, n_queries * (n_items + n))
     return out.ids, out.scores

@@ -241,7 +241,15 @@ def _scan(q, plan, n, mark, c, a_row, hs, hi):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _factor_worker(w, queries, plan, c, mark_rows, out, chunks):  # pragma: no cover - compiled
+def _factor_worker(
+    w, queries, plan_fields, c_fields, mark_rows, out_fields, chunk_fields
+):  # pragma: no cover - compiled
+    """Worker ``w``: scan for the queries of the chunks it pulls (``w = 0`` from Python: serial)."""
+    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
+    plan = ScanPlan(*plan_fields)
+    c = Constraints(*c_fields)
+    out = Outputs(*out_fields)
+    chunks = Schedule(*chunk_fields)
     n = out.ids.shape[1]
     mark = mark_rows[w]
     n_queries = queries.shape[0]
@@ -263,27 +271,11 @@ def _factor_kernel(
     queries, plan_fields, c_fields, mark_rows, out_fields, chunk_fields
 ):  # pragma: no cover - compiled
     """Run a batch: one worker per thread, in ``prange``."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    plan = ScanPlan(*plan_fields)
-    c = Constraints(*c_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    n_workers = chunks.n_workers
+    n_workers = Schedule(*chunk_fields).n_workers
     for w in numba.prange(n_workers):
-        _factor_worker(np.int64(w), queries, plan, c, mark_rows, out, chunks)
-
-
-@numba.njit(cache=True, nogil=True)
-def _factor_serial(
-    queries, plan_fields, c_fields, mark_rows, out_fields, chunk_fields
-):  # pragma: no cover - compiled
-    """Run a handful of queries: one worker in the calling thread (no parallel code to compile)."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    plan = ScanPlan(*plan_fields)
-    c = Constraints(*c_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    _factor_worker(np.int64(0), queries, plan, c, mark_rows, out, chunks)
+        _factor_worker(
+            np.int64(w), queries, plan_fields, c_fields, mark_rows, out_fields, chunk_fields
+        )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -313,10 +305,13 @@ def _topn(q: np.ndarray, index: FactorIndex, n: int, c: Constraints, num_threads
         return marks(workers, n_items)
 
     def launch(mark_rows: np.ndarray, chunks: Schedule) -> None:
-        kernel = _factor_serial if chunks.in_caller else _factor_kernel
-        kernel(q, plan, tuple(c), mark_rows, *plain(out, chunks))
+        if chunks.in_caller:
+            _factor_worker(0, q, plan, tuple(c), mark_rows, *plain(out, chunks))
+        else:
+            _factor_kernel(q, plan, tuple(c), mark_rows, *plain(out, chunks))
 
-    run(q.shape[0], num_threads, make_scratch, launch)
+    # an upper bound (pruning stops most scans early): every item's dot product, every query
+    run(q.shape[0], num_threads, make_scratch, launch, q.shape[0] * (n_items * q.shape[1] + n))
     return out
 
 

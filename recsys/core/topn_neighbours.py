@@ -117,8 +117,24 @@ def _neighbour_scratch(n_workers: int, n_items: int, n_groups: int) -> Neighbour
 
 
 @numba.njit(cache=True, nogil=True)
-def _neighbour_query(qi, w, q, sim, c, scratch, out):  # pragma: no cover - compiled
-    """One query; returns False on a bad similarity CSR."""
+def _neighbour_worker(
+    w, q_fields, sim_fields, c_fields, scratch_fields, out_fields, chunk_fields
+):  # pragma: no cover - compiled
+    """Worker ``w``: score the queries of the chunks it pulls; a bad similarity row sets ERR_SIM.
+
+    Called with ``w = 0`` straight from Python, it is the serial path (a
+    handful of queries, or a small batch); :func:`_neighbour_kernel` runs one
+    per thread.  The per-query code sits in the loop, not in a function of
+    its own: every compiled level a kernel calls is optimised and compiled to
+    machine code again inside each caller, which costs seconds on first use.
+    """
+    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
+    q = NeighbourQueries(*q_fields)
+    sim = Similarity(*sim_fields)
+    c = Constraints(*c_fields)
+    scratch = NeighbourScratch(*scratch_fields)
+    out = Outputs(*out_fields)
+    chunks = Schedule(*chunk_fields)
     acc = scratch.acc[w]
     direct = scratch.direct[w]
     flag = scratch.flags[w]
@@ -128,8 +144,11 @@ def _neighbour_query(qi, w, q, sim, c, scratch, out):  # pragma: no cover - comp
     ci = scratch.cand_items[w]
     cs = scratch.cand_scores[w]
     mark = scratch.marks[w]
+    heap = scratch.heaps[w]
+    gcount = scratch.gcounts[w]
     noisy_or = q.noisy_or
     track = q.track_best
+    q_indptr = q.indptr
     q_indices = q.indices
     q_weights = q.weights
     q_explain = q.explain
@@ -139,142 +158,127 @@ def _neighbour_query(qi, w, q, sim, c, scratch, out):  # pragma: no cover - comp
     sim_data = sim.data
     n_items = sim_indptr.shape[0] - 1
     nnz_sim = sim_indices.shape[0]
-    # ---- accumulate weight * similarity (sum, or max with noisy_or); direct entries score their
-    # own item; remember the best explaining entry.  Written out on plain arrays, not in helpers
-    # or through the tuples: a call per entry costs 3x in this loop.
-    nt = np.int64(0)  # not a literal 0: Numba would compile the callees for it too
-    bad = False
-    for p in range(q.indptr[qi], q.indptr[qi + 1]):
-        i = q_indices[p]
-        wt = q_weights[p]
-        if q_direct[p]:
-            if not flag[i]:
-                flag[i] = True
-                touched[nt] = i
-                nt += 1
-                acc[i] = 0.0
-                direct[i] = 0.0
-                if track:
-                    best_c[i] = -np.inf
-                    best_pos[i] = -1
-            if noisy_or:
-                direct[i] = direct[i] + wt - direct[i] * wt
-            else:
-                acc[i] += wt
-            continue
-        explain = track and q_explain[p]
-        r0 = sim_indptr[i]
-        r1 = sim_indptr[i + 1]
-        if r0 < 0 or r1 < r0 or r1 > nnz_sim:
-            bad = True
-            break
-        if not (noisy_or or track):  # plain sums (item-item recommend): the lean loop
-            for r in range(r0, r1):
-                j = sim_indices[r]
-                if j < 0 or j >= n_items:
-                    bad = True
-                    break
-                if not flag[j]:
-                    flag[j] = True
-                    touched[nt] = j
-                    nt += 1
-                    acc[j] = 0.0
-                acc[j] += wt * sim_data[r]
-            if bad:
-                break
-            continue
-        for r in range(r0, r1):
-            j = sim_indices[r]
-            if j < 0 or j >= n_items:
-                bad = True
-                break
-            contribution = wt * sim_data[r]
-            if not flag[j]:
-                flag[j] = True
-                touched[nt] = j
-                nt += 1
-                acc[j] = 0.0
-                if noisy_or:
-                    direct[j] = 0.0
-                if track:
-                    best_c[j] = -np.inf
-                    best_pos[j] = -1
-            if noisy_or:
-                if contribution > acc[j]:
-                    acc[j] = contribution
-            else:
-                acc[j] += contribution
-            if explain and contribution > best_c[j]:
-                best_c[j] = contribution
-                best_pos[j] = r
-        if bad:
-            break
-    m = 0 if bad else nt  # a bad query has no candidate and no fill: it reports an error
-    positions = out.positions[qi] if track else scratch.positions[w]
-    ids = out.ids[qi]
-    a_row = c.allowed_of_query[qi]
-    f_row = c.fill_of_query[qi] if not bad else -1
-    mark_excluded(mark, c, qi, True)
-    if not c.has_groups:  # rank the touched items by their accumulated score, as they are
-        if noisy_or:  # the final probabilities, in place
-            for t in range(m):
-                j = touched[t]
-                acc[j] = combined(acc[j], direct[j], True)
-        _, taken = select_items(
-            touched,
-            acc,
-            m,
-            c,
-            a_row,
-            f_row,
-            mark,
-            scratch.gcounts[w],
-            ids,
-            out.scores[qi],
-            positions,
-        )
-    else:  # group caps: candidates with a score > 0, copied out for the position heap
-        n_cand = np.int64(0)
-        for t in range(m):
-            j = touched[t]
-            score = combined(acc[j], direct[j], noisy_or)
-            if score > 0:
-                ci[n_cand] = j
-                cs[n_cand] = score
-                n_cand += 1
-        _, taken = select(
-            ci,
-            cs,
-            n_cand,
-            np.bool_(True),
-            c,
-            a_row,
-            f_row,
-            scratch.heaps[w],
-            mark,
-            scratch.gcounts[w],
-            ids,
-            out.scores[qi],
-            positions,
-        )
-    mark_excluded(mark, c, qi, False)
-    if track:  # the explaining entry of every candidate taken; -1 for filled and empty slots
-        for t in range(positions.shape[0]):
-            positions[t] = best_pos[ids[t]] if t < taken else -1
-    for t in range(nt):
-        flag[touched[t]] = False
-    return not bad
-
-
-@numba.njit(cache=True, nogil=True)
-def _neighbour_worker(w, q, sim, c, scratch, out, chunks):  # pragma: no cover - compiled
-    n_queries = q.indptr.shape[0] - 1
+    n_queries = q_indptr.shape[0] - 1
     while True:
         lo, hi = next_chunk(chunks, n_queries)
         if lo >= hi:
             break
         for qi in range(lo, hi):
-            if not _neighbour_query(qi, w, q, sim, c, scratch, out):
+            # ---- accumulate weight * similarity (sum, or max with noisy_or); direct entries
+            # score their own item; remember the best explaining entry.  Written out on plain
+            # arrays, not in helpers or through the tuples: a call per entry costs 3x here.
+            nt = np.int64(0)  # not a literal 0: Numba would compile the callees for it too
+            bad = False
+            for p in range(q_indptr[qi], q_indptr[qi + 1]):
+                i = q_indices[p]
+                wt = q_weights[p]
+                if q_direct[p]:
+                    if not flag[i]:
+                        flag[i] = True
+                        touched[nt] = i
+                        nt += 1
+                        acc[i] = 0.0
+                        direct[i] = 0.0
+                        if track:
+                            best_c[i] = -np.inf
+                            best_pos[i] = -1
+                    if noisy_or:
+                        direct[i] = direct[i] + wt - direct[i] * wt
+                    else:
+                        acc[i] += wt
+                    continue
+                explain = track and q_explain[p]
+                r0 = sim_indptr[i]
+                r1 = sim_indptr[i + 1]
+                if r0 < 0 or r1 < r0 or r1 > nnz_sim:
+                    bad = True
+                    break
+                if not (noisy_or or track):  # plain sums (item-item recommend): the lean loop
+                    for r in range(r0, r1):
+                        j = sim_indices[r]
+                        if j < 0 or j >= n_items:
+                            bad = True
+                            break
+                        if not flag[j]:
+                            flag[j] = True
+                            touched[nt] = j
+                            nt += 1
+                            acc[j] = 0.0
+                        acc[j] += wt * sim_data[r]
+                    if bad:
+                        break
+                    continue
+                for r in range(r0, r1):
+                    j = sim_indices[r]
+                    if j < 0 or j >= n_items:
+                        bad = True
+                        break
+                    contribution = wt * sim_data[r]
+                    if not flag[j]:
+                        flag[j] = True
+                        touched[nt] = j
+                        nt += 1
+                        acc[j] = 0.0
+                        if noisy_or:
+                            direct[j] = 0.0
+                        if track:
+                            best_c[j] = -np.inf
+                            best_pos[j] = -1
+                    if noisy_or:
+                        if contribution > acc[j]:
+                            acc[j] = contribution
+                    else:
+                        acc[j] += contribution
+                    if explain and contribution > best_c[j]:
+                        best_c[j] = contribution
+                        best_pos[j] = r
+                if bad:
+                    break
+            m = 0 if bad else nt  # a bad query has no candidate and no fill: it reports an error
+            positions = out.positions[qi] if track else scratch.positions[w]
+            ids = out.ids[qi]
+            a_row = c.allowed_of_query[qi]
+            f_row = c.fill_of_query[qi] if not bad else -1
+            mark_excluded(mark, c, qi, True)
+            if not c.has_groups:  # rank the touched items by their accumulated score, as they are
+                if noisy_or:  # the final probabilities, in place
+                    for t in range(m):
+                        j = touched[t]
+                        acc[j] = combined(acc[j], direct[j], True)
+                _, taken = select_items(
+                    touched, acc, m, c, a_row, f_row, mark, gcount, ids, out.scores[qi], positions
+                )
+            else:  # group caps: candidates with a score > 0, copied out for the position heap
+                n_cand = np.int64(0)
+                for t in range(m):
+                    j = touched[t]
+                    score = combined(acc[j], direct[j], noisy_or)
+                    if score > 0:
+                        ci[n_cand] = j
+                        cs[n_cand] = score
+                        n_cand += 1
+                _, taken = select(
+                    ci,
+                    cs,
+                    n_cand,
+                    np.bool_(True),
+                    c,
+                    a_row,
+                    f_row,
+                    heap,
+                    mark,
+                    gcount,
+                    ids,
+                    out.scores[qi],
+                    positions,
+                )
+            mark_excluded(mark, c, qi, False)
+            if track:  # the explaining entry of every candidate taken; -1 for filled / empty slots
+                for t in range(positions.shape[0]):
+                    positions[t] = best_pos[ids[t]] if t < taken else -1
+            for t in range(nt):
+                flag[touched[t]] = False
+            if bad:
                 out.err[qi] = ERR_SIM
 
 
@@ -283,31 +287,11 @@ def _neighbour_kernel(
     q_fields, sim_fields, c_fields, scratch_fields, out_fields, chunk_fields
 ):  # pragma: no cover - compiled
     """Run a batch: one worker per thread, in ``prange``."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    q = NeighbourQueries(*q_fields)
-    sim = Similarity(*sim_fields)
-    c = Constraints(*c_fields)
-    scratch = NeighbourScratch(*scratch_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    n_workers = chunks.n_workers
+    n_workers = Schedule(*chunk_fields).n_workers
     for w in numba.prange(n_workers):
-        _neighbour_worker(np.int64(w), q, sim, c, scratch, out, chunks)
-
-
-@numba.njit(cache=True, nogil=True)
-def _neighbour_serial(
-    q_fields, sim_fields, c_fields, scratch_fields, out_fields, chunk_fields
-):  # pragma: no cover - compiled
-    """Run a handful of queries: one worker in the calling thread (no parallel code to compile)."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    q = NeighbourQueries(*q_fields)
-    sim = Similarity(*sim_fields)
-    c = Constraints(*c_fields)
-    scratch = NeighbourScratch(*scratch_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    _neighbour_worker(np.int64(0), q, sim, c, scratch, out, chunks)
+        _neighbour_worker(
+            np.int64(w), q_fields, sim_fields, c_fields, scratch_fields, out_fields, chunk_fields
+        )
 
 
 def _probabilities(weights: np.ndarray) -> bool:
@@ -454,9 +438,17 @@ def constrained_topn_neighbours(
         )
 
     def launch(scratch: NeighbourScratch, chunks: Schedule) -> None:
-        kernel = _neighbour_serial if chunks.in_caller else _neighbour_kernel
-        kernel(*plain(q, sim, c, scratch, out, chunks))
+        fields = plain(q, sim, c, scratch, out, chunks)
+        if chunks.in_caller:
+            _neighbour_worker(0, *fields)
+        else:
+            _neighbour_kernel(*fields)
 
-    run(n_queries, num_threads, make_scratch, launch)
+    def work() -> int:  # neighbour entries walked (direct entries walk none), entries, results
+        walks = q_ix[~q.direct] if q.direct.any() else q_ix
+        walked = int((sim.indptr[walks + 1] - sim.indptr[walks]).sum())
+        return walked + q_ix.shape[0] + n_queries * n
+
+    run(n_queries, num_threads, make_scratch, launch, work)
     raise_kernel_errors(out.err)
     return out.ids, out.scores, (out.positions if positions else None)

@@ -35,7 +35,14 @@ __all__ = ["sort_scores", "topn_shared_scores"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _shared_worker(w, order, scores_sorted, c, mark_rows, out, chunks):  # pragma: no cover
+def _shared_worker(
+    w, order, scores_sorted, c_fields, mark_rows, out_fields, chunk_fields
+):  # pragma: no cover - compiled
+    """Worker ``w``: the queries of the chunks it pulls (``w = 0`` from Python: serially)."""
+    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
+    c = Constraints(*c_fields)
+    out = Outputs(*out_fields)
+    chunks = Schedule(*chunk_fields)
     mark = mark_rows[w]
     allowed = c.allowed
     has_allowed = c.has_allowed
@@ -79,25 +86,11 @@ def _shared_kernel(
     order, scores_sorted, c_fields, mark_rows, out_fields, chunk_fields
 ):  # pragma: no cover - compiled
     """Run a batch: one worker per thread, in ``prange``."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    c = Constraints(*c_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    n_workers = chunks.n_workers
+    n_workers = Schedule(*chunk_fields).n_workers
     for w in numba.prange(n_workers):
-        _shared_worker(np.int64(w), order, scores_sorted, c, mark_rows, out, chunks)
-
-
-@numba.njit(cache=True, nogil=True)
-def _shared_serial(
-    order, scores_sorted, c_fields, mark_rows, out_fields, chunk_fields
-):  # pragma: no cover - compiled
-    """Run a handful of queries: one worker in the calling thread (no parallel code to compile)."""
-    # named tuples arrive as plain tuples (see recsys.core.workers) and are named again here
-    c = Constraints(*c_fields)
-    out = Outputs(*out_fields)
-    chunks = Schedule(*chunk_fields)
-    _shared_worker(np.int64(0), order, scores_sorted, c, mark_rows, out, chunks)
+        _shared_worker(
+            np.int64(w), order, scores_sorted, c_fields, mark_rows, out_fields, chunk_fields
+        )
 
 
 def sort_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,8 +192,13 @@ def topn_shared_scores(
     out = outputs(n_queries, n)
 
     def launch(mark_rows: np.ndarray, chunks: Schedule) -> None:
-        kernel = _shared_serial if chunks.in_caller else _shared_kernel
-        kernel(o, s, tuple(c), mark_rows, *plain(out, chunks))
+        if chunks.in_caller:
+            _shared_worker(0, o, s, tuple(c), mark_rows, *plain(out, chunks))
+        else:
+            _shared_kernel(o, s, tuple(c), mark_rows, *plain(out, chunks))
 
-    run(n_queries, num_threads, lambda workers: marks(workers, n_items), launch)
+    # marks set and cleared, and the ranking walked (at worst all of it under a mask)
+    walk = n_items if c.has_allowed else n
+    work = 2 * c.exclude_indices.shape[0] + n_queries * (walk + n)
+    run(n_queries, num_threads, lambda workers: marks(workers, n_items), launch, work)
     return out.ids, out.scores

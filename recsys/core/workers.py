@@ -9,17 +9,31 @@ One scheme for every top-n kernel (the same as :mod:`recsys.core.als` and
   ``w`` only and pulls chunks of consecutive queries from a shared atomic
   counter (:func:`next_chunk`) until none is left, so uneven queries balance
   out across threads;
-* for a handful of queries a serial twin of the kernel calls the same
-  worker function in the calling thread: no parallel region to enter, and
-  none to compile in a process that only ever serves single baskets (each
-  ``prange`` kernel costs about two seconds of compilation on first use).
+* for a handful of queries, or a small batch, Python calls the worker
+  function itself (as worker 0, with the plain tuples the kernel takes) in
+  the calling thread: no parallel region to enter, and none to compile in a
+  process that only ever serves single baskets or small batches (each
+  ``prange`` kernel costs seconds of compilation on first use).  The worker
+  holds the per-query code in its loop instead of calling a function per
+  query: Numba optimises and compiles every callee again inside each
+  caller, so each compiled level adds to the first-use cost.
 
 :func:`run` picks the path: up to :data:`SERIAL_MAX_QUERIES` queries (a single
-basket at the checkout) run in the calling thread without entering a
-:func:`~recsys._utils.threads.parallel_section`, reusing scratch kept per
-Python thread (:func:`reused`); larger batches run with one worker per
-thread.  Kernels leave their scratch as they found it (marks cleared, counts
+basket at the checkout), or a batch whose estimated work is at most
+:data:`SERIAL_MAX_WORK` steps (a few milliseconds), run in the calling thread
+without entering a :func:`~recsys._utils.threads.parallel_section`, reusing
+scratch kept per Python thread (:func:`reused`); larger batches run with one
+worker per thread.  The first call of a ``prange`` kernel in a process with
+an empty Numba cache compiles it (one to three seconds): a small batch, which
+the calling thread scores in milliseconds, never pays that.  The path depends
+on the inputs only, never on the number of threads, and both give the same
+result.  Kernels leave their scratch as they found it (marks cleared, counts
 at zero), which is what makes the reuse safe.
+
+Kernels whose serial form is the same code as the parallel one (``prange``
+over one worker) get it from :func:`serial_twin`: the function compiled
+without ``parallel=True`` (``prange`` then runs as ``range``), cached under
+a name of its own.
 
 Kernels take grouped arguments: named tuples of arrays and scalars
 (:class:`~recsys.core.constraints.Constraints`, :class:`Schedule`, ...).
@@ -33,8 +47,9 @@ same from call to call, so each kernel compiles once.
 from __future__ import annotations
 
 import threading
+import types
 from collections.abc import Callable, Hashable
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numba
 import numpy as np
@@ -42,10 +57,14 @@ import numpy as np
 from recsys._utils.threads import parallel_section
 from recsys.core._intrinsics import fetch_add
 
+# the type of what numba.njit returns (numba's own annotations do not name it)
+Dispatcher = Any
+
 __all__ = [
     "CHUNKS_PER_WORKER",
     "MAX_CHUNK",
     "SERIAL_MAX_QUERIES",
+    "SERIAL_MAX_WORK",
     "Schedule",
     "marks",
     "next_chunk",
@@ -53,11 +72,18 @@ __all__ = [
     "reused",
     "run",
     "schedule",
+    "serial_twin",
 ]
 
 #: Up to this many queries, kernels run in the calling thread: entering a parallel section
 #: (thread pools, BLAS limits) costs more than scoring a few baskets.
 SERIAL_MAX_QUERIES = 4
+
+#: Batches whose estimated work (kernel specific: neighbour entries or candidates visited,
+#: scores computed) is at most this many steps also run in the calling thread: a few
+#: milliseconds there, where the first parallel launch of a kernel in a process with a cold
+#: Numba cache compiles it for seconds.
+SERIAL_MAX_WORK = 1 << 21
 
 #: Queries are cut into about this many chunks per worker (dynamic load balancing) ...
 CHUNKS_PER_WORKER = 16
@@ -80,12 +106,13 @@ class Schedule(NamedTuple):
     n_workers : int
         Workers (scratch rows).
     in_caller : bool
-        Run the one worker in the calling thread, with the kernel's serial
-        twin (a handful of queries).  Otherwise even a single worker runs in
-        a ``prange`` body: there Numba hands arrays over as bare buffers,
-        with no reference counts to update, and a batch runs up to 3x faster
-        than in the calling thread, where every array taken out of a tuple
-        or passed to a helper costs two atomic operations.
+        Run the one worker in the calling thread, calling the worker
+        function from Python (a handful of queries, a small batch).
+        Otherwise even a single worker runs in a ``prange`` body: there
+        Numba hands arrays over as bare buffers, with no reference counts to
+        update, and a large batch runs up to 3x faster than in the calling
+        thread, where every array taken out of a tuple or passed to a helper
+        costs two atomic operations.
 
     Notes
     -----
@@ -160,8 +187,9 @@ def run(
     num_threads: int,
     make_scratch: Callable[[int], S],
     launch: Callable[[S, Schedule], None],
+    work: int | Callable[[], int] | None = None,
 ) -> None:
-    """Run a kernel over ``n_queries`` queries: serially for a handful, else in parallel.
+    """Run a kernel over ``n_queries`` queries: serially when small, else in parallel.
 
     Parameters
     ----------
@@ -173,20 +201,75 @@ def run(
         worker (use :func:`reused` to keep a serial launch's scratch).
     launch : callable
         ``launch(scratch, schedule)`` calls the kernel.
+    work : int or callable, optional
+        Estimated steps of the whole batch (or a function returning them,
+        called only for more than :data:`SERIAL_MAX_QUERIES` queries); at
+        most :data:`SERIAL_MAX_WORK` runs the batch in the calling thread.
+        ``None``: only the number of queries decides.
 
     Examples
     --------
     >>> seen = []
     >>> run(3, 0, lambda workers: workers, lambda scratch, s: seen.append((scratch, s.n_workers)))
+    >>> run(500, 0, lambda w: w, lambda scratch, s: seen.append((scratch, s.in_caller)), work=500)
     >>> seen
-    [(1, 1)]
+    [(1, 1), (1, True)]
     """
-    if n_queries <= SERIAL_MAX_QUERIES:
+    if n_queries <= SERIAL_MAX_QUERIES or _small(work):
         launch(make_scratch(1), schedule(n_queries, 1, in_caller=True))
         return
     with parallel_section(num_threads) as threads:
         workers = workers_for(threads, n_queries)
         launch(make_scratch(workers), schedule(n_queries, workers))
+
+
+def _small(work: int | Callable[[], int] | None) -> bool:
+    """Tell whether a batch of estimated ``work`` steps runs in the calling thread."""
+    if work is None:
+        return False
+    steps = work() if callable(work) else work
+    return steps <= SERIAL_MAX_WORK
+
+
+def serial_twin(kernel: Dispatcher, *, cache: bool = True) -> Dispatcher:
+    """Return ``kernel``'s function compiled without ``parallel`` (``prange`` runs as ``range``).
+
+    For kernels whose serial form is the parallel one run by a single
+    worker: calls too small to gain from threads take the twin and never
+    compile the parallel kernel.  The twin has the kernel's other options
+    (``nogil``, ``fastmath``), ``cache`` as given, and a name of its own
+    (``<name>_serial``), so the two never share a cache entry (Numba keys
+    its cache by the function's name, not by its options).
+
+    Examples
+    --------
+    >>> @numba.njit(parallel=True, cache=False)
+    ... def total(x):
+    ...     s = 0.0
+    ...     for i in numba.prange(x.shape[0]):
+    ...         s += x[i]
+    ...     return s
+    >>> twin = serial_twin(total, cache=False)
+    >>> twin.py_func.__name__, twin.targetoptions.get("parallel", False)
+    ('total_serial', False)
+    >>> float(twin(np.arange(4.0)))
+    6.0
+    """
+    original = kernel.py_func
+    name = f"{original.__name__}_serial"
+    function = types.FunctionType(
+        original.__code__, original.__globals__, name, original.__defaults__, original.__closure__
+    )
+    function.__qualname__ = f"{original.__qualname__}_serial"
+    function.__module__ = original.__module__
+    function.__doc__ = original.__doc__
+    function.__kwdefaults__ = original.__kwdefaults__
+    options = {
+        key: value
+        for key, value in kernel.targetoptions.items()
+        if key not in ("parallel", "nopython")
+    }
+    return numba.njit(cache=cache, **options)(function)
 
 
 _SERIAL = threading.local()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -67,8 +67,12 @@ def as_id_array(ids: ExternalIds, what: str) -> np.ndarray:
     else:
         values = list(ids)
         arr = np.asarray(values)
-        # numpy turns [1, "x"] into the strings ["1", "x"]: keep each ID's own type instead
-        if arr.dtype.kind in "US" and not all(isinstance(v, (str, bytes)) for v in values):
+        # numpy turns [1, "x"] into the strings ["1", "x"]: keep each ID's own type instead;
+        # and its fixed-width strings drop trailing NULs ("a\x00" would become "a")
+        if arr.dtype.kind in "US" and (
+            not all(isinstance(v, (str, bytes)) for v in values)
+            or any(v[-1:] in ("\x00", b"\x00") for v in values)
+        ):
             arr = _object_array(values)
         elif arr.dtype.kind == "f" and _has_inexact_int(values):
             # numpy turns [2**64 - 2, 5] into float64, where 2**64 - 2 == 2**64 - 1
@@ -224,6 +228,16 @@ class IdMap:
     ['pear']
     >>> "kiwi" in ids
     False
+
+    It is a sequence of the IDs in row order: iterate it, or take them as a
+    list or an array.
+
+    >>> list(ids), len(ids)
+    (['apple', 'pear', 'plum'], 3)
+    >>> ids.to_list() == list(ids), ids.to_numpy().tolist()
+    (True, ['apple', 'pear', 'plum'])
+    >>> {row: item for row, item in enumerate(ids)}[2]
+    'plum'
     """
 
     def __init__(self, external_ids: ExternalIds, *, name: str = "ID") -> None:
@@ -320,6 +334,57 @@ class IdMap:
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def __iter__(self) -> Iterator[ExternalId]:
+        """Iterate over the external IDs in row order, as :meth:`to_list` gives them.
+
+        Examples
+        --------
+        >>> [user for user in IdMap([2**64 - 1, 7], name="user")]
+        [18446744073709551615, 7]
+        """
+        return iter(self.to_list())
+
+    def to_list(self) -> list[ExternalId]:
+        """Return the external IDs in row order as a list of Python scalars.
+
+        NumPy scalars become their Python equivalents (``int``, ``float``,
+        ``str``), with their exact values: integer IDs of any size keep every
+        digit.  Other objects (dates, tuples) are returned as they are stored.
+
+        Returns
+        -------
+        list
+            ``to_list()[row]`` is the ID of ``row``.
+
+        Examples
+        --------
+        >>> IdMap(["b", "a"]).to_list()
+        ['b', 'a']
+        >>> IdMap([2**64 - 2, 2**63]).to_list()
+        [18446744073709551614, 9223372036854775808]
+        >>> IdMap([2**70, -1]).to_list()
+        [1180591620717411303424, -1]
+        """
+        return self._index.tolist()
+
+    def to_numpy(self) -> np.ndarray:
+        """Return the external IDs in row order as a new NumPy array.
+
+        The array is a copy (changing it does not change the map) with the
+        dtype of :attr:`external_ids`: ``int64`` or ``uint64`` for integer
+        IDs that fit, ``object`` for strings and for integers beyond 64 bits
+        (Python ints, exact).
+
+        Examples
+        --------
+        >>> IdMap([10, 20]).to_numpy()
+        array([10, 20])
+        >>> ids = IdMap([2**64 - 1, 5])
+        >>> ids.to_numpy().dtype, int(ids.to_numpy()[0])
+        (dtype('uint64'), 18446744073709551615)
+        """
+        return np.array(self._index.to_numpy(), copy=True)
 
     def __contains__(self, external_id: ExternalId) -> bool:
         try:

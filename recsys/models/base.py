@@ -59,12 +59,16 @@ def check_n(n: Any) -> int:
     >>> check_n(0)
     Traceback (most recent call last):
     ...
-    ValueError: n must be a positive integer, got 0
+    ValueError: n must be a positive integer, got 0: ask for at least one item (e.g. n=10)
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
+        raise TypeError(
+            f"n must be an int, got {type(n).__name__}: pass a whole number of items (e.g. n=10)"
+        )
     if n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
+        raise ValueError(
+            f"n must be a positive integer, got {n}: ask for at least one item (e.g. n=10)"
+        )
     return int(n)
 
 
@@ -114,21 +118,29 @@ def check_rows(rows: Any, size: int, what: str, *, unknown: str | None = None) -
     >>> check_rows([0, 3], 3, "item_rows")
     Traceback (most recent call last):
     ...
-    IndexError: item_rows must be in [0, 3), got 3
+    IndexError: item_rows must be in [0, 3), got 3; rows come from the model's ID maps \
+(model.item_ids_.to_rows(ids))
     """
+    where = "user_ids_" if "user" in what else "item_ids_"
     arr = np.asarray(rows)
     if arr.ndim != 1:
-        raise ValueError(f"{what} must be a 1-D array of rows, got shape {arr.shape}")
+        raise ValueError(
+            f"{what} must be a 1-D array of rows, got shape {arr.shape}: flatten it (.ravel())"
+        )
     if arr.size == 0:
         return np.empty(0, dtype=np.int64)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"{what} must be integers, got dtype {arr.dtype}")
+        raise TypeError(
+            f"{what} must be integers, got dtype {arr.dtype}; rows come from the model's ID maps "
+            f"(model.{where}.to_rows(ids)), never from floats"
+        )
     low = -1 if unknown is not None else 0
     lo, hi = arr.min(), arr.max()
     if lo < low or hi >= size:
         meaning = f" (-1 = {unknown})" if unknown is not None else ""
         raise IndexError(
-            f"{what} must be in [{low}, {size}){meaning}, got {int(lo if lo < low else hi)}"
+            f"{what} must be in [{low}, {size}){meaning}, got {int(lo if lo < low else hi)}; "
+            f"rows come from the model's ID maps (model.{where}.to_rows(ids))"
         )
     return arr.astype(np.int64, copy=False)
 
@@ -248,8 +260,9 @@ class ParamsMixin:
     --------
     >>> import recsys
     >>> model = recsys.Popularity()
-    >>> model.set_params(segment_col="country")
-    Popularity(segment_col='country', half_life_days=None, num_threads=0)
+    >>> model.set_params(segment_col="country")  # doctest: +NORMALIZE_WHITESPACE
+    Popularity(segment_col='country', half_life_days=None, num_threads=0, season=None,
+               season_prior=30.0)
     """
 
     @classmethod
@@ -279,8 +292,9 @@ class ParamsMixin:
         Examples
         --------
         >>> import recsys
-        >>> recsys.Popularity(segment_col="country").get_params()
-        {'segment_col': 'country', 'half_life_days': None, 'num_threads': 0}
+        >>> recsys.Popularity(segment_col="country").get_params()  # doctest: +NORMALIZE_WHITESPACE
+        {'segment_col': 'country', 'half_life_days': None, 'num_threads': 0, 'season': None,
+         'season_prior': 30.0}
         """
         out: dict[str, Any] = {}
         for name in self._param_names():
@@ -370,9 +384,50 @@ class Recommender(ParamsMixin, ABC):
     >>> model = recsys.Popularity().fit(data)
     >>> model.recommend([3], n=2)[["user", "item", "rank"]].values.tolist()
     [[3, 'a', 1], [3, 'c', 2]]
+
+    The ``repr`` lists the hyper-parameters (scikit-learn style) and, once
+    fitted, what the model learned:
+
+    >>> recsys.ItemItem(k=2)  # doctest: +ELLIPSIS
+    ItemItem(similarity='confidence', k=2, ...)
+    >>> recsys.ItemItem(k=2).fit(data)  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    ItemItem(similarity='confidence', k=2, ...)  # fitted: 3 users x 3 items,
+        4 neighbour pairs (2 per item at most)
+    >>> recsys.ALS(factors=4, iterations=2, random_state=0).fit(data)  # doctest: +ELLIPSIS
+    ALS(factors=4, ...)  # fitted: 3 users x 3 items, 4 factors
     """
 
     num_threads: int = 0
+
+    def __repr__(self) -> str:
+        params = super().__repr__()
+        if not hasattr(self, "item_ids_"):
+            return params
+        learned = [f"{len(self.user_ids_)} users x {len(self.item_ids_)} items", *self._learned()]
+        return f"{params}  # fitted: {', '.join(learned)}"
+
+    def _learned(self) -> list[str]:
+        """List what the fitted model learned besides its users and items, for ``repr`` (a hook).
+
+        The base reads the public fitted attributes models share: factors
+        (``item_factors_``), neighbour tables (``neighbours_``), segments
+        (``segment_ids_``).  A model with other state extends the list.
+        """
+        parts: list[str] = []
+        factors = getattr(self, "item_factors_", None)
+        if isinstance(factors, np.ndarray) and factors.ndim == 2:
+            parts.append(f"{factors.shape[1]} factors")
+        table = getattr(self, "neighbours_", None)
+        indptr = getattr(table, "indptr", None)
+        if isinstance(indptr, np.ndarray) and indptr.size > 1:
+            per_item = np.diff(indptr)
+            parts.append(
+                f"{int(per_item.sum()):,} neighbour pairs ({int(per_item.max())} per item at most)"
+            )
+        segments = getattr(self, "segment_ids_", None)
+        if segments is not None and hasattr(segments, "__len__"):
+            parts.append(f"{len(segments)} segments")
+        return parts
 
     # ----------------------------------------------------------------- fitting
     def fit(
@@ -390,6 +445,15 @@ class Recommender(ParamsMixin, ABC):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+        >>> model.item_ids_.to_list(), len(model.user_ids_)
+        (['a', 'b', 'c'], 3)
         """
         data = as_interactions(interactions)
         self._fit(data, show_progress)
@@ -552,6 +616,11 @@ class Recommender(ParamsMixin, ABC):
             model._check_params()
         state_params = {name: getattr(model, name) for name in cls._state_params}
         fit_params = meta.get("fit_params", state_params)  # format version 1 has none
+        if isinstance(fit_params, dict):
+            # a file written before a hyper-parameter existed names it nowhere: the state was
+            # fitted without it, which is what its default means (the model above has it too)
+            older = [k for k in state_params if k not in fit_params and k not in params]
+            fit_params = {**fit_params, **{k: state_params[k] for k in older}}
         if not isinstance(fit_params, dict) or fit_params != state_params:
             raise ValueError(
                 f"the hyper-parameters {params} disagree with those the state was fitted with "
@@ -669,6 +738,17 @@ class Recommender(ParamsMixin, ABC):
         Raises
         ------
         NotFittedError, KeyError, ValueError, TypeError
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+        >>> model.recommend([3, 99], n=2)[["user", "item", "rank"]].values.tolist()
+        [[3, 'a', 1], [3, 'c', 2], [99, 'a', 1], [99, 'b', 2]]
+
+        User 99 is unknown: the most popular items fill in.
         """
         self._check_fitted()
         n = check_n(n)
@@ -687,6 +767,7 @@ class Recommender(ParamsMixin, ABC):
         *,
         exclude_seen: bool = True,
         item_allowed: np.ndarray | None = None,
+        exclude_rows: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Arrays:
         """Recommend for user rows: the array API behind :meth:`recommend`.
 
@@ -700,12 +781,28 @@ class Recommender(ParamsMixin, ABC):
         exclude_seen : bool
         item_allowed : numpy.ndarray of bool, optional
             ``(n_items,)`` mask of items that may be recommended.
+        exclude_rows : tuple of numpy.ndarray, optional
+            ``(indptr, indices)``: the item rows to leave out for each query, as
+            CSR parts over ``user_rows`` (``indptr`` of length ``len(user_rows) + 1``).
+            Used instead of the training history (``exclude_seen`` is then
+            ignored): e.g. seen items joined on a cluster by ``recsys.spark``.
+            Unknown users (``-1``) get the fallback, without exclusions, as always.
 
         Returns
         -------
         item_rows : numpy.ndarray of int32, shape (len(user_rows), n)
             ``-1`` where fewer than ``n`` candidates remain.
         scores : numpy.ndarray of float32, shape (len(user_rows), n)
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+        >>> rows, scores = model.recommend_rows(model.user_ids_.to_rows([3]), 2)
+        >>> model.item_ids_.to_external(rows[0]).tolist(), rows.dtype
+        (['a', 'c'], dtype('int32'))
         """
         self._check_fitted()
         n = check_n(n)
@@ -714,13 +811,30 @@ class Recommender(ParamsMixin, ABC):
             if (
                 user_rows.dtype.kind not in "iu"
             ):  # 1.7 or 2**32 + 1 must not silently become another user
-                raise TypeError(f"user_rows must be integers, got dtype {user_rows.dtype}")
+                raise TypeError(
+                    f"user_rows must be integers, got dtype {user_rows.dtype}; rows come from "
+                    "model.user_ids_.to_rows(ids, missing='ignore')"
+                )
             if user_rows.max() >= len(self.user_ids_) or user_rows.min() < -1:
                 raise IndexError(
-                    f"user rows must be in [-1, {len(self.user_ids_)}) (-1 = unknown user)"
+                    f"user rows must be in [-1, {len(self.user_ids_)}) (-1 = unknown user); rows "
+                    "come from model.user_ids_.to_rows(ids, missing='ignore')"
                 )
         user_rows = user_rows.astype(np.int32, copy=False)
         self._check_mask(item_allowed)
+        if exclude_rows is not None:
+            ex_indptr = np.asarray(exclude_rows[0], dtype=np.int64)
+            ex_indices = check_rows(exclude_rows[1], len(self.item_ids_), "exclude_rows indices")
+            if (
+                ex_indptr.shape != (user_rows.size + 1,)
+                or ex_indptr[0] != 0
+                or ex_indptr[-1] != ex_indices.size
+                or np.any(np.diff(ex_indptr) < 0)
+            ):
+                raise ValueError(
+                    "exclude_rows must be CSR parts (indptr, indices) with one row per user row"
+                )
+            ex_indices = ex_indices.astype(np.int32)
         n_eff = min(n, len(self.item_ids_))
         ids = np.full((user_rows.size, n_eff), -1, dtype=np.int32)
         scores = np.full((user_rows.size, n_eff), -np.inf, dtype=np.float32)
@@ -729,7 +843,9 @@ class Recommender(ParamsMixin, ABC):
         for start in range(0, known.size, USER_CHUNK):
             pos = known[start : start + USER_CHUNK]
             chunk_rows = user_rows[pos]
-            if exclude_seen:
+            if exclude_rows is not None:
+                exclude = select_csr_rows(ex_indptr, ex_indices, pos)
+            elif exclude_seen:
                 exclude = select_csr_rows(
                     self.user_items_.indptr, self.user_items_.indices, chunk_rows
                 )
@@ -823,6 +939,15 @@ class Recommender(ParamsMixin, ABC):
         -------
         pandas.DataFrame
             Columns ``item, similar_item, score, rank``.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+        >>> model.similar_items(["a"], n=2)[["item", "similar_item", "rank"]].values.tolist()
+        [['a', 'c', 1], ['a', 'b', 2]]
         """
         self._check_fitted()
         n = check_n(n)
@@ -839,6 +964,15 @@ class Recommender(ParamsMixin, ABC):
         Known users only.  Useful to rank a handful of candidates (e.g. upgrade tiers) without a
         full top-n.  Unknown users or items are a ``KeyError``; see
         :meth:`score_rows` for what a score means.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+        >>> model.score_items([1, 3], ["a", "c"]).astype(float).round(3).tolist()
+        [[0.5, 0.707], [0.5, 0.0]]
         """
         self._check_fitted()
         user_rows = self.user_ids_.to_rows(as_id_array(users, "users"))
@@ -1008,7 +1142,19 @@ class Recommender(ParamsMixin, ABC):
         weight_col: str | None = None,
         unknown_items: str = "raise",
     ) -> tuple[IdMap, sp.csr_matrix]:
-        """Turn a ``query, item[, weight]`` frame into (query IdMap, queries × items CSR)."""
+        """Turn a ``query, item[, weight]`` frame into (query IdMap, queries × items CSR).
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+        >>> model = recsys.ItemItem(similarity="cosine").fit(data)
+        >>> baskets = pd.DataFrame({"basket": ["x", "x", "y"], "item": ["a", "b", "c"]})
+        >>> ids, matrix = model.histories_to_csr(baskets, query_col="basket", item_col="item")
+        >>> ids.to_list(), matrix.toarray().tolist()
+        (['x', 'y'], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        """
         import warnings
 
         history = require_dataframe(history, "history")
@@ -1036,7 +1182,10 @@ class Recommender(ParamsMixin, ABC):
         matrix.sum_duplicates()
         matrix.sort_indices()
         if matrix.nnz and np.abs(matrix.data).max() > np.finfo(np.float32).max:
-            raise ValueError("history: a (summed) weight exceeds the float32 range")
+            raise ValueError(
+                "history: a (summed) weight exceeds the float32 range; scale the weights down "
+                "(or pass none: every row then counts 1)"
+            )
         return query_ids, matrix.astype(np.float32)
 
     def _item_allowed(
@@ -1062,7 +1211,8 @@ class Recommender(ParamsMixin, ABC):
                 or item_allowed.shape != (len(self.item_ids_),)
             ):
                 raise ValueError(
-                    f"item_allowed must be a bool array of shape ({len(self.item_ids_)},)"
+                    f"item_allowed must be a bool array of shape ({len(self.item_ids_)},): one "
+                    "entry per item row of the model (rows: model.item_ids_.to_rows(ids))"
                 )
 
     def _fallback(self, n_queries: int, n: int, item_allowed: np.ndarray | None) -> Arrays:

@@ -313,14 +313,18 @@ def power_law_problem(seed, n_rows, n_cols, f):
 
 
 @pytest.mark.parametrize("f", [7, 24, 64])
-def test_results_do_not_depend_on_thread_count(f):
-    """Bit-identical results for 1 and 2 threads (rows are independent, and no
-    reduction is compiled into a loop that LLVM could version on runtime alias
-    checks, which would make the summation order depend on heap addresses)."""
+def test_results_do_not_depend_on_thread_count(monkeypatch, f):
+    """Bit-identical results for 1 and 2 threads, and for the serial twins of the kernels
+    (rows are independent, and no reduction is compiled into a loop that LLVM could version
+    on runtime alias checks, which would make the summation order depend on heap addresses)."""
     C, X0, Y = power_law_problem(11, 2000, 300, f)
     Ciu = C.T.tocsr()
     runs = {}
-    for threads in (1, 2):
+    for threads in (1, 2, "serial"):
+        # the size of a call picks the kernel: force the parallel ones, then the serial twins
+        limit = 1 << 62 if threads == "serial" else -1
+        monkeypatch.setattr(als, "_SERIAL_MAX_FLOPS", limit)
+        threads = 1 if threads == "serial" else threads
         X, Yt = X0.copy(), Y.copy()
         for _ in range(2):
             als.least_squares_cg(C, X, Yt, 0.05, num_threads=threads)
@@ -329,10 +333,25 @@ def test_results_do_not_depend_on_thread_count(f):
         als.least_squares_exact(C, E, Yt, 0.05, num_threads=threads)
         F = als.fold_in(C.indptr, C.indices, C.data, Yt, als.gramian(Yt, 0.05), threads)
         loss = als.als_loss(C, X, Yt, 0.05, num_threads=threads)
-        runs[threads] = (X, Yt, E, F, loss)
-    for a, b in zip(runs[1], runs[2], strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(runs[1][2], runs[1][3])  # fold-in == exact half-step
+        runs[len(runs)] = (X, Yt, E, F, loss)
+    for other in (1, 2):
+        for a, b in zip(runs[0], runs[other], strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[0][2], runs[0][3])  # fold-in == exact half-step
+
+
+def test_small_calls_run_the_serial_twins(monkeypatch):
+    """Calls below _SERIAL_MAX_FLOPS never enter a parallel section (nothing to compile)."""
+    entered = []
+    monkeypatch.setattr(als, "parallel_section", lambda t: entered.append(t))
+    C, X, Y, reg = make_problem(3, 30, 20, 8, 0.3)
+    als.least_squares_cg(C, X, Y, reg)
+    als.least_squares_exact(C, X, Y, reg)
+    als.fold_in(
+        C.indptr[:3], C.indices[: C.indptr[2]], C.data[: C.indptr[2]], Y, als.gramian(Y, reg)
+    )
+    als.als_loss(C, X, Y, reg)
+    assert entered == []
 
 
 def test_dynamic_scheduling_hands_out_every_chunk_once():
@@ -483,7 +502,14 @@ def test_rejects_bad_values(small):
 # Numba on-disk cache
 # --------------------------------------------------------------------------
 
-KERNELS = ["_cg_kernel", "_exact_kernel", "_loss_kernel"]
+KERNELS = [
+    "_cg_kernel",
+    "_exact_kernel",
+    "_loss_kernel",
+    "_cg_kernel_serial",
+    "_exact_kernel_serial",
+    "_loss_kernel_serial",
+]
 
 
 def test_kernels_are_cached_on_disk():
@@ -501,10 +527,12 @@ def test_kernels_are_cached_on_disk():
         C = sp.random(30, 20, density=0.3, format="csr", dtype=np.float32, random_state=0)
         X = np.ones((30, 8), np.float32)
         Y = np.ones((20, 8), np.float32)
-        als.least_squares_cg(C, X, Y, 0.1)
-        als.least_squares_exact(C, X, Y, 0.1)
-        als.fold_in(C.indptr, C.indices, C.data, Y, als.gramian(Y, 0.1))
-        als.als_loss(C, X, Y, 0.1)
+        for limit in (als._SERIAL_MAX_FLOPS, -1):  # the serial twins, then the parallel kernels
+            als._SERIAL_MAX_FLOPS = limit
+            als.least_squares_cg(C, X, Y, 0.1)
+            als.least_squares_exact(C, X, Y, 0.1)
+            als.fold_in(C.indptr, C.indices, C.data, Y, als.gramian(Y, 0.1))
+            als.als_loss(C, X, Y, 0.1)
         print(json.dumps({k: [sum(getattr(als, k).stats.cache_hits.values()),
                               sum(getattr(als, k).stats.cache_misses.values())]
                           for k in KERNELS}))

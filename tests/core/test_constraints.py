@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 
-from recsys.core import topn_dense
+from recsys.core import topn_dense, workers
 from recsys.core.constraints import (
     Constraints,
     as_constraints,
@@ -62,7 +62,7 @@ def test_unconstrained_and_no_op_builders() -> None:
         assert build() is c
 
 
-def test_one_kernel_type_for_every_rule() -> None:
+def test_one_kernel_type_for_every_rule(monkeypatch) -> None:
     """Builders normalise dtypes, layouts and scalars: Numba sees one type, compiles once."""
     read_only = np.array([0, 0, 1, -1], dtype=np.int64)
     read_only.setflags(write=False)
@@ -80,10 +80,11 @@ def test_one_kernel_type_for_every_rule() -> None:
     scores = np.ones((2, 4), dtype=np.float32)
     scores.setflags(write=False)
     topn_dense.constrained_topn_dense(scores, 2, every_rule())
+    monkeypatch.setattr(workers, "SERIAL_MAX_WORK", -1)  # small batches in parallel too
     batch = Constraints.make(9, 4, group_of=read_only, max_per_group=1, fill_order=[3, 2])
     topn_dense.constrained_topn_dense(np.ones((9, 4)), 2, batch)  # in parallel
     topn_dense.constrained_topn_dense(np.ones((9, 4)), 2, unconstrained(9, 4))
-    assert len(topn_dense._dense_serial.signatures) == 1
+    assert len(topn_dense._dense_worker.signatures) == 1
     assert len(topn_dense._dense_kernel.signatures) == 1
 
 

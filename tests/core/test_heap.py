@@ -12,6 +12,7 @@ from recsys.core.heap import (
     pair_offer,
     sift_down_best,
     sift_down_worst,
+    sort_ascending,
 )
 from tests.core.reference import SETTINGS
 
@@ -87,3 +88,17 @@ def test_better_is_the_ranking_order():
     assert better(2.0, 9, 1.0, 0) and not better(1.0, 0, 2.0, 9)
     assert better(1.0, 1, 1.0, 2) and not better(1.0, 2, 1.0, 1)
     assert not better(np.nan, 0, -np.inf, 1)
+
+
+@SETTINGS
+@given(
+    keys=st.lists(st.integers(0, 2**64 - 1), max_size=60),
+    m=st.integers(0, 60),
+)
+def test_sort_ascending_sorts_the_prefix_in_place(keys, m):
+    """Against np.sort: keys[:m] sorted (duplicates too), the rest untouched (uint64 keys)."""
+    arr = np.array(keys, dtype=np.uint64)
+    m = min(m, arr.size)
+    want = np.concatenate([np.sort(arr[:m]), arr[m:]])
+    sort_ascending(arr, m)
+    np.testing.assert_array_equal(arr, want)

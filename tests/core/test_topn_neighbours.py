@@ -198,7 +198,8 @@ def test_noisy_or_arguments() -> None:
     assert ids.tolist() == [[1, -1]] and scores.tolist() == [[0.75, -np.inf]]
 
 
-def test_neighbours_parallel_batch_matches_reference() -> None:
+def test_neighbours_parallel_batch_matches_reference(monkeypatch) -> None:
+    monkeypatch.setattr(workers, "SERIAL_MAX_WORK", -1)  # the parallel kernel, however small
     rng = np.random.default_rng(1)
     n_items, n_queries = 40, 3 * workers.SERIAL_MAX_QUERIES + 5
     rows = [

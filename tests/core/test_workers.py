@@ -66,7 +66,8 @@ CALLS = kernel_calls(np.random.default_rng(0))
 @pytest.mark.parametrize(("n_workers", "max_chunk"), [(2, 256), (5, 3), (16, 1)])
 def test_several_workers_equal_serial(monkeypatch, name, n_workers, max_chunk) -> None:
     """Workers pull chunks in any order: the result must still be the serial one."""
-    serial = CALLS[name](1)
+    serial = CALLS[name](1)  # a small batch: in the calling thread
+    monkeypatch.setattr(workers, "SERIAL_MAX_WORK", -1)  # the parallel kernel, however small
     monkeypatch.setattr(workers, "workers_for", lambda threads, n_queries: n_workers)
     monkeypatch.setattr(workers, "MAX_CHUNK", max_chunk)
     parallel = CALLS[name](2)
@@ -91,9 +92,63 @@ def test_schedule_hands_out_every_query_once() -> None:
 def test_a_handful_of_queries_runs_serially(monkeypatch) -> None:
     entered = []
     monkeypatch.setattr(workers, "parallel_section", lambda t: entered.append(t))
+    monkeypatch.setattr(workers, "SERIAL_MAX_WORK", -1)  # the number of queries alone decides
     c = Constraints.make(workers.SERIAL_MAX_QUERIES, 3)
     constrained_topn_dense(np.ones((workers.SERIAL_MAX_QUERIES, 3)), 2, c)
     assert entered == []
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_small_batches_run_serially_and_large_ones_in_parallel(monkeypatch, name) -> None:
+    """The estimated work picks the path: nothing parallel to compile for a small batch."""
+    sections = []
+    real = workers.parallel_section
+
+    def recording(num_threads):
+        sections.append(num_threads)
+        return real(num_threads)
+
+    monkeypatch.setattr(workers, "parallel_section", recording)
+    small = CALLS[name](0)  # N_QUERIES queries over N_ITEMS items: well below the threshold
+    assert sections == []
+    monkeypatch.setattr(workers, "SERIAL_MAX_WORK", 1000)  # now the same batch is large
+    large = CALLS[name](0)
+    assert sections == [0]
+    for a, b in zip(small, large, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_work_is_estimated_only_for_batches(monkeypatch) -> None:
+    calls = []
+
+    def work() -> int:
+        calls.append(1)
+        return 10
+
+    launched = []
+    workers.run(2, 0, lambda w: w, lambda scratch, s: launched.append(s.in_caller), work)
+    assert calls == [] and launched == [True]
+    workers.run(100, 0, lambda w: w, lambda scratch, s: launched.append(s.in_caller), work)
+    assert calls == [1] and launched == [True, True]
+    monkeypatch.setattr(workers, "SERIAL_MAX_WORK", 9)
+    workers.run(100, 0, lambda w: w, lambda scratch, s: launched.append(s.in_caller), work)
+    assert launched == [True, True, False]
+
+
+def test_serial_twin_runs_the_same_code_without_parallel() -> None:
+    from recsys.core import als, cooccurrence
+
+    for kernel, twin in [
+        (als._cg_kernel, als._cg_kernel_serial),
+        (als._exact_kernel, als._exact_kernel_serial),
+        (als._loss_kernel, als._loss_kernel_serial),
+        (cooccurrence._neighbours_kernel, cooccurrence._neighbours_serial),
+        (cooccurrence._compact, cooccurrence._compact_serial),
+    ]:
+        assert kernel.targetoptions["parallel"] and not twin.targetoptions.get("parallel")
+        assert twin.py_func.__code__ is kernel.py_func.__code__
+        assert twin.py_func.__qualname__ == kernel.py_func.__qualname__ + "_serial"
+        assert twin._cache.__class__.__name__ != "NullCache"  # cached, under its own name
 
 
 def test_serial_scratch_is_reused_and_left_clean() -> None:
@@ -145,3 +200,20 @@ def test_serial_scratch_is_reused_and_left_clean() -> None:
                     assert not array.any(), "a mark or flag was left set"
             if isinstance(scratch, tuple):
                 assert not scratch.gcounts.any(), "group counts were left non-zero"
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "jaccard", "confidence", "bm25", "rp3beta"])
+def test_cooccurrence_parallel_kernel_equals_its_serial_twin(monkeypatch, similarity) -> None:
+    """item_neighbours runs its serial twins on small inputs: both paths give the same table."""
+    import scipy.sparse as sp
+
+    from recsys.core import cooccurrence
+
+    rng = np.random.default_rng(5)
+    X = sp.random(300, 80, density=0.08, format="csr", random_state=rng, dtype=np.float32)
+    X.data = rng.integers(1, 4, X.nnz).astype(np.float32)
+    serial = cooccurrence.item_neighbours(X, similarity, k=7, num_threads=2)
+    monkeypatch.setattr(cooccurrence, "_SERIAL_MAX_WALK", -1)
+    parallel = cooccurrence.item_neighbours(X, similarity, k=7, num_threads=2)
+    for field in ("indptr", "indices", "scores", "counts", "item_support"):
+        np.testing.assert_array_equal(getattr(serial, field), getattr(parallel, field))
