@@ -41,8 +41,25 @@ Similarities:
     ``shrinkage`` has no effect (there is no denominator).  A row holding
     every item gets a negative idf, so BM25 scores can be <= 0.
 
-``cosine`` and ``bm25`` use the weights (``binary=True`` replaces every weight
-by 1 first); ``jaccard``, ``lift`` and ``confidence`` always use binary counts.
+``rp3beta``
+    The random walk "item -> row -> item" of Paudel et al. (2017), as in the
+    reproducibility study of Dacrema et al. (2019)::
+
+        P_ui[r, b] = w_rb / sum_c w_rc          # row r -> item b (rows of X, L1)
+        P_iu[a, r] = w_ra / sum_q w_qa          # item a -> row r (columns of X, L1)
+        W_ab       = sum_r P_iu[a, r]**alpha * P_ui[r, b]**alpha / (n_b**beta + s)
+
+    i.e. a weighted co-occurrence in which row ``r`` contributes
+    ``(w_rb / |r|_1)**alpha`` and the source item ``(w_ra / |a|_1)**alpha``,
+    divided by the target's support to the power ``beta`` (which demotes
+    best-sellers).  The top-``k`` of each row are then divided by their sum
+    (rows L1-normalised, so every row sums to 1).  On binary data (the
+    usual case, and ItemItem's default) ``P_iu`` is Dacrema et al.'s binary
+    ``X^T`` normalised; with weights both walks use them.
+
+``cosine``, ``bm25`` and ``rp3beta`` use the weights (``binary=True`` replaces
+every weight by 1 first); ``jaccard``, ``lift`` and ``confidence`` always use
+binary counts.
 Only pairs that co-occur in at least ``min_count`` rows (binary count, also for
 the weighted similarities) are kept.  Every kept pair also carries its binary
 count ``c_ab`` (``NeighbourTable.counts``), for explanations ("bought together
@@ -84,16 +101,26 @@ from numba import prange
 
 from recsys._utils.threads import parallel_section
 from recsys.core._intrinsics import fetch_add, prefetch1
+from recsys.core.heap import sort_ascending
+from recsys.core.workers import serial_twin
 
-__all__ = ["SIMILARITIES", "NeighbourTable", "item_neighbours"]
+__all__ = [
+    "SIMILARITIES",
+    "NeighbourTable",
+    "item_neighbours",
+    "l1_normalise_rows",
+    "rp3beta_rows",
+    "rp3beta_weights",
+]
 
 #: Names accepted by :func:`item_neighbours`.
-SIMILARITIES: tuple[str, ...] = ("cosine", "jaccard", "lift", "confidence", "bm25")
+SIMILARITIES: tuple[str, ...] = ("cosine", "jaccard", "lift", "confidence", "bm25", "rp3beta")
 
-_COSINE, _JACCARD, _LIFT, _CONFIDENCE, _BM25 = range(5)
+_COSINE, _JACCARD, _LIFT, _CONFIDENCE, _BM25, _RP3BETA = range(6)
 _PREFETCH_DISTANCE = 6  # rows of the walk fetched ahead
 _MIN_CANDIDATES = 512  # candidate buffer: max(2 * k, this) keys per thread
 _MAX_UINT16_ITEMS = 65536  # up to this many items, labels are stored as uint16
+_SERIAL_MAX_WALK = 1 << 22  # walks this short run serially: no parallel kernel to compile
 _SIM_CODES = {name: code for code, name in enumerate(SIMILARITIES)}
 
 
@@ -169,6 +196,8 @@ def _score(sim_code, c, cab, n_a, n_b, norm_a, norm_b, n_rows, shrinkage):
         s = np.float32(cab / (norm_a * norm_b + shrinkage))
     elif sim_code == _BM25:
         s = np.float32(cab)
+    elif sim_code == _RP3BETA:  # norm_b holds n_b ** beta
+        s = np.float32(cab / (norm_b + shrinkage))
     elif sim_code == _JACCARD:
         s = np.float32(c / (n_a + n_b - c + shrinkage))
     elif sim_code == _LIFT:
@@ -295,7 +324,7 @@ def _neighbours_kernel(
     min_count,
     shrinkage,
     n_rows,
-    params,  # float64 (n_items, 2), by label: support n_a, norm ||a||
+    params,  # float64 (n_items, 2), by label: support n_a, norm ||a|| (rp3beta: n_a ** beta)
     prefetch_distance,
     cap,  # candidate buffer size, > k
     out_idx,  # int32 (n_items, k), by label: neighbour ids (original), best first
@@ -382,7 +411,8 @@ def _neighbours_kernel(
                 if m > k:
                     _select_top(keys, m, k)
                     m = k
-                best = np.sort(keys[:m])  # ascending: best last
+                sort_ascending(keys, m)  # in place, ascending: best last
+                best = keys
                 out_len[a] = m
                 for j in range(m):
                     key = best[m - 1 - j]
@@ -409,6 +439,11 @@ def _compact(label, out_idx, out_score, out_cnt, indptr, indices, scores, counts
             indices[start + j] = out_idx[x, j]
             scores[start + j] = out_score[x, j]
             counts[start + j] = out_cnt[x, j]
+
+
+# the same kernels without `parallel`, for inputs too small to gain from threads
+_neighbours_serial = serial_twin(_neighbours_kernel)
+_compact_serial = serial_twin(_compact)
 
 
 # --------------------------------------------------------------------------
@@ -499,6 +534,170 @@ def _schedule(cost: np.ndarray, n_workers: int) -> tuple[np.ndarray, np.ndarray]
     return chunks_ptr, work
 
 
+def rp3beta_weights(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_items: int, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the two random-walk weights of RP3beta on the entries of a CSR matrix.
+
+    Parameters
+    ----------
+    indptr, indices, data : numpy.ndarray
+        A canonical CSR ``X`` (rows x items) with positive weights.
+    n_items : int
+        Number of columns of ``X``.
+    alpha : float
+        Exponent applied to both transition probabilities (``>= 0``).
+
+    Returns
+    -------
+    source, target : numpy.ndarray of float32
+        Aligned with ``data``: ``(w_ra / sum_q w_qa) ** alpha`` (item ``a`` walks to
+        row ``r``) and ``(w_ra / sum_c w_rc) ** alpha`` (row ``r`` walks to item ``a``),
+        each computed in float64 and rounded once.
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix(np.array([[1, 1], [1, 0]], dtype=np.float32))
+    >>> src, dst = rp3beta_weights(X.indptr, X.indices, X.data, 2, 1.0)
+    >>> src.tolist(), dst.tolist()
+    ([0.5, 1.0, 0.5], [0.5, 0.5, 1.0])
+    """
+    w = data.astype(np.float64)
+    rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+    row_sum = np.bincount(rows, weights=w, minlength=indptr.shape[0] - 1)
+    col_sum = np.bincount(indices, weights=w, minlength=n_items)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        source = np.power(w / col_sum[indices], alpha).astype(np.float32)
+        target = np.power(w / row_sum[rows], alpha).astype(np.float32)
+    return source, target
+
+
+def l1_normalise_rows(
+    indptr: np.ndarray, indices: np.ndarray, scores: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Divide every row of a neighbour CSR by its sum and restore the table order.
+
+    Rows are then sorted by score descending, ties by item id ascending (the
+    division can make two neighbours equal in float32).  Rows summing to 0
+    are left as they are.
+
+    Returns
+    -------
+    indices, scores, counts : numpy.ndarray
+        int32, float32 (each row sums to 1 up to rounding) and int32.
+
+    Examples
+    --------
+    >>> ix, sc, ct = l1_normalise_rows(np.array([0, 2]), np.array([3, 1], np.int32),
+    ...                                np.array([3.0, 1.0], np.float32), np.array([1, 1]))
+    >>> ix.tolist(), sc.tolist()
+    ([3, 1], [0.75, 0.25])
+    """
+    n = indptr.shape[0] - 1
+    row = np.repeat(np.arange(n), np.diff(indptr))
+    total = np.bincount(row, weights=scores.astype(np.float64), minlength=n)
+    total[total == 0] = 1.0
+    normalised = (scores / total[row]).astype(np.float32) + np.float32(0.0)
+    order = np.lexsort((indices, -normalised, row))
+    return (
+        indices[order].astype(np.int32),
+        normalised[order],
+        counts[order].astype(np.int32),
+    )
+
+
+def rp3beta_rows(
+    X: sp.csr_matrix,
+    items: np.ndarray,
+    k: int,
+    *,
+    alpha: float,
+    beta: float,
+    min_count: int = 1,
+    shrinkage: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the RP3beta neighbour rows of some items, exactly as :func:`item_neighbours`.
+
+    For incremental updates: the same weights, the same float32 sums in the
+    same order (a sparse product of the float32 walk weights, rows of ``X``
+    ascending), the same rounding, top-``k`` rule and L1 normalisation as
+    the kernel, but only for ``items``.
+
+    Parameters
+    ----------
+    X : scipy.sparse.csr_matrix
+        Canonical CSR (sorted indices, no duplicates, positive float32 weights).
+    items : numpy.ndarray of int
+        The items whose rows are wanted, ascending.
+    k, alpha, beta, min_count, shrinkage
+        As :func:`item_neighbours` (``k`` already capped at ``n_items - 1``).
+
+    Returns
+    -------
+    indptr, indices, scores, counts : numpy.ndarray
+        CSR parts with one row per item of ``items`` (int64, int32, float32, int32).
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=np.float32))
+    >>> ip, ix, sc, ct = rp3beta_rows(X, np.array([0]), 2, alpha=1.0, beta=0.0)
+    >>> ix.tolist(), [round(float(v), 3) for v in sc], ct.tolist()
+    ([1, 2], [0.714, 0.286], [2, 1])
+    >>> full = item_neighbours(X, "rp3beta", 2, alpha=1.0, beta=0.0, num_threads=1)
+    >>> bool(np.array_equal(full.scores[:2], sc))
+    True
+    """
+    n_rows, n_items = X.shape
+    data = X.data.astype(np.float32, copy=False)
+    source, target = rp3beta_weights(X.indptr, X.indices, data, n_items, alpha)
+    walk_in = sp.csr_matrix((source, X.indices, X.indptr), shape=X.shape).tocsc()
+    walk_in.sort_indices()
+    walk_out = sp.csr_matrix((target, X.indices, X.indptr), shape=X.shape)
+    ones = np.ones(X.nnz, dtype=np.float64)
+    present = sp.csr_matrix((ones, X.indices, X.indptr), shape=X.shape)
+    present_csc = present.tocsc()
+    support = np.diff(present_csc.indptr)
+    denominator = np.power(support.astype(np.float64), beta) + shrinkage
+    block = max(1, (1 << 22) // max(n_items, 1))
+    parts: list[tuple[np.ndarray, ...]] = []
+    lengths = np.zeros(items.size, dtype=np.int64)
+    for start in range(0, items.size, block):
+        rows = np.asarray(items[start : start + block], dtype=np.int64)
+        counts = (present_csc[:, rows].T @ present).tocsr()
+        counts.sort_indices()
+        sums = (walk_in[:, rows].T.tocsr() @ walk_out).tocsr()  # float32, rows r ascending
+        sums.sort_indices()
+        if not np.array_equal(sums.indices, counts.indices):  # pragma: no cover - weights > 0
+            raise RuntimeError("co-occurrence patterns differ")
+        row_of = np.repeat(np.arange(rows.size), np.diff(counts.indptr))
+        a = rows[row_of]
+        b = counts.indices.astype(np.int64)
+        c = np.rint(counts.data)
+        cab = sums.data.astype(np.float32).astype(np.float64)
+        keep = (b != a) & (c >= min_count)
+        b, c, cab, row_of = b[keep], c[keep], cab[keep], row_of[keep]
+        score = (cab / denominator[b]).astype(np.float32) + np.float32(0.0)
+        order = np.lexsort((b, -score, row_of))
+        row_sorted = row_of[order]
+        starts = np.searchsorted(row_sorted, np.arange(rows.size))
+        rank = np.arange(row_sorted.size) - starts[row_sorted]
+        top = order[rank < k]  # sorted by row
+        parts.append((b[top].astype(np.int32), score[top], c[top].astype(np.int32)))
+        lengths[start : start + rows.size] = np.bincount(row_of[top], minlength=rows.size)
+    indptr = np.zeros(items.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    if parts:
+        indices, scores, counts_out = (np.concatenate(p) for p in zip(*parts, strict=True))
+    else:
+        indices, scores, counts_out = (
+            np.empty(0, np.int32),
+            np.empty(0, np.float32),
+            np.empty(0, np.int32),
+        )
+    indices, scores, counts_out = l1_normalise_rows(indptr, indices, scores, counts_out)
+    return indptr, indices, scores, counts_out
+
+
 def item_neighbours(
     X: sp.csr_matrix,
     similarity: str = "cosine",
@@ -508,6 +707,8 @@ def item_neighbours(
     shrinkage: float = 0.0,
     bm25_k1: float = 1.2,
     bm25_b: float = 0.75,
+    alpha: float = 1.0,
+    beta: float = 0.0,
     binary: bool = False,
     num_threads: int = 0,
 ) -> NeighbourTable:
@@ -519,7 +720,7 @@ def item_neighbours(
         Rows are transactions (baskets, invoices, users), columns items,
         values non-negative weights (CSR preferred; other formats are
         converted).  Duplicate entries are summed, explicit zeros ignored.
-    similarity : {"cosine", "jaccard", "lift", "confidence", "bm25"}
+    similarity : {"cosine", "jaccard", "lift", "confidence", "bm25", "rp3beta"}
         See the module docstring for the formulas.
     k : int
         Maximum number of neighbours per item (>= 1).
@@ -529,8 +730,12 @@ def item_neighbours(
         Added to the similarity's denominator (>= 0); damps pairs of rare items.
     bm25_k1, bm25_b : float
         BM25 parameters (``similarity="bm25"`` only).
+    alpha, beta : float
+        RP3beta parameters (``similarity="rp3beta"`` only, both ``>= 0``): the
+        exponent of the transition probabilities and of the popularity that
+        divides the target item's score.
     binary : bool
-        Replace every weight by 1 before computing ``cosine`` / ``bm25``.
+        Replace every weight by 1 before computing ``cosine`` / ``bm25`` / ``rp3beta``.
     num_threads : int
         Numba threads; 0 = all cores.
 
@@ -563,6 +768,10 @@ def item_neighbours(
         raise ValueError(f"bm25_k1 must be >= 0, got {bm25_k1}")
     if not 0.0 <= bm25_b <= 1.0:
         raise ValueError(f"bm25_b must be in [0, 1], got {bm25_b}")
+    alpha = _check_float("alpha", alpha)
+    beta = _check_float("beta", beta)
+    if alpha < 0 or beta < 0:
+        raise ValueError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
     if not isinstance(binary, (bool, np.bool_)):
         raise TypeError(f"binary must be a bool, got {type(binary).__name__}")
 
@@ -575,13 +784,16 @@ def item_neighbours(
         data = np.ones(nnz, dtype=np.float32)
         binary = True
     # walk with the weights only where they matter (binary cosine: C_ab = c_ab)
-    weighted = sim_code == _BM25 or (sim_code == _COSINE and not binary)
+    weighted = sim_code in (_BM25, _RP3BETA) or (sim_code == _COSINE and not binary)
 
     with parallel_section(num_threads) as threads:
         if sim_code == _BM25:
             weights = np.empty(nnz, dtype=np.float32)
             _bm25_weights(indptr, indices, data, n_items, bm25_k1, bm25_b, weights)
             data = weights
+        source = data  # the weights of the walk's first step (CSC side)
+        if sim_code == _RP3BETA:  # into the rows (CSC side) and out of them (CSR side)
+            source, data = rp3beta_weights(indptr, indices, data, n_items, alpha)
         support = np.zeros(n_items, dtype=np.int64)
         sumsq = np.zeros(n_items, dtype=np.float64)
         cost = np.zeros(n_items, dtype=np.int64)
@@ -597,18 +809,23 @@ def item_neighbours(
         rel_indices = np.empty(nnz, dtype=np.uint16 if n_items <= _MAX_UINT16_ITEMS else np.int32)
         crows = np.empty(nnz, dtype=np.int32)
         cdata = np.empty(nnz, dtype=np.float32)
-        _relabel_transpose(indptr, indices, data, label, rel_indices, cindptr, crows, cdata)
+        _relabel_transpose(indptr, indices, source, label, rel_indices, cindptr, crows, cdata)
 
         params = np.empty((n_items, 2), dtype=np.float64)
         params[:, 0] = support[item_of]
-        params[:, 1] = np.sqrt(sumsq[item_of])
-        chunks_ptr, work = _schedule(cost[item_of], threads)
+        if sim_code == _RP3BETA:
+            params[:, 1] = np.power(support[item_of].astype(np.float64), beta)
+        else:
+            params[:, 1] = np.sqrt(sumsq[item_of])
+        small = int(cost.sum()) <= _SERIAL_MAX_WALK  # milliseconds: the serial twins
+        workers = 1 if small else threads
+        chunks_ptr, work = _schedule(cost[item_of], workers)
 
         out_idx = np.empty((n_items, k), dtype=np.int32)
         out_score = np.empty((n_items, k), dtype=np.float32)
         out_cnt = np.empty((n_items, k), dtype=np.int32)
         out_len = np.zeros(n_items, dtype=np.int32)
-        _neighbours_kernel(
+        (_neighbours_serial if small else _neighbours_kernel)(
             indptr,
             rel_indices,
             data,
@@ -620,7 +837,7 @@ def item_neighbours(
             chunks_ptr,
             work,
             np.zeros(1, dtype=np.int64),
-            threads,
+            workers,
             sim_code,
             weighted,
             k,
@@ -642,8 +859,12 @@ def item_neighbours(
         out_indices = np.empty(n_out, dtype=np.int32)
         out_scores = np.empty(n_out, dtype=np.float32)
         out_counts = np.empty(n_out, dtype=np.int32)
-        _compact(
+        (_compact_serial if small else _compact)(
             label, out_idx, out_score, out_cnt, out_indptr, out_indices, out_scores, out_counts
+        )
+    if sim_code == _RP3BETA:
+        out_indices, out_scores, out_counts = l1_normalise_rows(
+            out_indptr, out_indices, out_scores, out_counts
         )
 
     return NeighbourTable(

@@ -32,9 +32,15 @@ def reference_scores(
     shrinkage: float = 0.0,
     bm25_k1: float = 1.2,
     bm25_b: float = 0.75,
+    alpha: float = 1.0,
+    beta: float = 0.0,
     binary: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dense (similarity as float32, binary co-occurrence counts) matrices."""
+    """Dense (similarity as float32, binary co-occurrence counts) matrices.
+
+    ``rp3beta`` is returned before the top-k and the L1 normalisation of its rows
+    (:func:`check_table` normalises the expected top-k).
+    """
     X = sp.csr_matrix(X, dtype=np.float32, copy=True)
     X.sum_duplicates()
     W = X.toarray().astype(np.float64)
@@ -66,6 +72,11 @@ def reference_scores(
                 0.0,
             )
             S = Wb.T @ Wb
+        elif similarity == "rp3beta":
+            # Paudel et al. / Dacrema et al.: P_iu^alpha @ P_ui^alpha / popularity^beta
+            p_ui = W / np.maximum(W.sum(axis=1, keepdims=True), 1e-300)
+            p_iu = (W / np.maximum(W.sum(axis=0, keepdims=True), 1e-300)).T
+            S = (p_iu**alpha * (B.T > 0)) @ (p_ui**alpha * (B > 0)) / (n[None, :] ** beta + s)
         else:  # pragma: no cover
             raise AssertionError(similarity)
     S = np.where(C > 0, S, 0.0).astype(np.float32)
@@ -96,6 +107,11 @@ def check_table(
     S, C = reference_scores(X, similarity, **params)
     n_rows, n_items = X.shape
     expected = reference_topk(S, C, k, min_count)
+    if similarity == "rp3beta":  # rows of the top-k L1-normalised; float sums: never exact
+        S = S.astype(np.float64)
+        for a, exp in enumerate(expected):
+            S[a] /= max(float(S[a, exp].sum()), 1e-300)
+        exact = False
 
     assert table.indptr.dtype == np.int64 and table.indptr.shape == (n_items + 1,)
     assert table.indices.dtype == np.int32
@@ -310,6 +326,168 @@ def test_deterministic_across_threads():
 
 
 # --------------------------------------------------------------------------
+# RP3beta
+# --------------------------------------------------------------------------
+
+
+def dacrema_rp3beta(X: sp.spmatrix, alpha: float, beta: float, k: int) -> np.ndarray:
+    """RP3beta as in Dacrema et al.'s reproducibility code, dense, on binary X.
+
+    ``Pui`` and ``Piu`` row-normalised, raised to ``alpha``, ``W = Piu @ Pui``
+    times ``popularity ** -beta`` column-wise, no diagonal, the top-k of each row
+    (ties by item id), rows L1-normalised.
+    """
+    B = (sp.csr_matrix(X).toarray() > 0).astype(np.float64)
+    p_ui = B / np.maximum(B.sum(axis=1, keepdims=True), 1)
+    p_iu = B.T / np.maximum(B.sum(axis=0)[:, None], 1)
+    pop = B.sum(axis=0)
+    degree = np.where(pop > 0, np.power(np.maximum(pop, 1), -beta), 0.0)
+    W = (np.power(p_iu, alpha) * (p_iu > 0)) @ (np.power(p_ui, alpha) * (p_ui > 0))
+    W *= degree[None, :]
+    np.fill_diagonal(W, 0.0)
+    out = np.zeros_like(W)
+    for a in range(W.shape[0]):
+        cand = np.flatnonzero(W[a] > 0)
+        top = cand[np.lexsort((cand, -W[a, cand]))][:k]
+        if top.size:
+            out[a, top] = W[a, top] / W[a, top].sum()
+    return out
+
+
+@settings(HYP, max_examples=80)
+@given(
+    data=matrices(),
+    k=st.integers(1, 6),
+    alpha=st.sampled_from([0.0, 0.25, 0.5, 1.0, 1.7]),
+    beta=st.floats(0.0, 1.5),
+    shrinkage=st.sampled_from([0.0, 2.0]),
+    binary=st.booleans(),
+    num_threads=st.sampled_from([1, 2]),
+)
+def test_rp3beta_matches_reference(data, k, alpha, beta, shrinkage, binary, num_threads):
+    X, _ = data
+    table = item_neighbours(
+        X,
+        "rp3beta",
+        k,
+        alpha=alpha,
+        beta=beta,
+        shrinkage=shrinkage,
+        binary=binary,
+        num_threads=num_threads,
+    )
+    check_table(
+        table,
+        X,
+        "rp3beta",
+        k,
+        exact=False,
+        rtol=1e-5,
+        alpha=alpha,
+        beta=beta,
+        shrinkage=shrinkage,
+        binary=binary,
+    )
+    # every non-empty row sums to 1
+    lengths = np.diff(table.indptr)
+    row = np.repeat(np.arange(lengths.size), lengths)
+    sums = np.bincount(row, weights=table.scores.astype(np.float64), minlength=lengths.size)
+    np.testing.assert_allclose(sums[lengths > 0], 1.0, rtol=1e-5)
+
+
+@settings(HYP, max_examples=40)
+@given(
+    data=matrices(max_rows=30, max_items=15),
+    k=st.integers(1, 5),
+    alpha=st.floats(0.0, 2.0),
+    beta=st.floats(0.0, 1.0),
+)
+def test_rp3beta_matches_dacrema_reference(data, k, alpha, beta):
+    X, _ = data
+    table = item_neighbours(X, "rp3beta", k, alpha=alpha, beta=beta, binary=True, num_threads=2)
+    expected = dacrema_rp3beta(X, alpha, beta, k)
+    got = table.to_csr().toarray().astype(np.float64)
+    # the kept set may differ among near-ties only: compare the scores where both keep an item,
+    # and the row sums
+    both = (got > 0) & (expected > 0)
+    np.testing.assert_allclose(got[both], expected[both], rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(got.sum(axis=1), expected.sum(axis=1), atol=1e-5)
+    assert np.array_equal((got > 0).sum(axis=1), (expected > 0).sum(axis=1))
+
+
+def test_rp3beta_larger_matrix_top_k_and_normalised():
+    rng = np.random.default_rng(11)
+    X = sp.random(2000, 700, density=0.01, random_state=rng, format="csr", dtype=np.float32)
+    X.data[:] = 1.0
+    k = 20
+    table = item_neighbours(X, "rp3beta", k, alpha=0.8, beta=0.5, num_threads=2)
+    lengths = np.diff(table.indptr)
+    assert lengths.max() == k
+    expected = dacrema_rp3beta(X, 0.8, 0.5, k)
+    got = table.to_csr().toarray()
+    both = (got > 0) & (expected > 0)
+    assert both.sum() >= 0.99 * (expected > 0).sum()
+    np.testing.assert_allclose(got[both], expected[both], rtol=2e-5, atol=1e-7)
+    for a in range(table.n_items):
+        s = table.scores[table.indptr[a] : table.indptr[a + 1]]
+        assert np.all(s[:-1] >= s[1:])
+        if s.size:
+            assert abs(float(s.astype(np.float64).sum()) - 1.0) < 1e-5
+
+
+def test_rp3beta_beta_demotes_popular_items():
+    rng = np.random.default_rng(5)
+    X = (rng.random((500, 40)) < np.linspace(0.6, 0.02, 40)).astype(np.float32)
+    X = sp.csr_matrix(X)
+    support = np.asarray((X > 0).sum(axis=0)).ravel()
+
+    def mean_support_of_neighbours(beta: float) -> float:
+        t = item_neighbours(X, "rp3beta", 5, alpha=1.0, beta=beta, num_threads=1)
+        return float(support[t.indices].mean())
+
+    assert mean_support_of_neighbours(1.0) < mean_support_of_neighbours(0.0)
+
+
+@settings(HYP, max_examples=50)
+@given(
+    data=matrices(max_rows=30, max_items=15),
+    k=st.integers(1, 6),
+    alpha=st.floats(0.0, 2.0),
+    beta=st.floats(0.0, 1.0),
+    min_count=st.integers(1, 2),
+    shrinkage=st.sampled_from([0.0, 1.5]),
+    pick=st.integers(0, 2**15),
+)
+def test_rp3beta_rows_equal_the_kernel(data, k, alpha, beta, min_count, shrinkage, pick):
+    """The sparse-product rows of a subset of items are bit for bit the kernel's."""
+    X, _ = data
+    kw = {"alpha": alpha, "beta": beta, "min_count": min_count, "shrinkage": shrinkage}
+    table = item_neighbours(X, "rp3beta", k, num_threads=2, **kw)
+    Xc = sp.csr_matrix(X, dtype=np.float32)
+    Xc.sum_duplicates()
+    Xc.eliminate_zeros()
+    Xc.sort_indices()
+    n_items = X.shape[1]
+    items = np.flatnonzero(np.random.default_rng(pick).random(n_items) < 0.6)
+    k_eff = min(k, max(n_items - 1, 1))
+    indptr, indices, scores, counts = cooc.rp3beta_rows(Xc, items, k_eff, **kw)
+    for j, a in enumerate(items):
+        lo, hi = table.indptr[a], table.indptr[a + 1]
+        sl = slice(indptr[j], indptr[j + 1])
+        np.testing.assert_array_equal(indices[sl], table.indices[lo:hi])
+        np.testing.assert_array_equal(scores[sl], table.scores[lo:hi])
+        np.testing.assert_array_equal(counts[sl], table.counts[lo:hi])
+
+
+def test_rp3beta_alpha_zero_is_count_over_popularity():
+    X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [1, 0, 1], [0, 0, 1]], dtype=np.float32))
+    t = item_neighbours(X, "rp3beta", 2, alpha=0.0, beta=1.0, num_threads=1)
+    # item 0: c(0,1)=2 / n_1=2 -> 1, c(0,2)=2 / n_2=3 -> 2/3; normalised 0.6, 0.4
+    assert t.indices[: t.indptr[1]].tolist() == [1, 2]
+    np.testing.assert_allclose(t.scores[: t.indptr[1]], [0.6, 0.4], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------
 # API details
 # --------------------------------------------------------------------------
 
@@ -457,6 +635,9 @@ def test_unknown_similarity_lists_valid_ones(X_small):
         {"shrinkage": float("nan")},
         {"bm25_b": 1.5},
         {"bm25_k1": -1.0},
+        {"alpha": -0.5},
+        {"beta": -1.0},
+        {"alpha": float("inf")},
         {"num_threads": -1},
     ],
 )

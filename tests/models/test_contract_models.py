@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recsys import ALS, ItemItem, Popularity, Recommender
+from recsys.models.ease import EASE
 from tests.models.contract import RecommenderContract
 
 
@@ -42,6 +43,11 @@ class TestItemItemFixedPriors(RecommenderContract):
         return ItemItem(k=10, basket_prior=5.0, repeat_prior=2.0)
 
 
+class TestItemItemRP3beta(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemItem(similarity="rp3beta", k=10, alpha=0.8, beta=0.4)
+
+
 class TestPopularity(RecommenderContract):
     def make_model(self) -> Recommender:
         return Popularity()
@@ -50,3 +56,29 @@ class TestPopularity(RecommenderContract):
 class TestSegmentPopularity(RecommenderContract):
     def make_model(self) -> Recommender:
         return Popularity(segment_col="country")
+
+
+class TestEASEDense(RecommenderContract):
+    """EASE with a fixed λ: the dense weights over the log's orders."""
+
+    def make_model(self) -> Recommender:
+        return EASE(l2=5.0, num_threads=1)
+
+
+class TestEASEAuto(RecommenderContract):
+    """EASE defaults: λ chosen on held-out orders."""
+
+    def make_model(self) -> Recommender:
+        return EASE()
+
+
+class TestEASEUsers(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return EASE(l2=20.0, rows="users", binary=False)
+
+
+class TestEASESparse(RecommenderContract):
+    """The sparse form (recsys.core.sparse_ease), scored through the same hooks."""
+
+    def make_model(self) -> Recommender:
+        return EASE(l2=5.0, density=0.1)

@@ -1,0 +1,498 @@
+"""EASE: quality next to ALS and ItemItem, cross-sell on it, and its fit time against LAPACK.
+
+Usage::
+
+    python -m benchmarks ease                        # every part, ~10 min on 2 busy cores
+    python -m benchmarks ease --part movielens --part online-retail
+    python -m benchmarks ease --part fit-time --markdown /tmp/ease.md
+
+Parts
+-----
+``movielens``
+    MovieLens-100k (``load_movielens_100k``): ratings >= 4 are the
+    interactions; :func:`recsys.evaluation.random_split` holds out 20% of each
+    user's items (``random_state=0``); every model recommends 10 unseen items
+    to every test user; NDCG@10 and HR@10 by :mod:`recsys.evaluation`.
+    ``EASE()`` (defaults: λ chosen on the training data), ``EASE(l2=250)``,
+    ``ALS(factors=64)`` (its other defaults), ``ALS(factors=64,
+    regularization=10, alpha=5, iterations=20)``, ``ItemItem()`` defaults and
+    ``ItemItem(similarity="cosine")``.
+``online-retail``
+    UCI Online Retail basket completion, the protocol of issue 17: invoices
+    starting before 2011-10-01 train; one item, drawn uniformly, of every later
+    invoice with at least two known items is hidden (3 draws); the query is the
+    rest of the invoice and its customer: exactly
+    ``recommend_cross_sell(model, basket, user=customer)`` (through its batch
+    form, checked against single calls), HR@10; also anonymous
+    (``recommend_cross_sell(model, basket)``) and with the customer and owned
+    items allowed (``rules=Rules(exclude_owned=False)``): the library's default
+    rules exclude what the customer owns for every model but the
+    basket-probability ItemItem, and 34% of the hidden items are re-purchases.  ``EASE()`` defaults,
+    ``EASE(l2=50)``, ``EASE(rows="users")`` against ``ItemItem()`` defaults.
+    The split, queries and metrics are :mod:`benchmarks.cross_sell`'s.
+``baskets``
+    Groceries and the Complete Journey sample, the split of
+    :mod:`benchmarks.cross_sell` (the last sixth of the time span is test):
+    ``EASE()`` against ``ItemItem()``, both through ``recommend_cross_sell``.
+``fit-time``
+    Dense ``EASE(l2=...)`` fit (Gramian, LAPACK Cholesky factor-and-invert,
+    the weights pass) against the bare ``spotrf`` + ``spotri`` of the same
+    float32 Gramian (the LAPACK limit), interleaved, best of 2; and
+    ``EASE()`` (``l2="auto"``) for its multiple of a fixed-λ fit.
+``latency``
+    p50/p99 of a single ``recommend_cross_sell(model, basket, user=customer)``
+    (DataFrame with explanations) on Online Retail: dense EASE, EASE pruned to
+    100 weights per item, ItemItem defaults, taking turns.
+``sparse``
+    The sparse form (``density=0.005``) against dense EASE at the same λ,
+    on MovieLens-100k and Online Retail (needs ``recsys.core.sparse_ease``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import recsys
+from benchmarks.cross_sell import (
+    BasketSplit,
+    Result,
+    config,
+    load_log,
+    make_split,
+    ours_recs,
+    single_matches_batch,
+)
+from benchmarks.report import machine_line, show
+from recsys.evaluation import basket_holdout, hit_rate_at_k, ndcg_at_k, random_split
+from recsys.models.ease import EASE
+
+PARTS = ["movielens", "online-retail", "baskets", "fit-time", "sparse", "latency"]
+ONLINE_RETAIL_CUT = pd.Timestamp("2011-10-01")
+K = 10
+_CALL = config("recommend_cross_sell(model, basket, user=customer)")
+
+
+# ---------------------------------------------------------------------------
+# MovieLens-100k
+# ---------------------------------------------------------------------------
+
+
+def movielens_split() -> tuple[recsys.Interactions, pd.DataFrame]:
+    """Return the training interactions and the test pairs (``user, item``) of the protocol."""
+    from recsys.datasets import load_movielens_100k
+
+    ratings = load_movielens_100k()
+    liked = ratings[ratings["rating"] >= 4]
+    train, test = random_split(
+        liked, user_col="userId", item_col="movieId", test_fraction=0.2, random_state=0
+    )
+    data = recsys.Interactions.from_pandas(train, user_col="userId", item_col="movieId")
+    relevant = test.rename(columns={"userId": "user", "movieId": "item"})[["user", "item"]]
+    return data, relevant
+
+
+def score_movielens(model: recsys.Recommender, relevant: pd.DataFrame) -> dict[str, float]:
+    """NDCG@10 and HR@10 of ``model`` on the test users (seen items excluded)."""
+    recs = model.recommend(relevant["user"].unique(), n=K)
+    return {
+        "NDCG@10": ndcg_at_k(recs, relevant, K),
+        "HR@10": hit_rate_at_k(recs, relevant, K),
+    }
+
+
+def movielens(threads: int) -> pd.DataFrame:
+    """EASE, ALS and ItemItem on the MovieLens-100k protocol."""
+    data, relevant = movielens_split()
+    models: list[tuple[str, Any]] = [
+        ("EASE() defaults", EASE(num_threads=threads)),
+        ("EASE(l2=250)", EASE(l2=250.0, num_threads=threads)),
+        ("ALS(factors=64) defaults otherwise", recsys.ALS(factors=64, random_state=0)),
+        (
+            "ALS(factors=64, regularization=10, alpha=5, iterations=20)",
+            recsys.ALS(factors=64, regularization=10.0, alpha=5.0, iterations=20, random_state=0),
+        ),
+        ("ItemItem() defaults", recsys.ItemItem(num_threads=threads)),
+        ("ItemItem(similarity='cosine')", recsys.ItemItem(similarity="cosine")),
+    ]
+    rows = []
+    for label, model in models:
+        t0 = time.perf_counter()
+        model.fit(data)
+        seconds = time.perf_counter() - t0
+        row = {"model": label, **score_movielens(model, relevant), "fit s": seconds}
+        if isinstance(model, EASE):
+            row["λ"] = model.l2_
+        rows.append(row)
+        print(f"  movielens {label:60s} {row['NDCG@10']:.4f}", flush=True)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# basket completion
+# ---------------------------------------------------------------------------
+
+
+def split_at(log: pd.DataFrame, name: str, cut: pd.Timestamp, seeds: int = 3) -> BasketSplit:
+    """:func:`benchmarks.cross_sell.make_split` with a fixed cut instead of the last sixth.
+
+    Baskets (dated by their first line) starting before ``cut`` train; test lines of
+    items unknown to training are dropped; one item of every later basket with at least
+    two items is hidden, once per seed.
+    """
+    start = log.groupby("basket")["time"].transform("min")
+    train = log[start < cut].reset_index(drop=True)
+    test = log[(start >= cut) & log["item"].isin(pd.unique(train["item"]))]
+    owned = pd.MultiIndex.from_frame(train[["user", "item"]].drop_duplicates())
+    queries, hidden = [], []
+    for seed in range(seeds):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, visible, hide = basket_holdout(
+                pd.concat([train, test]),
+                basket_col="basket",
+                item_col="item",
+                time_col="time",
+                split_time=cut,
+                random_state=seed,
+            )
+        visible = visible.drop_duplicates(["basket", "item"])[
+            ["basket", "item", "user"]
+        ].reset_index(drop=True)
+        user_of = visible.drop_duplicates("basket").set_index("basket")["user"]
+        hide = hide.assign(user=user_of.reindex(hide["basket"]).to_numpy())
+        hide["new"] = ~pd.MultiIndex.from_frame(hide[["user", "item"]]).isin(owned)
+        queries.append(visible)
+        hidden.append(hide)
+    return BasketSplit(name, train, queries, hidden, cut)
+
+
+#: How the cross-sell call is made: with the customer (the library's default rules: owned items
+#: excluded for every model but the basket-probability ItemItem), anonymous, and with the
+#: customer and owned items allowed.
+CALLS = {
+    "user": _CALL,
+    "anonymous": config("recommend_cross_sell(model, basket)", personal=False),
+    "user, owned allowed": config(
+        "recommend_cross_sell(model, basket, user=customer, rules=Rules(exclude_owned=False))",
+        call={"exclude_owned": False},
+    ),
+}
+
+
+def cross_sell_rows(
+    split: BasketSplit,
+    models: list[tuple[str, recsys.Recommender]],
+    calls: tuple[str, ...] = ("user",),
+) -> pd.DataFrame:
+    """Fit every model on the training baskets; HR@10 / MRR@10 of each cross-sell call."""
+    data = recsys.Interactions.from_pandas(
+        split.train, user_col="user", item_col="item", basket_col="basket", time_col="time"
+    )
+    rows = []
+    for label, model in models:
+        t0 = time.perf_counter()
+        model.fit(data)
+        fit_s = time.perf_counter() - t0
+        for call in calls:
+            cfg = CALLS[call]
+            result = Result(label, "ours")
+            same = checked = 0
+            for s, hidden in enumerate(split.hidden):
+                recs = ours_recs(model, split.queries[s], cfg, explain=False)
+                result.add(recs, hidden)
+                if s == 0 and cfg.personal:
+                    same, checked = single_matches_batch(model, split.queries[0], recs, cfg, 20)
+            hr = float(np.mean(result.hr))
+            row = {
+                "data": split.name,
+                "model": label,
+                "call": call,
+                "HR@10": hr,
+                "± HR": float(np.sqrt(hr * (1 - hr) / split.n_baskets)),
+                "MRR@10": float(np.mean(result.mrr)),
+                "fit s": fit_s,
+                "single == batch": f"{same}/{checked}" if checked else "",
+            }
+            if isinstance(model, EASE):
+                row["λ"] = model.l2_
+                row["rows"] = model.rows_
+            rows.append(row)
+            print(f"  {split.name} {label:30s} {call:22s} HR@10 {hr:.4f}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def online_retail(threads: int, seeds: int) -> pd.DataFrame:
+    """Run the Online Retail protocol of issue 17 (train before 2011-10-01)."""
+    split = split_at(load_log("online-retail"), "online-retail", ONLINE_RETAIL_CUT, seeds)
+    return cross_sell_rows(
+        split,
+        [
+            ("EASE() defaults", EASE(num_threads=threads)),
+            ("EASE(l2=50)", EASE(l2=50.0, num_threads=threads)),
+            ("EASE(rows='users')", EASE(rows="users", num_threads=threads)),
+            ("ItemItem() defaults", recsys.ItemItem(num_threads=threads)),
+        ],
+        tuple(CALLS),
+    )
+
+
+def grocery_baskets(threads: int, seeds: int) -> pd.DataFrame:
+    """Groceries and Complete Journey, cross_sell.py's split.
+
+    Complete Journey's sample has 18,763 training items: a dense ``EASE()`` (one
+    eigendecomposition of an 18,763² Gramian, then a Cholesky) is beyond what two
+    shared cores do in minutes, so it gets the sparse form, ``EASE(density=0.005)``.
+    """
+    parts = []
+    for name, ease in (
+        ("groceries", EASE(num_threads=threads)),
+        ("completejourney", EASE(density=0.005, num_threads=threads)),
+    ):
+        split = make_split(load_log(name), name, seeds=seeds)
+        label = "EASE() defaults" if ease.density is None else "EASE(density=0.005)"
+        parts.append(
+            cross_sell_rows(
+                split,
+                [(label, ease), ("ItemItem() defaults", recsys.ItemItem(num_threads=threads))],
+                tuple(CALLS),
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------
+# fit time
+# ---------------------------------------------------------------------------
+
+
+def lapack_factor_invert(gram: np.ndarray, l2: float) -> float:
+    """Seconds of one float32 ``spotrf`` + ``spotri`` of ``gram + l2 I`` (in place on a copy)."""
+    from scipy.linalg import lapack
+
+    a = np.array(gram, dtype=np.float32, order="F")
+    a[np.diag_indices(a.shape[0])] += np.float32(l2)
+    t0 = time.perf_counter()
+    c, info = lapack.spotrf(a, lower=0, clean=0, overwrite_a=1)
+    c, info2 = lapack.spotri(c, lower=0, overwrite_c=1)
+    seconds = time.perf_counter() - t0
+    assert info == 0 and info2 == 0
+    return seconds
+
+
+def fit_time(threads: int, repeats: int = 2) -> pd.DataFrame:
+    """Dense EASE fit against LAPACK's factor-and-invert of the same Gramian."""
+    from recsys.core.gramian import dense_gramian
+
+    rows = []
+    cases = [("online-retail invoices", load_log("online-retail"))]
+    synthetic = _synthetic_baskets(n_items=4_000, n_baskets=150_000)
+    cases.append(("synthetic 4,000 items", synthetic))
+    for name, log in cases:
+        data = recsys.Interactions.from_pandas(
+            log, user_col="user", item_col="item", basket_col="basket"
+        )
+        X = EASE()._prepare(data.basket_matrix)
+        l2 = 50.0
+        gram = dense_gramian(X.indptr, X.indices, X.data, X.shape[1], num_threads=threads)
+        EASE(l2=l2, num_threads=threads).fit(data)  # warm the kernels
+        t_lapack, t_fit = np.inf, np.inf
+        for _ in range(repeats):
+            t_lapack = min(t_lapack, lapack_factor_invert(gram, l2))
+            t0 = time.perf_counter()
+            EASE(l2=l2, num_threads=threads).fit(data)
+            t_fit = min(t_fit, time.perf_counter() - t0)
+        t_auto, auto_l2 = np.nan, np.nan
+        if name.startswith("online-retail"):  # l2="auto": one case (the eigendecomposition)
+            t0 = time.perf_counter()
+            auto_l2 = EASE(num_threads=threads).fit(data).l2_
+            t_auto = time.perf_counter() - t0
+        rows.append(
+            {
+                "data": name,
+                "items": X.shape[1],
+                "rows": X.shape[0],
+                "spotrf+spotri s": t_lapack,
+                "EASE(l2=50).fit s": t_fit,
+                "fit / LAPACK": t_fit / t_lapack,
+                "EASE() (auto) fit s": t_auto,
+                "auto / fixed": t_auto / t_fit,
+                "auto λ": auto_l2,
+            }
+        )
+        print(f"  fit-time {name}: {rows[-1]}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def _synthetic_baskets(n_items: int, n_baskets: int, seed: int = 0) -> pd.DataFrame:
+    """Baskets of 1-12 items drawn with probability ∝ rank^-0.9 (string IDs)."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    p /= p.sum()
+    sizes = rng.integers(1, 13, size=n_baskets)
+    items = rng.choice(n_items, size=int(sizes.sum()), p=p)
+    basket = np.repeat(np.arange(n_baskets), sizes)
+    return pd.DataFrame(
+        {
+            "basket": basket.astype(str),
+            "user": (basket % (n_baskets // 4)).astype(str),
+            "item": items.astype(str),
+        }
+    ).drop_duplicates(["basket", "item"])
+
+
+# ---------------------------------------------------------------------------
+# the sparse form
+# ---------------------------------------------------------------------------
+
+
+def sparse_vs_dense(threads: int, seeds: int, density: float = 0.005) -> pd.DataFrame:
+    """Compare the sparse form at ``density`` with dense EASE at the same λ.
+
+    λ = 250 on MovieLens-100k and 25 on Online Retail (what ``EASE()`` chooses there).
+    """
+    rows = []
+    data, relevant = movielens_split()
+    for label, model in (
+        ("dense EASE(l2=250)", EASE(l2=250.0, num_threads=threads)),
+        (f"EASE(l2=250, density={density})", EASE(l2=250.0, density=density)),
+    ):
+        t0 = time.perf_counter()
+        model.fit(data)
+        row = {"data": "movielens-100k", "model": label, "fit s": time.perf_counter() - t0}
+        row.update(score_movielens(model, relevant))
+        row["weights"] = int(
+            model.weights_.nnz if hasattr(model.weights_, "nnz") else model.weights_.size
+        )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    split = split_at(load_log("online-retail"), "online-retail", ONLINE_RETAIL_CUT, seeds)
+    retail = cross_sell_rows(
+        split,
+        [
+            ("dense EASE(l2=25)", EASE(l2=25.0, num_threads=threads)),
+            (
+                f"EASE(l2=25, density={density})",
+                EASE(l2=25.0, density=density, num_threads=threads),
+            ),
+        ],
+        ("anonymous",),
+    )
+    out = pd.concat([table, retail], ignore_index=True)
+    for metric in ("NDCG@10", "HR@10"):
+        base = out.groupby("data")[metric].transform("first")
+        out[f"{metric} / dense"] = out[metric] / base
+    return out
+
+
+# ---------------------------------------------------------------------------
+# single-call latency
+# ---------------------------------------------------------------------------
+
+
+def latency(threads: int, n_calls: int = 300) -> pd.DataFrame:
+    """p50/p99 of one ``recommend_cross_sell(model, basket, user=customer)``, EASE vs ItemItem.
+
+    Online Retail (train before 2011-10-01), the test invoices' visible items as
+    baskets; the models take turns on every basket, so machine load hits both alike.
+    """
+    split = split_at(load_log("online-retail"), "online-retail", ONLINE_RETAIL_CUT, 1)
+    data = recsys.Interactions.from_pandas(
+        split.train, user_col="user", item_col="item", basket_col="basket", time_col="time"
+    )
+    models = {
+        "EASE(l2=25), dense": EASE(l2=25.0, num_threads=threads).fit(data),
+        "ItemItem() defaults": recsys.ItemItem(num_threads=threads).fit(data),
+    }
+    models["EASE(l2=25), saved with top_k=100"] = models["EASE(l2=25), dense"].pruned(100)
+    groups = split.queries[0].groupby("basket", sort=False)
+    picked = list(groups)[:n_calls]
+    calls = [(g["item"].tolist(), g["user"].iloc[0]) for _, g in picked]
+    times = {label: [] for label in models}
+    for items, user in calls[:20]:  # warm
+        for model in models.values():
+            recsys.recommend_cross_sell(model, items, n=5, user=user)
+    for items, user in calls:
+        for label, model in models.items():
+            t0 = time.perf_counter()
+            recsys.recommend_cross_sell(model, items, n=5, user=user)
+            times[label].append(time.perf_counter() - t0)
+    return pd.DataFrame(
+        [
+            {
+                "model": label,
+                "items": split.items.size,
+                "calls": len(t),
+                "p50 ms": float(np.percentile(t, 50) * 1e3),
+                "p99 ms": float(np.percentile(t, 99) * 1e3),
+            }
+            for label, t in times.items()
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the EASE benchmark (``python -m benchmarks ease``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks ease",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--part", action="append", choices=PARTS, help="repeatable; default all")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3, help="hidden-item draws (baskets)")
+    parser.add_argument("--markdown", help="append the tables as Markdown to this file")
+    args = parser.parse_args(argv)
+    parts = args.part or PARTS
+    print(machine_line(), flush=True)
+    if "movielens" in parts:
+        show(
+            "EASE on MovieLens-100k (ratings >= 4, random_split 80/20 per user, seed 0)",
+            movielens(args.threads),
+            args.markdown,
+        )
+    if "online-retail" in parts:
+        show(
+            "Cross-sell on EASE: Online Retail, train before 2011-10-01, one hidden item per "
+            f"later invoice x {args.seeds} draws",
+            online_retail(args.threads, args.seeds),
+            args.markdown,
+        )
+    if "baskets" in parts:
+        show(
+            "Cross-sell on EASE: Groceries and Complete Journey (last sixth of the time span)",
+            grocery_baskets(args.threads, args.seeds),
+            args.markdown,
+        )
+    if "fit-time" in parts:
+        show(
+            "Dense EASE fit against one float32 Cholesky factor-and-invert (best of 2)",
+            fit_time(args.threads),
+            args.markdown,
+        )
+    if "latency" in parts:
+        show(
+            "Single cross-sell call (n=5, explain, with the customer): Online Retail",
+            latency(args.threads),
+            args.markdown,
+        )
+    if "sparse" in parts:
+        show(
+            "Sparse EASE (density 0.005) against dense EASE at the same λ",
+            sparse_vs_dense(args.threads, args.seeds),
+            args.markdown,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+"""Sparse EASE: quality against dense EASE, and a 100k-item catalog's fit and cross-sell latency.
+
+Usage::
+
+    python -m benchmarks.ease_scale                     # both parts, ~15 min on 2 idle cores
+    python -m benchmarks.ease_scale --part quality      # ~1 min
+    python -m benchmarks.ease_scale --part scale --markdown /tmp/ease_scale.md
+
+Quality (``--part quality``): dense EASE (Steck 2019, the closed form in
+float64 NumPy, the reference) and :func:`recsys.core.sparse_ease.sparse_ease`
+at ``--densities`` (share of items² kept), at the same λ, on
+
+* **MovieLens-100k**, ratings ≥ 4, a seeded 80/20 split of each user's pairs
+  (:func:`benchmarks.data.holdout`, seed 0), λ = 250: NDCG@10 and HR@10 over
+  users with held-out items, seen items excluded;
+* **Online Retail** (λ = 50) and **Groceries** (λ = 250) basket completion,
+  exactly the protocol of :mod:`benchmarks.cross_sell` (temporal split, one
+  hidden item per test basket, seed 0): X is training baskets × items
+  (binary); a query's scores are its visible items' rows of B summed, visible
+  items excluded; HR@10 and NDCG@10.
+
+Ties (items a sparse B gives no score) are broken by training popularity,
+as the models do.  ``retained`` is sparse / dense.  "dense EASE cut to density"
+keeps the largest weights of the exact dense B within the same budget: what
+pruning alone gives, the baseline the refit on each support has to beat;
+"support = budget share" is the ablation that regresses each item on only
+``ceil(density * items)`` neighbours (``MIN_SUPPORT`` set to 1) instead of 128.
+
+Scale (``--part scale``): the issue's synthetic log, 500k users × 100k items ×
+10M draws (items drawn ∝ rank^-0.9, user activity lognormal(0, 1), duplicates
+merged: :func:`benchmarks.data.power_law_matrix`), in a **fresh process**
+(numba's compiled code loaded from its cache by a tiny warm-up fit first; peak
+RSS reset before the call, as :mod:`benchmarks.scaling` does):
+``recsys.models.ease.EASE(l2=100, rows="users", density=0.005).fit(data)`` —
+wall and CPU seconds, peak RSS, weights kept — then the single
+``recommend_cross_sell(model, basket, n=5, user=customer)`` call on that
+model (DataFrame with explanations, and ``return_frame=False``): ``--queries``
+random baskets of 1-5 items drawn by popularity and random known customers,
+after 50 warm-up calls, p50 / p99.  The machine's load average (1 min) is
+printed before and after: on a shared machine, CPU seconds are the
+comparable figure and wall time is an upper bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from benchmarks.report import show
+
+warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
+
+ROOT = Path(__file__).resolve().parents[1]
+LAMBDA = {"movielens-100k": 250.0, "online-retail": 50.0, "groceries": 250.0}
+SCALE = {"users": 500_000, "items": 100_000, "draws": 10_000_000, "exponent": 0.9, "l2": 100.0}
+
+
+# ---------------------------------------------------------------------------
+# quality
+# ---------------------------------------------------------------------------
+
+
+def dense_ease(X: sp.csr_matrix, l2: float) -> np.ndarray:
+    """Steck's closed form ``B = I - P diag(1/diag P)``, ``P = (XᵀX + λI)⁻¹``, in float64."""
+    G = (X.T @ X).toarray().astype(np.float64)
+    G[np.diag_indices_from(G)] += l2
+    P = np.linalg.inv(G)
+    B = -P / np.diag(P)
+    np.fill_diagonal(B, 0.0)
+    return B
+
+
+def top10(Q: sp.csr_matrix, B: np.ndarray | sp.csr_matrix, popularity: np.ndarray) -> np.ndarray:
+    """Top-10 item columns of ``Q @ B`` per row, ``Q``'s own items excluded, ties by popularity."""
+    S = Q @ B
+    S = S.toarray() if sp.issparse(S) else np.asarray(S)
+    S = S.astype(np.float64) + 1e-9 * popularity / max(popularity.max(), 1)
+    rows, cols = Q.nonzero()
+    S[rows, cols] = -np.inf
+    part = np.argpartition(-S, 10, axis=1)[:, :10]
+    order = np.argsort(-np.take_along_axis(S, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def metrics(ids: np.ndarray, relevant: list[np.ndarray]) -> tuple[float, float]:
+    """Mean HR@10 and binary NDCG@10 of the lists ``ids`` against the ``relevant`` sets."""
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    hr = ndcg = 0.0
+    for row, rel in zip(ids, relevant, strict=True):
+        hits = np.isin(row, rel)
+        hr += float(hits.any())
+        ndcg += float((hits * discounts).sum() / discounts[: min(rel.size, 10)].sum())
+    return hr / len(relevant), ndcg / len(relevant)
+
+
+def movielens_task() -> tuple[sp.csr_matrix, sp.csr_matrix, list[np.ndarray]]:
+    """MovieLens-100k ratings ≥ 4: train matrix, query rows (the users' train rows), held-out."""
+    from benchmarks.data import holdout
+    from recsys.datasets import load_movielens_100k
+
+    df = load_movielens_100k()
+    df = df[df["rating"] >= 4]
+    users, u = np.unique(df["userId"].to_numpy(), return_inverse=True)
+    items, i = np.unique(df["movieId"].to_numpy(), return_inverse=True)
+    X = sp.csr_matrix((np.ones(len(df), dtype=np.float32), (u, i)), shape=(users.size, items.size))
+    train, test = holdout(X, 0.2, seed=0)
+    train.data[:] = 1.0
+    keep = np.flatnonzero(np.diff(test.indptr) > 0)
+    relevant = [test.indices[test.indptr[r] : test.indptr[r + 1]] for r in keep]
+    return train.tocsr(), train[keep].tocsr(), relevant
+
+
+def basket_task(name: str) -> tuple[sp.csr_matrix, sp.csr_matrix, list[np.ndarray]]:
+    """Build the cross-sell task: training baskets × items, visible test baskets, hidden items."""
+    from benchmarks.cross_sell import load_log, make_split, query_matrix, train_matrices
+
+    split = make_split(load_log(name), name, seeds=1)
+    Q, _ = query_matrix(split, 0)
+    hidden = pd.Index(split.items).get_indexer(split.hidden[0]["item"])
+    return train_matrices(split).baskets, Q, [np.array([h]) for h in hidden]
+
+
+def quality(densities: list[float], threads: int) -> pd.DataFrame:
+    """Dense EASE against sparse EASE at each density, on the three data sets."""
+    from recsys.core.sparse_ease import sparse_ease
+
+    rows = []
+    tasks = {
+        "movielens-100k": movielens_task,
+        "online-retail": lambda: basket_task("online-retail"),
+        "groceries": lambda: basket_task("groceries"),
+    }
+    for name, task in tasks.items():
+        X, Q, relevant = task()
+        l2 = LAMBDA[name]
+        popularity = np.asarray((X > 0).sum(axis=0)).ravel().astype(np.float64)
+        n = X.shape[1]
+        t = time.perf_counter()
+        dense = dense_ease(X, l2)
+        dense_s = time.perf_counter() - t
+        hr0, ndcg0 = metrics(top10(Q, dense, popularity), relevant)
+        base = {"data": name, "items": n, "queries": len(relevant), "λ": l2}
+        rows.append(
+            {
+                **base,
+                "model": "dense EASE",
+                "weights": n * n,
+                "HR@10": hr0,
+                "NDCG@10": ndcg0,
+                "HR retained %": 100.0,
+                "NDCG retained %": 100.0,
+                "fit s": dense_s,
+            }
+        )
+        hr_pop, ndcg_pop = metrics(top10(Q, sp.csr_matrix((n, n)), popularity), relevant)
+        rows.append(
+            {
+                **base,
+                "model": "popularity (no weights)",
+                "weights": 0,
+                "HR@10": hr_pop,
+                "NDCG@10": ndcg_pop,
+                "HR retained %": 100 * hr_pop / hr0,
+                "NDCG retained %": 100 * ndcg_pop / ndcg0,
+                "fit s": 0.0,
+            }
+        )
+        for density in densities:
+            t = time.perf_counter()
+            B = sparse_ease(X, l2, density, num_threads=threads)
+            fit_s = time.perf_counter() - t
+            hr, ndcg = metrics(top10(Q, B, popularity), relevant)
+            rows.append(
+                {
+                    **base,
+                    "model": f"sparse EASE density={density:g}",
+                    "weights": B.nnz,
+                    "HR@10": hr,
+                    "NDCG@10": ndcg,
+                    "HR retained %": 100 * hr / hr0,
+                    "NDCG retained %": 100 * ndcg / ndcg0,
+                    "fit s": fit_s,
+                }
+            )
+            print(f"  {name} density {density:g}: HR {hr:.4f} / {hr0:.4f}", flush=True)
+            # ablation: supports of the budget's share only (no wide fit before the cut)
+            from recsys.core import sparse_ease as module
+
+            saved = module.MIN_SUPPORT
+            module.MIN_SUPPORT = 1
+            try:
+                narrow = sparse_ease(X, l2, density, num_threads=threads)
+            finally:
+                module.MIN_SUPPORT = saved
+            hr_n, ndcg_n = metrics(top10(Q, narrow, popularity), relevant)
+            rows.append(
+                {
+                    **base,
+                    "model": f"sparse EASE density={density:g}, support = budget share",
+                    "weights": narrow.nnz,
+                    "HR@10": hr_n,
+                    "NDCG@10": ndcg_n,
+                    "HR retained %": 100 * hr_n / hr0,
+                    "NDCG retained %": 100 * ndcg_n / ndcg0,
+                    "fit s": float("nan"),
+                }
+            )
+            # the exact dense B cut to the same budget (largest |weights|): what pruning alone gives
+            budget = int(np.floor(density * n * n))
+            magnitude = np.abs(dense).ravel()
+            cut = np.partition(magnitude, magnitude.size - budget)[magnitude.size - budget]
+            hr_cut, ndcg_cut = metrics(
+                top10(Q, sp.csr_matrix(np.where(np.abs(dense) >= cut, dense, 0.0)), popularity),
+                relevant,
+            )
+            rows.append(
+                {
+                    **base,
+                    "model": f"dense EASE cut to density={density:g}",
+                    "weights": budget,
+                    "HR@10": hr_cut,
+                    "NDCG@10": ndcg_cut,
+                    "HR retained %": 100 * hr_cut / hr0,
+                    "NDCG retained %": 100 * ndcg_cut / ndcg0,
+                    "fit s": dense_s,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# scale: a fresh process per measurement
+# ---------------------------------------------------------------------------
+
+
+def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Fit the 100k-item sparse EASE in this (fresh) process, then time single cross-sell calls."""
+    import recsys
+    from benchmarks.data import power_law_matrix
+    from benchmarks.speed import PeakMemory
+    from recsys.models.ease import EASE
+    from recsys.selling import recommend_cross_sell
+
+    threads = spec["threads"]
+    matrix = sp.load_npz(spec["matrix"]).tocsr().astype(np.float32)
+    tiny = power_law_matrix(300, 200, 3000, seed=1).astype(np.float32)
+    EASE(l2=10.0, rows="users", density=0.05, num_threads=threads).fit(
+        recsys.Interactions.from_csr(tiny)
+    )
+    data = recsys.Interactions.from_csr(matrix)
+    load_before = os.getloadavg()[0]
+    with PeakMemory() as memory:
+        t, c = time.perf_counter(), time.process_time()
+        model = EASE(l2=spec["l2"], rows="users", density=spec["density"], num_threads=threads)
+        model.fit(data)
+        seconds, cpu = time.perf_counter() - t, time.process_time() - c
+    load_after = os.getloadavg()[0]
+    weights = model.weights_
+    out: dict[str, Any] = {
+        "fit s": seconds,
+        "fit CPU s": cpu,
+        "peak RSS MB": memory.peak_mb,
+        "Δ peak MB": memory.delta_mb,
+        "weights": int(weights.nnz),
+        "weights per item": weights.nnz / matrix.shape[1],
+        "load before": load_before,
+        "load after": load_after,
+    }
+
+    rng = np.random.default_rng(5)
+    popularity = np.diff(matrix.tocsc().indptr).astype(np.float64)
+    items = model.item_ids_.external_ids if hasattr(model, "item_ids_") else None
+    users = model.user_ids_.external_ids if hasattr(model, "user_ids_") else None
+    if items is None or users is None:
+        items, users = np.arange(matrix.shape[1]), np.arange(matrix.shape[0])
+    n_queries = spec["queries"]
+    calls = []
+    for _ in range(n_queries + 50):
+        size = int(rng.integers(1, 6))
+        basket = rng.choice(
+            matrix.shape[1], size=size, replace=False, p=popularity / popularity.sum()
+        )
+        calls.append((list(items[basket]), users[int(rng.integers(users.size))]))
+    for label, frame in (("DataFrame, explain", True), ("return_frame=False", False)):
+        seconds_list = []
+        for q, (basket, user) in enumerate(calls):
+            t = time.perf_counter()
+            recommend_cross_sell(model, basket, n=5, user=user, return_frame=frame)
+            if q >= 50:
+                seconds_list.append(time.perf_counter() - t)
+        ms = 1e3 * np.asarray(seconds_list)
+        out[f"cross-sell {label} p50 ms"] = float(np.percentile(ms, 50))
+        out[f"cross-sell {label} p99 ms"] = float(np.percentile(ms, 99))
+    # the core's floor: the same baskets as one summed neighbour query over B's rows
+    # (recsys.core.topn_neighbours, basket items excluded), the kernel ItemItem serves with
+    from recsys.core.constraints import Constraints
+    from recsys.core.topn_neighbours import constrained_topn_neighbours
+
+    W = weights.tocsr()
+    sim = (W.indptr.astype(np.int64), W.indices.astype(np.int32), W.data.astype(np.float32))
+    column = {item: c for c, item in enumerate(items)}
+    seconds_list = []
+    for q, (basket, _) in enumerate(calls):
+        cols = np.array(sorted(column[i] for i in basket), dtype=np.int32)
+        t = time.perf_counter()
+        bounds = np.array([0, cols.size], dtype=np.int64)
+        constraints = Constraints.make(1, W.shape[0], exclude_indptr=bounds, exclude_indices=cols)
+        constrained_topn_neighbours(
+            bounds, cols, np.ones(cols.size, np.float32), *sim, n=5, constraints=constraints
+        )
+        if q >= 50:
+            seconds_list.append(time.perf_counter() - t)
+    ms = 1e3 * np.asarray(seconds_list)
+    out["core kernel (summed rows of B, top-5) p50 ms"] = float(np.percentile(ms, 50))
+    out["core kernel (summed rows of B, top-5) p99 ms"] = float(np.percentile(ms, 99))
+    out["load end"] = os.getloadavg()[0]
+    return out
+
+
+def scale(threads: int, queries: int, density: float) -> pd.DataFrame:
+    """Generate the 100k-item log, fit and time in a fresh process."""
+    from benchmarks.data import power_law_matrix
+
+    with tempfile.TemporaryDirectory(prefix="recsys-ease-scale-") as tmp:
+        t = time.perf_counter()
+        # power_law_matrix draws 1.15 x nnz pairs: ask for draws / 1.15 to draw exactly `draws`
+        matrix = power_law_matrix(
+            SCALE["users"],
+            SCALE["items"],
+            round(SCALE["draws"] / 1.15),
+            seed=0,
+            item_exponent=SCALE["exponent"],
+        )
+        path = str(Path(tmp) / "log.npz")
+        sp.save_npz(path, matrix, compressed=False)
+        print(
+            f"log: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {matrix.nnz:,} pairs "
+            f"({time.perf_counter() - t:.0f} s to generate)",
+            flush=True,
+        )
+        del matrix
+        spec = {
+            "matrix": path,
+            "threads": threads,
+            "queries": queries,
+            "density": density,
+            "l2": SCALE["l2"],
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.ease_scale", "--child", json.dumps(spec)],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONWARNINGS="ignore"),
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"the scale measurement failed:\n{out.stderr[-3000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    return pd.DataFrame([{"model": f"EASE(density={density:g}, l2={SCALE['l2']:g})", **result}])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark (``python -m benchmarks.ease_scale``)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ease_scale")
+    parser.add_argument("--part", choices=("quality", "scale", "all"), default="all")
+    parser.add_argument("--densities", default="0.005,0.01,0.02")
+    parser.add_argument("--scale-density", type=float, default=0.005)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--markdown", default=None, help="append the tables to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(json.loads(args.child))))
+        return
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} cores")
+    if args.part in ("quality", "all"):
+        densities = [float(d) for d in args.densities.split(",")]
+        show(
+            "Sparse EASE against dense EASE at the same λ (HR@10 / NDCG@10, seen items excluded)",
+            quality(densities, args.threads),
+            args.markdown,
+        )
+    if args.part in ("scale", "all"):
+        show(
+            "Sparse EASE on 500k users x 100k items x 10M draws: fit (fresh process) and "
+            "single cross-sell latency",
+            scale(args.threads, args.queries, args.scale_density).T.reset_index(),
+            args.markdown,
+        )
+    print(f"load average at end: {os.getloadavg()[0]:.1f} (1 min)")
+
+
+if __name__ == "__main__":
+    main()
