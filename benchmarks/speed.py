@@ -194,6 +194,7 @@ def bench_als(
         factors=factors,
         iterations=iterations,
         regularization=0.01,
+        alpha=1.0,  # implicit's default: both libraries fit the same model
         random_state=0,
         num_threads=threads,
     )

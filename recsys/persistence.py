@@ -19,13 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from recsys.io import codec
-from recsys.models import ALS, ItemItem, Popularity
+from recsys.models import ALS, EASE, ItemItem, Popularity
+from recsys.models.repurchase import Repurchase
 from recsys.selling.catalog import TierCatalog
 
 __all__ = ["SAVEABLE", "load", "save"]
 
 #: The classes whose objects can be saved and loaded.
-SAVEABLE: tuple[type, ...] = (ALS, ItemItem, Popularity, TierCatalog)
+SAVEABLE: tuple[type, ...] = (ALS, EASE, ItemItem, Popularity, Repurchase, TierCatalog)
 
 
 def save(obj: Any, path: Any, *, compress: bool = False) -> None:

@@ -210,7 +210,9 @@ def test_only_known_classes_are_saved(tmp_path: Path, data: Interactions) -> Non
     class MyPopularity(Popularity):
         pass
 
-    with pytest.raises(TypeError, match="only ALS, ItemItem, Popularity, TierCatalog"):
+    with pytest.raises(
+        TypeError, match="only ALS, EASE, ItemItem, Popularity, Repurchase, TierCatalog"
+    ):
         recsys.persistence.save(MyPopularity().fit(data), tmp_path / "m.npz")
     with pytest.raises(TypeError, match="str or os.PathLike"):
         Popularity().fit(data).save(12)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data.ids import IdMap
+from recsys.data.time_decay import decay_weights
 from recsys.data.validation import (
     datetime_column,
     numeric_column,
@@ -20,8 +21,6 @@ from recsys.data.validation import (
     require_no_missing,
 )
 from recsys.types import ExternalIds
-
-_SECONDS_PER_DAY = 86_400.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,8 +242,7 @@ class Interactions:
                     f"half_life_days must be a positive number, got {half_life_days!r}"
                 )
             assert times_s is not None and ref is not None
-            age_days = (ref.value / 1e9 - times_s) / _SECONDS_PER_DAY
-            weights = weights * np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)
+            weights = weights * decay_weights(times_s, ref, half_life_days)
 
         # matrices are float32: a weight beyond its range is an error, one too small for it
         # is zero
@@ -418,7 +416,21 @@ class Interactions:
         )
 
     def to_pandas(self) -> pd.DataFrame:
-        """Return the aggregated pairs as a DataFrame ``user, item, weight`` (external IDs)."""
+        """Return the aggregated pairs as a DataFrame ``user, item, weight`` (external IDs).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per stored (user, item) pair, duplicates summed.
+
+        Examples
+        --------
+        >>> log = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": ["a", "a", "b"]})
+        >>> Interactions.from_pandas(log, user_col="user", item_col="item").to_pandas()
+          user item  weight
+        0   u1    a     2.0
+        1   u2    b     1.0
+        """
         coo = self.matrix.tocoo()
         return pd.DataFrame(
             {

@@ -280,7 +280,7 @@ def saveable_classes() -> dict[str, type]:
     --------
     >>> import recsys
     >>> list(saveable_classes())
-    ['ALS', 'ItemItem', 'Popularity', 'TierCatalog']
+    ['ALS', 'EASE', 'ItemItem', 'Popularity', 'Repurchase', 'TierCatalog']
     """
     return dict(sorted(_REGISTRY.items()))
 

@@ -10,10 +10,12 @@ import scipy.sparse as sp
 
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.topn_shared import sort_scores, topn_shared_scores
-from recsys.data.ids import IdMap
+from recsys.data.ids import IdMap, as_id_array
 from recsys.data.interactions import Interactions, as_interactions
+from recsys.data.time_decay import check_half_life_days, decay_weights
 from recsys.io import codec
 from recsys.models.base import (
+    RECOMMEND_COLUMNS,
     Arrays,
     Recommender,
     check_n,
@@ -23,7 +25,8 @@ from recsys.models.base import (
 )
 from recsys.types import ExternalIds
 
-_SECONDS_PER_DAY = 86_400.0
+#: The seasons ``Popularity(season=...)`` knows, and how many of each a year has.
+SEASONS = {"month": 12, "week": 53}
 
 
 @codec.saveable
@@ -44,9 +47,32 @@ class Popularity(Recommender):
     half_life_days : float, optional
         Decay each customer-item pair by ``0.5 ** (age / half_life_days)``,
         age measured from the data's reference time to the pair's latest event
-        (needs ``time_col`` in the interactions).
+        (needs ``time_col`` in the interactions; the decay function is
+        :func:`recsys.data.time_decay.decay_weights`, shared with ``ALS`` and
+        ``ItemItem``).
     num_threads : int
         Threads for the top-n kernel (0 = all cores).
+    season : {"month", "week"} or None
+        Seasonal popularity: with it, a query that gives ``at`` (e.g.
+        ``recommend(users, at="2011-12-01")``) ranks by the item's popularity
+        times its *seasonal lift* in ``at``'s calendar month (or ISO week),
+        learned over all years of the data.  A purchase is a distinct
+        (customer, item, month-of-a-year) triple (or week-of-a-year).  The lift
+        of item ``i`` in season ``s`` is ``f_is / b_is``: ``b_is`` is the share
+        of the shop's purchases *during the item's life* (from its first to
+        its last sale, so that a product launched or dropped mid-year is not
+        mistaken for a seasonal one) that fall in season ``s``, and ``f_is``
+        the share of item ``i``'s own purchases that do, shrunk with a Beta
+        prior of strength ``m`` (``season_prior``) towards ``b_is``:
+        ``f_is = (c_is + m b_is) / (c_i + m)``.  An item bought by few
+        customers keeps a lift near 1 (it does not swing on a handful of
+        sales), and so does an item sold in one season only; a well-sold item
+        that sells three times the shop's share in December gets a lift near 3
+        there.  Seasons outside an item's life have lift 1.  Needs
+        ``time_col``; purchases are dated by their basket when the
+        interactions have baskets, else by the pair's latest event.
+    season_prior : float
+        ``m`` above, in purchases (``>= 0``).
 
     Attributes
     ----------
@@ -58,6 +84,14 @@ class Popularity(Recommender):
         segments × items popularity.
     user_segments_ : numpy.ndarray or None
         The segment row of every training user.
+    season_counts_ : numpy.ndarray or None
+        seasons × items: the item's purchases in each month (or week) of the
+        year, all years together (``season`` only).
+    season_exposure_ : numpy.ndarray or None
+        seasons × items: the shop's purchases in each season during the
+        item's life (``season`` only).
+    season_lift_ : numpy.ndarray or None
+        seasons × items: the shrunk seasonal lifts (``season`` only).
 
     Examples
     --------
@@ -76,31 +110,184 @@ class Popularity(Recommender):
     ['scarf']
     """
 
-    _state_params = ("segment_col", "half_life_days")
+    _state_params = ("segment_col", "half_life_days", "season", "season_prior")
 
     def __init__(
         self,
         segment_col: str | None = None,
         half_life_days: float | None = None,
         num_threads: int = 0,
+        season: str | None = None,
+        season_prior: float = 30.0,
     ):
         self.segment_col = segment_col
         self.half_life_days = half_life_days
         self.num_threads = num_threads
+        self.season = season
+        self.season_prior = season_prior
 
     def _fit(self, data: Interactions, show_progress: bool) -> None:
         self._check_half_life(data.times, data.reference_time)
+        self._check_season()
         segments = self._segment_values(data) if self.segment_col is not None else None
+        seasons = self._season_counts(data) if self.season is not None else (None, None)
         self._learn(data.matrix, data.times, data.reference_time, segments)
+        self.season_counts_: np.ndarray | None = seasons[0]
+        self.season_exposure_: np.ndarray | None = seasons[1]
+        self._build_seasons()
+
+    def _check_season(self) -> None:
+        if self.season is not None and self.season not in SEASONS:
+            raise ValueError(f"season must be None, 'month' or 'week', got {self.season!r}")
+        m = self.season_prior
+        if (
+            isinstance(m, bool)
+            or not isinstance(m, (int, float, np.integer, np.floating))
+            or not (np.isfinite(m) and m >= 0)
+        ):
+            raise ValueError(f"season_prior must be a finite number >= 0, got {m!r}")
+
+    def season_of(self, at: Any) -> int:
+        """Return the season row of time ``at``: its month - 1, or ISO week - 1.
+
+        Examples
+        --------
+        >>> Popularity(season="month").season_of("2011-12-24")
+        11
+        >>> Popularity(season="week").season_of("2011-01-03")
+        0
+        """
+        self._check_season()
+        if self.season is None:
+            raise ValueError("this Popularity has no season: set season='month' or 'week'")
+        try:
+            stamp = pd.Timestamp(at)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"at must be a datetime, got {at!r}: {err}") from err
+        if stamp is pd.NaT:
+            raise ValueError("at must be a datetime, got NaT")
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return int(_season_rows(np.array([stamp.value / 1e9]), self.season)[0])
+
+    def _season_counts(self, data: Interactions) -> tuple[np.ndarray, np.ndarray]:
+        """Purchases per (season, item), and the shop's purchases per season in each item's span.
+
+        A purchase is a distinct (customer, item, period) — a period being a
+        calendar month (or ISO week) of a given year — so a customer who buys
+        an item in December of two years counts in both.
+        """
+        if data.times is None:
+            raise ValueError(
+                f"Popularity(season={self.season!r}) needs interactions built with time_col"
+            )
+        assert self.season is not None
+        if data.basket_matrix is not None and data.basket_times is not None:
+            assert data.basket_users is not None
+            baskets = data.basket_matrix
+            rows = np.repeat(np.arange(baskets.shape[0]), np.diff(baskets.indptr))
+            users = data.basket_users[rows].astype(np.int64)
+            items = baskets.indices.astype(np.int64)
+            periods = _periods(data.basket_times[rows], self.season)
+        else:
+            coo = data.matrix.tocoo()  # in CSR order: aligned with data.times
+            users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+            periods = _periods(data.times, self.season)
+        n_seasons, n_items, n_users = SEASONS[self.season], data.n_items, data.n_users
+        first_period = int(periods.min())
+        t = periods - first_period  # 0 .. n_periods - 1
+        n_periods = int(t.max()) + 1
+        key = np.unique((t * n_items + items) * n_users + users) // n_users  # (period, item)
+        t_of, item_of = key // n_items, key % n_items
+        period_season = _period_seasons(np.arange(n_periods) + first_period, self.season)
+        counts = np.zeros((n_seasons, n_items))
+        np.add.at(counts, (period_season[t_of], item_of), 1.0)
+        # the shop's purchases per period, by season, cumulated over the periods
+        per_period = np.bincount(t_of, minlength=n_periods).astype(np.float64)
+        by_season = np.zeros((n_periods + 1, n_seasons))
+        by_season[np.arange(n_periods) + 1, period_season] = per_period
+        cumulative = np.cumsum(by_season, axis=0)
+        first = np.full(n_items, n_periods, dtype=np.int64)
+        last = np.full(n_items, -1, dtype=np.int64)
+        np.minimum.at(first, item_of, t_of)
+        np.maximum.at(last, item_of, t_of)
+        sold = last >= 0
+        exposure = np.zeros((n_seasons, n_items))
+        exposure[:, sold] = (cumulative[last[sold] + 1] - cumulative[first[sold]]).T
+        return counts.astype(np.float32), exposure.astype(np.float32)
+
+    def _build_seasons(self) -> None:
+        """Derive the seasonal lifts from ``season_counts_`` and ``season_exposure_``."""
+        self._season_cache: dict[int, tuple[Any, ...]] = {}
+        self.season_lift_: np.ndarray | None = None
+        if self.season_counts_ is None or self.season_exposure_ is None:
+            return
+        counts = self.season_counts_.astype(np.float64)
+        exposure = self.season_exposure_.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            base = exposure / exposure.sum(axis=0, keepdims=True)  # b_is
+            share = (counts + self.season_prior * base) / (
+                counts.sum(axis=0, keepdims=True) + self.season_prior
+            )
+            lift = share / base
+        self.season_lift_ = np.where(np.isfinite(lift) & (base > 0), lift, 1.0)
+
+    def seasonal_lift(self, at: Any) -> np.ndarray:
+        """Return every item's seasonal lift at time ``at`` (all 1 without ``season``).
+
+        The hook for seasonal boosts elsewhere (cross-sell, offers): multiply
+        an item's popularity prior by its lift.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (n_items,)
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({
+        ...     "user": [1, 2, 3, 4, 5, 6],
+        ...     "item": ["lights", "lights", "lights", "tea", "tea", "tea"],
+        ...     "time": pd.to_datetime(["2010-12-01", "2011-12-02", "2011-12-05",
+        ...                             "2011-06-01", "2011-07-01", "2011-12-09"]),
+        ... })
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        time_col="time")
+        >>> model = Popularity(season="month", season_prior=1.0).fit(data)
+        >>> model.seasonal_lift("2011-12-15").round(2).tolist()  # lights, tea
+        [1.38, 0.67]
+        >>> model.recommend(["new"], n=2, at="2011-12-15")["item"].tolist()
+        ['lights', 'tea']
+        """
+        self._check_fitted()
+        if self.season_lift_ is None:
+            return np.ones(len(self.item_ids_))
+        return self.season_lift_[self.season_of(at)]
+
+    def _seasonal(self, at: Any) -> tuple[Any, ...]:
+        """(global order, segment orders, item scores) of the season of ``at``, cached."""
+        season = self.season_of(at)
+        cached = self._season_cache.get(season)
+        if cached is None:
+            assert self.season_lift_ is not None
+            lift = self.season_lift_[season]
+            scores = (self.item_scores_ * lift).astype(np.float32)
+            ids = np.arange(scores.shape[0])
+            global_order = sort_scores(scores)
+            segment_orders = []
+            if self.segment_scores_ is not None:
+                for seg_scores in self.segment_scores_:
+                    seasonal = (seg_scores * lift).astype(np.float32)
+                    order = np.lexsort((ids, -scores, -seasonal)).astype(np.int32)
+                    segment_orders.append((order, seasonal[order]))
+            cached = (global_order, segment_orders, scores)
+            self._season_cache[season] = cached
+        return cached
 
     def _check_half_life(
         self, times: np.ndarray | None, reference_time: pd.Timestamp | None
     ) -> None:
-        if self.half_life_days is not None:
-            if not (np.isfinite(self.half_life_days) and self.half_life_days > 0):
-                raise ValueError(
-                    f"half_life_days must be a positive number, got {self.half_life_days!r}"
-                )
+        if check_half_life_days(self.half_life_days) is not None:
             if times is None or reference_time is None:
                 raise ValueError(
                     "Popularity(half_life_days=...) needs interactions built with time_col"
@@ -138,8 +325,7 @@ class Popularity(Recommender):
         pair_weight = np.ones(matrix.nnz, dtype=np.float64)
         if self.half_life_days is not None:
             assert times is not None and reference_time is not None
-            age = (reference_time.value / 1e9 - times) / _SECONDS_PER_DAY
-            pair_weight = np.power(0.5, np.maximum(age, 0.0) / self.half_life_days)
+            pair_weight = decay_weights(times, reference_time, self.half_life_days)
         binary = sp.csr_matrix((pair_weight, matrix.indices, matrix.indptr), shape=matrix.shape)
         item_scores = np.asarray(binary.sum(axis=0)).ravel().astype(np.float32)
         segment_ids = user_segments = segment_scores = None
@@ -199,6 +385,11 @@ class Popularity(Recommender):
         """
         self._check_fitted()
         self._check_state_params()
+        if self.season is not None:
+            raise ValueError(
+                f"Popularity(season={self.season!r}) cannot partial_fit: a customer's purchases "
+                "in a season would be counted twice across the logs; call fit on the union"
+            )
         data = as_interactions(interactions)
         self._check_half_life(data.times, data.reference_time)
         segments = None
@@ -230,6 +421,7 @@ class Popularity(Recommender):
             ).to_numpy()  # the dtype a user-attribute column would have
         self._learn(merged.matrix, times, reference, segments)
         self._set_training_data(merged.user_ids, merged.item_ids, merged.matrix)
+        self._build_seasons()
         return self
 
     # -------------------------------------------------------- persistence
@@ -244,18 +436,16 @@ class Popularity(Recommender):
         meta["reference_time"] = codec.timestamp_to_ns(self._reference_time)
         if self._pair_times is not None:
             arrays["pair_times"] = np.asarray(self._pair_times, dtype=np.float64)
+        if self.season_counts_ is not None and self.season_exposure_ is not None:
+            arrays["season_counts"] = self.season_counts_.astype(np.float32)
+            arrays["season_exposure"] = self.season_exposure_.astype(np.float32)
 
     def _check_params(self) -> None:
         """Check the hyper-parameters as ``fit`` does (used by ``load``)."""
         if self.segment_col is not None and not isinstance(self.segment_col, str):
             raise ValueError(f"segment_col must be None or a str, got {self.segment_col!r}")
-        half_life = self.half_life_days
-        if half_life is not None and (
-            isinstance(half_life, bool)
-            or not isinstance(half_life, (int, float, np.integer, np.floating))
-            or not (np.isfinite(half_life) and half_life > 0)
-        ):
-            raise ValueError(f"half_life_days must be a positive number, got {half_life!r}")
+        check_half_life_days(self.half_life_days)
+        self._check_season()
         resolve_num_threads(self.num_threads)
 
     def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -294,7 +484,20 @@ class Popularity(Recommender):
             raise ValueError(
                 "pair_times and reference_time are saved with half_life_days, and only then"
             )
+        self.season_counts_ = self.season_exposure_ = None
+        for key in ("season_counts", "season_exposure"):
+            if (key in arrays) != (self.season is not None):
+                raise ValueError(f"{key} are saved with season, and only then")
+        if self.season is not None:
+            shape = (SEASONS[self.season], n_items)
+            counts = codec.check_array(arrays, "season_counts", shape, "f")
+            exposure = codec.check_array(arrays, "season_exposure", shape, "f")
+            self.season_counts_ = codec.check_floats(counts, "season_counts", nonnegative=True)
+            self.season_exposure_ = codec.check_floats(
+                exposure, "season_exposure", nonnegative=True
+            )
         self._build_orders()
+        self._build_seasons()
 
     # ----------------------------------------------------------------- hooks
     def _topn_users(
@@ -377,7 +580,9 @@ class Popularity(Recommender):
         return np.tile(self.item_scores_[item_rows], (histories.shape[0], 1))
 
     # ------------------------------------------------------------ segments
-    def ranked_item_rows(self, segment_row: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    def ranked_item_rows(
+        self, segment_row: int = -1, *, at: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return every item row by popularity, best first, and its score: the whole ranking.
 
         Parameters
@@ -385,6 +590,9 @@ class Popularity(Recommender):
         segment_row : int
             A row of ``segment_ids_``: that segment's ranking (ties by overall
             popularity, then row); ``-1``: the overall ranking (ties by row).
+        at : datetime-like, optional
+            With ``season``: the ranking of ``at``'s season (popularity times
+            the seasonal lift).  Ignored without ``season``.
 
         Returns
         -------
@@ -408,12 +616,92 @@ class Popularity(Recommender):
         self._check_fitted()
         if isinstance(segment_row, bool) or not isinstance(segment_row, (int, np.integer)):
             raise TypeError(f"segment_row must be an int, got {type(segment_row).__name__}")
-        if segment_row == -1:
-            return self._global_order
         n_segments = 0 if self.segment_ids_ is None else len(self.segment_ids_)
-        if not 0 <= segment_row < n_segments:
+        if not -1 <= segment_row < n_segments:
             raise IndexError(f"segment_row must be in [-1, {n_segments}), got {segment_row}")
-        return self._segment_orders[int(segment_row)]
+        global_order, segment_orders = self._global_order, self._segment_orders
+        if at is not None and self.season_lift_ is not None:
+            global_order, segment_orders, _ = self._seasonal(at)
+        return global_order if segment_row == -1 else segment_orders[int(segment_row)]
+
+    def recommend(
+        self,
+        users: ExternalIds,
+        n: int = 10,
+        *,
+        exclude_seen: bool = True,
+        exclude_items: ExternalIds | None = None,
+        candidates: ExternalIds | None = None,
+        at: Any = None,
+    ) -> pd.DataFrame:
+        """Top-``n`` items for each user; with ``season`` and ``at``, what sells in that season.
+
+        As :meth:`Recommender.recommend <recsys.models.base.Recommender.recommend>`,
+        plus ``at``: with ``season`` set, the ranking (and ``score``) is each
+        item's popularity (in the user's segment) times its seasonal lift in
+        ``at``'s month or week (see the class docstring); unknown users get
+        the overall seasonal ranking.  Without ``season``, ``at`` changes
+        nothing.
+
+        Examples
+        --------
+        >>> import pandas as pd, recsys
+        >>> log = pd.DataFrame({
+        ...     "user": [1, 2, 3, 4, 5, 6, 7],
+        ...     "item": ["lights", "lights", "lights", "tea", "tea", "tea", "tea"],
+        ...     "time": pd.to_datetime(["2010-12-01", "2010-12-03", "2011-06-01", "2010-12-02",
+        ...                             "2011-05-01", "2011-06-01", "2011-07-01"]),
+        ... })
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        time_col="time")
+        >>> model = recsys.Popularity(season="month", season_prior=1.0).fit(data)
+        >>> model.recommend(["new"], n=1)["item"].tolist()  # all year
+        ['tea']
+        >>> model.recommend(["new"], n=1, at="2011-12-01")["item"].tolist()  # in December
+        ['lights']
+        """
+        if at is None or self.season is None:
+            return super().recommend(
+                users,
+                n,
+                exclude_seen=exclude_seen,
+                exclude_items=exclude_items,
+                candidates=candidates,
+            )
+        self._check_fitted()
+        n = check_n(n)
+        user_values = as_id_array(users, "users")
+        rows = self.user_ids_.to_rows(user_values, missing="ignore").astype(np.int32)
+        item_allowed = self._item_allowed(exclude_items, candidates)
+        global_order, segment_orders, _ = self._seasonal(at)
+        n_eff = min(n, len(self.item_ids_))
+        ids = np.full((rows.size, n_eff), -1, dtype=np.int32)
+        out = np.full((rows.size, n_eff), -np.inf, dtype=np.float32)
+        known = rows >= 0
+        if exclude_seen:
+            indptr, indices = select_csr_rows(
+                self.user_items_.indptr, self.user_items_.indices, np.where(known, rows, -1)
+            )
+        else:
+            indptr, indices = empty_exclusions(rows.size)
+        group = np.full(rows.size, -1, dtype=np.int64)  # -1: the overall seasonal ranking
+        if self.user_segments_ is not None:
+            group[known] = self.user_segments_[rows[known]]
+        for g in np.unique(group):
+            pos = np.flatnonzero(group == g)
+            sub_indptr, sub_indices = select_csr_rows(indptr, indices, pos)
+            order, scores = global_order if g < 0 else segment_orders[int(g)]
+            ids[pos], out[pos] = topn_shared_scores(
+                order,
+                scores,
+                pos.size,
+                n_eff,
+                sub_indptr,
+                sub_indices,
+                item_allowed=item_allowed,
+                num_threads=self.num_threads,
+            )
+        return self._frame(user_values, ids, out, RECOMMEND_COLUMNS)
 
     def recommend_for_segment(
         self,
@@ -470,3 +758,32 @@ class Popularity(Recommender):
         return self._frame(
             np.array([segment], dtype=object), ids, out, ["segment", "item", "score", "rank"]
         )
+
+
+def _periods(seconds: np.ndarray, season: str) -> np.ndarray:
+    """Return the absolute period of times in seconds: months since year 0, or weeks."""
+    stamps = pd.DatetimeIndex(
+        pd.to_datetime(np.round(np.asarray(seconds, dtype=np.float64) * 1e9), unit="ns")
+    )
+    if season == "month":
+        return (stamps.year.to_numpy() * 12 + stamps.month.to_numpy() - 1).astype(np.int64)
+    monday = stamps.normalize() - pd.to_timedelta(stamps.day_of_week, unit="D")
+    return (monday.as_unit("ns").asi8 // (7 * 86_400 * 10**9)).astype(np.int64)
+
+
+def _period_seasons(periods: np.ndarray, season: str) -> np.ndarray:
+    """Return the season row (month - 1, or ISO week - 1) of periods from :func:`_periods`."""
+    if season == "month":
+        return (periods % 12).astype(np.int64)
+    # a week's ISO week number is the one of its Thursday
+    thursdays = pd.to_datetime((periods * 7 + 7) * 86_400, unit="s")  # epoch + 4 days: Monday
+    return (pd.DatetimeIndex(thursdays).isocalendar()["week"].to_numpy() - 1).astype(np.int64)
+
+
+def _season_rows(seconds: np.ndarray, season: str) -> np.ndarray:
+    """Return the season row (month - 1, or ISO week - 1) of times in seconds since the epoch."""
+    stamps = pd.to_datetime(np.round(np.asarray(seconds, dtype=np.float64) * 1e9), unit="ns")
+    index = pd.DatetimeIndex(stamps)
+    if season == "month":
+        return (index.month.to_numpy() - 1).astype(np.int64)
+    return (index.isocalendar()["week"].to_numpy() - 1).astype(np.int64)

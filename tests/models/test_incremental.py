@@ -252,7 +252,8 @@ def als_logs() -> tuple[pd.DataFrame, pd.DataFrame]:
     return log, new
 
 
-ALS_PARAMS = dict(factors=16, iterations=10, regularization=0.1, random_state=0)
+# alpha=1: the loss below is computed on the raw weights as confidences
+ALS_PARAMS = dict(factors=16, iterations=10, regularization=0.1, alpha=1.0, random_state=0)
 
 
 def test_als_partial_fit_guarantees(als_logs) -> None:
