@@ -26,6 +26,10 @@ customers, every call in turn, after 50 untimed warm-up calls each):
 * ``recommend_upgrade(model, catalog, item=..., user=customer, n=3)`` and
   ``recommend_upgrade(model, catalog, user=customer, n=3)`` (across what the
   customer owns), each also with ``return_frame=False``;
+* ``recommend_bundle(model, basket, size=2 or 3, user=customer)`` (and size 3
+  with ``return_frame=False``);
+* ``recommend_offers(model, user=customer, basket=..., catalog=catalog)`` at
+  checkout (the basket) and browsing (a tiered item);
 * implicit: ``CosineRecommender.recommend(0, basket_row, N=5)`` — plain
   item-item scores of the basket, no rules, no explanations: the reference.
 """
@@ -44,6 +48,8 @@ import recsys
 from benchmarks.data import power_law_matrix
 from benchmarks.report import show
 from recsys.selling import TierCatalog, recommend_cross_sell, recommend_upgrade
+from recsys.selling.bundle import recommend_bundle
+from recsys.selling.offers import recommend_offers
 
 warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
 
@@ -174,6 +180,17 @@ def run(
         ),
         "recommend_upgrade (user, return_frame=False)": lambda c: recommend_upgrade(
             model, catalog, user=c[2], n=3, return_frame=False
+        ),
+        "recommend_bundle (size=2)": lambda c: recommend_bundle(model, c[0], size=2, user=c[2]),
+        "recommend_bundle (size=3)": lambda c: recommend_bundle(model, c[0], size=3, user=c[2]),
+        "recommend_bundle (size=3, return_frame=False)": lambda c: recommend_bundle(
+            model, c[0], size=3, user=c[2], return_frame=False
+        ),
+        "recommend_offers (checkout)": lambda c: recommend_offers(
+            model, user=c[2], basket=c[0], catalog=catalog, moment="checkout"
+        ),
+        "recommend_offers (browse)": lambda c: recommend_offers(
+            model, user=c[2], basket=c[3], catalog=catalog, moment="browse"
         ),
         "implicit CosineRecommender.recommend (basket row)": lambda c: implicit_call(c[1]),
     }

@@ -3,10 +3,12 @@
 The public names:
 
 * data: :class:`Interactions`, :class:`IdMap`
-* models: :class:`ALS`, :class:`ItemItem`, :class:`Popularity` (all
-  :class:`Recommender`)
-* selling: :func:`recommend_cross_sell`, :func:`recommend_upgrade` (and their
-  ``_batch`` forms), :class:`TierCatalog`, :class:`Rules`, :class:`SegmentedModel`
+* models: :class:`ALS`, :class:`EASE`, :class:`ItemItem`, :class:`Popularity`
+  (all :class:`Recommender`), :class:`Repurchase` (buy it again, when due)
+* selling: :func:`recommend_cross_sell`, :func:`recommend_upgrade`,
+  :func:`recommend_bundle`, :func:`recommend_offers` (and their ``_batch``
+  forms), :func:`recommend_repurchase`, :class:`TierCatalog`, :class:`Rules`,
+  :class:`OfferPolicy`, :class:`SegmentedModel`
 * persistence: :func:`load` (models and catalogs have ``save(path)`` and a
   ``load(path)`` classmethod; the format is in :mod:`recsys.io.codec`)
 * errors: :class:`NotFittedError`, :class:`UnknownIdError`
@@ -24,15 +26,21 @@ Examples
 from recsys._version import __version__
 from recsys.data import IdMap, Interactions
 from recsys.exceptions import NotFittedError, UnknownIdError
-from recsys.models import ALS, ItemItem, Popularity, Recommender
+from recsys.models import ALS, EASE, ItemItem, Popularity, Recommender, Repurchase
 from recsys.persistence import load
 from recsys.selling import (
+    OfferPolicy,
     Rules,
     SegmentedModel,
     TierCatalog,
     TierCatalogProtocol,
+    recommend_bundle,
+    recommend_bundle_batch,
     recommend_cross_sell,
     recommend_cross_sell_batch,
+    recommend_offers,
+    recommend_offers_batch,
+    recommend_repurchase,
     recommend_upgrade,
     recommend_upgrade_batch,
 )
@@ -51,12 +59,15 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ALS",
+    "EASE",
     "IdMap",
     "Interactions",
     "ItemItem",
     "NotFittedError",
+    "OfferPolicy",
     "Popularity",
     "Recommender",
+    "Repurchase",
     "Rules",
     "SegmentedModel",
     "TierCatalog",
@@ -64,8 +75,13 @@ __all__ = [
     "UnknownIdError",
     "__version__",
     "load",
+    "recommend_bundle",
+    "recommend_bundle_batch",
     "recommend_cross_sell",
     "recommend_cross_sell_batch",
+    "recommend_offers",
+    "recommend_offers_batch",
+    "recommend_repurchase",
     "recommend_upgrade",
     "recommend_upgrade_batch",
 ]

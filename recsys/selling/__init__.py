@@ -6,8 +6,15 @@
 * :func:`recommend_upgrade`, :func:`recommend_upgrade_batch` — strictly
   higher tiers of a product family, for an item or for what a customer owns,
   within price caps.
+* :func:`recommend_bundle`, :func:`recommend_bundle_batch` — sets bought
+  together as a whole with an item ("complete the set").
+* :func:`recommend_offers`, :func:`recommend_offers_batch` — one short slate
+  per moment (browse, checkout, after the purchase) mixing the above, as an
+  :class:`OfferPolicy` says.
+* :func:`recommend_repurchase` — what each customer is due to buy again.
 * :class:`TierCatalog` (or any :class:`TierCatalogProtocol`) — product
-  families and tiers, checked against a model with :func:`check_catalog`;
+  families and tiers (several items may share one), checked against a model
+  with :func:`check_catalog`;
   :class:`Rules` — business rules applied inside the top-n;
   :class:`SegmentedModel` — one model per market.
 * ``return_frame=False`` gives a :class:`CrossSellResult` /
@@ -33,6 +40,12 @@ Examples
 ['phone-128']
 """
 
+from recsys.selling.bundle import (
+    BUNDLE_COLUMNS,
+    BundleResult,
+    recommend_bundle,
+    recommend_bundle_batch,
+)
 from recsys.selling.catalog import TierCatalog, TierCatalogProtocol
 from recsys.selling.catalog_alignment import check_catalog
 from recsys.selling.cross_sell import (
@@ -42,6 +55,14 @@ from recsys.selling.cross_sell import (
     recommend_cross_sell,
     recommend_cross_sell_batch,
 )
+from recsys.selling.offers import (
+    DEFAULT_POLICY,
+    OFFER_COLUMNS,
+    OfferPolicy,
+    recommend_offers,
+    recommend_offers_batch,
+)
+from recsys.selling.repurchase import RepurchaseResult, recommend_repurchase
 from recsys.selling.rules import CompiledRules, Rules
 from recsys.selling.segments import SegmentedModel
 from recsys.selling.upgrade import (
@@ -53,20 +74,31 @@ from recsys.selling.upgrade import (
 )
 
 __all__ = [
+    "BUNDLE_COLUMNS",
     "CROSS_SELL_COLUMNS",
     "DEFAULT_AFFINITY_WEIGHT",
+    "DEFAULT_POLICY",
     "DEFAULT_USER_WEIGHT",
+    "OFFER_COLUMNS",
     "UPGRADE_COLUMNS",
+    "BundleResult",
     "CompiledRules",
     "CrossSellResult",
+    "OfferPolicy",
+    "RepurchaseResult",
     "Rules",
     "SegmentedModel",
     "TierCatalog",
     "TierCatalogProtocol",
     "UpgradeResult",
     "check_catalog",
+    "recommend_bundle",
+    "recommend_bundle_batch",
     "recommend_cross_sell",
     "recommend_cross_sell_batch",
+    "recommend_offers",
+    "recommend_offers_batch",
+    "recommend_repurchase",
     "recommend_upgrade",
     "recommend_upgrade_batch",
 ]

@@ -9,6 +9,7 @@ public API (``score_rows``, ``popular_item_rows``, ...).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.data.ids import IdMap
+from recsys.data.ids import IdMap, as_id_array
 from recsys.exceptions import UnknownIdError
 from recsys.models.base import Recommender, check_fitted
 from recsys.models.popularity import Popularity
@@ -201,6 +202,44 @@ def item_lookup(ids: IdMap) -> tuple[dict[Any, int], np.ndarray]:
         _LOOKUPS.clear()
     _LOOKUPS[id(ids)] = (weakref.ref(ids), lookup, external)
     return lookup, external
+
+
+def basket_rows(base: Recommender, basket: Any, unknown_items: str) -> np.ndarray:
+    """Return the model rows of a basket's items (one ID or a sequence), sorted and unique.
+
+    Unknown items raise :class:`~recsys.UnknownIdError` (``unknown_items="raise"``)
+    or are left out with a warning (``"ignore"``).
+
+    Examples
+    --------
+    >>> import recsys
+    >>> log = pd.DataFrame({"user": [1, 1], "item": ["tea", "cup"]})
+    >>> model = recsys.Popularity().fit(
+    ...     recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> basket_rows(model, ["tea", "cup", "tea"], "raise").tolist()
+    [0, 1]
+    """
+    if isinstance(basket, (str, bytes)) or np.isscalar(basket):
+        basket = [basket]
+    if not isinstance(basket, (list, tuple)):
+        basket = as_id_array(basket, "basket").tolist()
+    if len(basket) == 0:
+        return np.empty(0, dtype=np.int32)
+    lookup, _ = item_lookup(base.item_ids_)
+    try:
+        rows = np.fromiter((lookup.get(v, -1) for v in basket), dtype=np.int32, count=len(basket))
+    except TypeError:  # unhashable values: let IdMap explain
+        rows = np.full(len(basket), -1, dtype=np.int32)
+    if (rows < 0).any() and unknown_items == "raise":
+        base.item_ids_.to_rows(as_id_array(basket, "basket"))  # raises UnknownIdError naming them
+    if (rows < 0).any():
+        warnings.warn(
+            f"basket: ignored {int((rows < 0).sum())} item(s) unknown to the model",
+            UserWarning,
+            stacklevel=3,
+        )
+        rows = rows[rows >= 0]
+    return np.unique(rows) if rows.size > 1 else rows
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ object with those methods works (a database-backed catalog, say);
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -35,6 +35,8 @@ from recsys.types import ExternalId, ExternalIds
 __all__ = ["TierCatalog", "TierCatalogProtocol"]
 
 _PRICE_ORDER = ("error", "warn", "ignore")
+#: Up to this many items, catalog lookups go through a dict (microseconds, not a pandas search).
+_FEW = 32
 
 
 @runtime_checkable
@@ -91,14 +93,21 @@ class TierCatalog:
     Build it with :meth:`from_pandas` (one row per item) or
     :meth:`from_mapping` (``{family: [lowest tier, ..., highest tier]}``).
 
+    Tiers are ranks: higher is better, and several items of a family may
+    share one (a laptop line with several "pro" models, a grocery family
+    with several brands per price band, a plan sold monthly and yearly).  An
+    upgrade of an item is any item of a strictly higher tier of its family;
+    items of the same tier are never upgrades of each other.
+
     Validation (all raise ``ValueError`` naming the items, families or rows):
     an empty catalog; missing items or families; an item in two families, or
-    twice in one; two items at the same tier of a family; missing (NaN) tiers
-    or prices and negative prices; a family whose price *falls* as the tier
-    rises (``price_order="error"``, the default — a cheaper "upgrade" is
-    usually a data error; ``"warn"`` issues a ``UserWarning`` instead and
-    ``"ignore"`` accepts it silently).  Equal prices at consecutive tiers are
-    fine.
+    twice in one; missing (NaN) or non-numeric tiers, an unknown tier label
+    (:meth:`from_pandas` with ``tier_order``); non-numeric, missing (NaN) or
+    negative prices.  A tier that is *cheaper* than a lower tier of its
+    family (every price of the higher tier below every price of the lower
+    one — usually a data error) warns by default (``price_order="warn"``, a
+    ``UserWarning``); ``"error"`` raises instead and ``"ignore"`` accepts it
+    silently.  Overlapping price ranges of neighbouring tiers are fine.
 
     Prices follow one rule in every constructor: a price is a finite number
     ``>= 0`` or *unknown*, and a NaN price is a ``ValueError`` (NaN is what
@@ -128,6 +137,15 @@ class TierCatalog:
     [2.0, 1.0, nan]
     >>> catalog.family_of(["case-pro", "cable"]).tolist()
     ['case', None]
+
+    Several items may share a tier; an upgrade is a strictly higher tier:
+
+    >>> laptops = TierCatalog.from_mapping(
+    ...     {"laptop": ["air", ["pro-silver", "pro-grey"], "max"]})
+    >>> laptops.higher_tiers("pro-silver")
+    ['max']
+    >>> laptops.higher_tiers("air")
+    ['pro-silver', 'pro-grey', 'max']
     """
 
     def __init__(
@@ -138,7 +156,7 @@ class TierCatalog:
         prices: Sequence[float | None] | np.ndarray | None = None,
         features: Sequence[Collection[Any]] | None = None,
         *,
-        price_order: str = "error",
+        price_order: str = "warn",
     ) -> None:
         if price_order not in _PRICE_ORDER:
             raise ValueError(f"price_order must be one of {_PRICE_ORDER}, got {price_order!r}")
@@ -183,32 +201,37 @@ class TierCatalog:
         for family, pos in pd.Series(np.arange(n)).groupby(families_arr, sort=False):
             positions = pos.to_numpy()
             order = positions[np.argsort(tiers_arr[positions], kind="stable")]
-            ranks = tiers_arr[order]
-            same = np.flatnonzero(ranks[1:] == ranks[:-1])
-            if same.size:
-                a, b = order[same[0]], order[same[0] + 1]
-                raise ValueError(
-                    f"family {family!r} has items {items_arr[a]!r} and {items_arr[b]!r} "
-                    f"at the same tier {ranks[same[0]]:g}"
-                )
             self._members[family] = order
             self._check_price_order(family, order, price_order)
 
     def _check_price_order(self, family: Any, order: np.ndarray, price_order: str) -> None:
+        """Flag a tier whose every known price is below every known price of a lower tier."""
         if price_order == "ignore":
             return
-        prices = self._price[order]
-        known = order[~np.isnan(prices)]
-        known_prices = self._price[known]
-        falls = np.flatnonzero(known_prices[1:] < known_prices[:-1])
+        known = order[~np.isnan(self._price[order])]  # lowest tier first
+        if known.size < 2:
+            return
+        prices, tiers = self._price[known], self._tier[known]
+        starts = np.flatnonzero(np.r_[True, tiers[1:] != tiers[:-1]])
+        cheapest = np.minimum.reduceat(prices, starts)  # per tier, lowest tier first
+        dearest = np.maximum.reduceat(prices, starts)
+        # the dearest item of a tier below a lower tier's cheapest one: the whole tier is cheaper
+        floor = np.maximum.accumulate(cheapest)
+        falls = np.flatnonzero(dearest[1:] < floor[:-1])
         if not falls.size:
             return
-        lo, hi = known[falls[0]], known[falls[0] + 1]
+        t_hi = falls[0] + 1
+        t_lo = int(np.flatnonzero(cheapest[:t_hi] == floor[t_hi - 1])[0])
+        hi_items = known[starts[t_hi] : np.r_[starts, known.size][t_hi + 1]]
+        lo_items = known[starts[t_lo] : np.r_[starts, known.size][t_lo + 1]]
+        hi = hi_items[np.argmax(self._price[hi_items])]
+        lo = lo_items[np.argmin(self._price[lo_items])]
         message = (
             f"family {family!r}: price falls as the tier rises: "
             f"{self._index[hi]!r} (tier {self._tier[hi]:g}, price {self._price[hi]:g}) costs less "
-            f"than {self._index[lo]!r} (tier {self._tier[lo]:g}, price {self._price[lo]:g}); "
-            "fix the data or pass price_order='warn' or 'ignore'"
+            f"than {self._index[lo]!r} (tier {self._tier[lo]:g}, price {self._price[lo]:g})"
+            + (", and so does every item of its tier" if hi_items.size > 1 else "")
+            + "; fix the data, or pass price_order='ignore' if it is intended"
         )
         if price_order == "error":
             raise ValueError(message)
@@ -225,7 +248,8 @@ class TierCatalog:
         price_col: str | None = None,
         feature_cols: Sequence[str] | None = None,
         *,
-        price_order: str = "error",
+        tier_order: Sequence[Any] | None = None,
+        price_order: str = "warn",
     ) -> TierCatalog:
         """Build a catalog from a frame with one row per item.
 
@@ -235,8 +259,9 @@ class TierCatalog:
         item_col, family_col : str
             Item ID and family columns (no missing values).
         tier_col : str
-            Numeric tier rank: higher is better; ranks need not be
-            consecutive but must differ within a family.
+            Numeric tier rank (higher is better; ranks need not be
+            consecutive, and several items of a family may share one), or a
+            tier label when ``tier_order`` is given.
         price_col : str, optional
             Non-negative prices (no missing values).
         feature_cols : sequence of str, optional
@@ -244,8 +269,12 @@ class TierCatalog:
             items where it is true; a column of lists/sets adds their
             elements; any other value adds ``"column=value"`` (missing values
             add nothing).
-        price_order : {"error", "warn", "ignore"}
-            What to do when a price falls as the tier rises.
+        tier_order : sequence, optional
+            The tier labels from the lowest to the highest (``["free",
+            "premium", "platinum"]``): ``tier_col`` then holds labels, ranked
+            1, 2, ... in this order; a label not in it is a ``ValueError``.
+        price_order : {"warn", "error", "ignore"}
+            What to do when a whole tier is cheaper than a lower one.
 
         Returns
         -------
@@ -253,6 +282,14 @@ class TierCatalog:
 
         Examples
         --------
+        >>> plans = pd.DataFrame({"plan": ["free", "pro-m", "pro-y", "team"], "line": "saas",
+        ...                       "level": ["free", "pro", "pro", "team"],
+        ...                       "price": [0.0, 12.0, 10.0, 30.0]})
+        >>> catalog = TierCatalog.from_pandas(plans, "plan", "line", "level", "price",
+        ...                                   tier_order=["free", "pro", "team"])
+        >>> catalog.higher_tiers("free"), catalog.tier_of(["pro-y"]).tolist()
+        (['pro-m', 'pro-y', 'team'], [2.0])
+
         >>> df = pd.DataFrame({"sku": ["tv-hd", "tv-4k", "tv-oled"], "line": "tv",
         ...                    "rank": [1, 2, 3], "price": [300.0, 450.0, 900.0],
         ...                    "hdr": [False, True, True],
@@ -266,7 +303,11 @@ class TierCatalog:
         require_columns(df, [item_col, family_col, tier_col, price_col, *feature_cols], "catalog")
         require_no_missing(df, item_col, "catalog")
         require_no_missing(df, family_col, "catalog")
-        tiers = numeric_column(df, tier_col, "catalog", allow_negative=True)
+        tiers = (
+            _tier_ranks(df, tier_col, tier_order)
+            if tier_order is not None
+            else _numeric_tiers(df, tier_col)
+        )
         prices = numeric_column(df, price_col, "catalog") if price_col is not None else None
         features = _feature_sets(df, feature_cols) if feature_cols else None
         return cls(
@@ -285,20 +326,23 @@ class TierCatalog:
         prices: Mapping[ExternalId, float] | None = None,
         features: Mapping[ExternalId, Iterable[Any]] | None = None,
         *,
-        price_order: str = "error",
+        price_order: str = "warn",
     ) -> TierCatalog:
         """Build a catalog from ``{family: [tier 1 item, tier 2 item, ...]}``.
 
         Parameters
         ----------
         families : mapping
-            Each family's items from the lowest to the highest tier (tier
-            ranks 1, 2, ...).  An item may appear once in one chain only.
+            Each family's tiers from the lowest to the highest (tier ranks 1,
+            2, ...).  A tier is one item, or a list or set of the items that
+            share it (``["air", ["pro-silver", "pro-grey"], "max"]``; a tuple is
+            one item ID).
+            An item may appear once in one chain only.
         prices : mapping, optional
             ``{item: price}``; items left out have an unknown price.
         features : mapping, optional
             ``{item: iterable of features}`` (a string is one feature).
-        price_order : {"error", "warn", "ignore"}
+        price_order : {"warn", "error", "ignore"}
 
         Returns
         -------
@@ -330,7 +374,7 @@ class TierCatalog:
             chain = list(chain)
             if not chain:
                 raise ValueError(f"family {family!r} has no items")
-            for rank, item in enumerate(chain, start=1):
+            for rank, item in _chain_entries(family, chain):
                 if item in where:
                     if where[item] == family:
                         raise ValueError(
@@ -398,6 +442,14 @@ class TierCatalog:
         values = as_id_array(items, "items")
         if values.size == 0:
             return np.empty(0, dtype=np.int64)
+        if values.size <= _FEW:  # a shop-front call: dict lookups, not a pandas index search
+            lookup = self._lookup_table()
+            try:
+                return np.fromiter(
+                    (lookup.get(v, -1) for v in values.tolist()), dtype=np.int64, count=values.size
+                )
+            except TypeError:  # unhashable values: the index search below explains
+                pass
         try:
             return np.asarray(self._index.get_indexer(values), dtype=np.int64)
         except TypeError:
@@ -405,13 +457,17 @@ class TierCatalog:
                 [self._index.get_loc(v) if v in self else -1 for v in values], dtype=np.int64
             )
 
-    def _position(self, item: Any) -> int:
-        # one item at a time (higher_tiers, features_of): a dict lookup, not a pandas index search
+    def _lookup_table(self) -> dict[Any, int]:
         lookup = self.__dict__.get("_lookup")
         if lookup is None:
             lookup = self.__dict__["_lookup"] = dict(
                 zip(self._index.tolist(), range(len(self._index)), strict=True)
             )
+        return lookup
+
+    def _position(self, item: Any) -> int:
+        # one item at a time (higher_tiers, features_of): a dict lookup, not a pandas index search
+        lookup = self._lookup_table()
         try:
             pos = lookup.get(item, -1)
         except TypeError:  # unhashable
@@ -679,6 +735,55 @@ class TierCatalog:
         ['c']
         """
         return unknown_catalog_items(self.items, model, errors)
+
+
+def _chain_entries(family: Any, chain: list[Any]) -> Iterator[tuple[int, Any]]:
+    """Yield ``(tier rank, item)`` of a family's chain; a list or set is one shared tier."""
+    for rank, tier in enumerate(chain, start=1):
+        if isinstance(tier, (list, set, frozenset)):
+            if not tier:
+                raise ValueError(f"family {family!r} has an empty tier at position {rank}")
+            shared = sorted(tier, key=repr) if isinstance(tier, (set, frozenset)) else tier
+            for item in shared:
+                yield rank, item
+        else:
+            yield rank, tier
+
+
+def _numeric_tiers(df: pd.DataFrame, tier_col: str) -> np.ndarray:
+    """Return the tier column as float ranks; labels need ``tier_order`` (said in the error)."""
+    try:
+        return numeric_column(df, tier_col, "catalog", allow_negative=True)
+    except ValueError as err:
+        if "non-numeric" in str(err):
+            raise ValueError(
+                f"{err}; tiers are numeric ranks (higher is better), or labels ranked by "
+                "tier_order=[lowest, ..., highest]"
+            ) from None
+        raise
+
+
+def _tier_ranks(df: pd.DataFrame, tier_col: str, tier_order: Sequence[Any]) -> np.ndarray:
+    """Return the rank (1, 2, ...) of each row's tier label in ``tier_order``."""
+    if isinstance(tier_order, (str, bytes)) or not isinstance(tier_order, Iterable):
+        raise TypeError(
+            f"tier_order must be a list of tier labels, lowest first, got {tier_order!r}"
+        )
+    order = list(tier_order)
+    if not order:
+        raise ValueError("tier_order is empty: list the tier labels from the lowest to the highest")
+    if len(set(order)) != len(order):
+        raise ValueError(f"tier_order lists a label twice: {order}")
+    require_no_missing(df, tier_col, "catalog")
+    ranks = df[tier_col].map({label: float(r) for r, label in enumerate(order, start=1)})
+    unknown = ranks.isna().to_numpy()
+    if unknown.any():
+        labels = pd.unique(df[tier_col].to_numpy()[unknown])
+        raise ValueError(
+            f"catalog column {tier_col!r} has tier label(s) {shown(labels.tolist())} "
+            f"not in tier_order {order}"
+        )
+    return ranks.to_numpy(dtype=np.float64)
 
 
 def _price_array(prices: Any, n: int, items: np.ndarray) -> np.ndarray:

@@ -85,10 +85,21 @@ class CatalogView:
     tier, price : numpy.ndarray of float64, shape (n_model_items,)
         Tier rank and price of every model item row (NaN outside the catalog).
     step : numpy.ndarray of int32, shape (n_model_items,)
-        Position of the item within its family, 0 = lowest tier (``-1``
-        outside the catalog); tier jumps are counted in these steps.
+        Rank of the item's tier within its family, 0 = lowest tier (``-1``
+        outside the catalog); items sharing a tier share a step, and tier
+        jumps are counted in these steps.
     unknown : tuple
         Catalog items the model does not know (left out).
+
+    Examples
+    --------
+    >>> import recsys
+    >>> log = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "x"]})
+    >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item")
+    >>> catalog = TierCatalog.from_mapping({"f": ["a", "b"]}, prices={"a": 5.0, "b": 8.0})
+    >>> view = catalog_view(catalog, recsys.Popularity().fit(data))
+    >>> view.step.tolist(), view.price.tolist()
+    ([0, 1, -1], [5.0, 8.0, nan])
     """
 
     family: np.ndarray
@@ -180,8 +191,13 @@ def catalog_view(catalog: TierCatalogProtocol, model: Any) -> CatalogView:
     indptr = np.zeros(len(names) + 1, dtype=np.int64)
     np.cumsum(np.bincount(codes, minlength=len(names)), out=indptr[1:])
     members = member_rows[order].astype(np.int32)
+    # the rank of each member's tier within its family (items sharing a tier share a step)
+    sorted_codes, sorted_tiers = codes[order], tiers[in_family][order]
+    new_tier = np.ones(members.size, dtype=bool)
+    new_tier[1:] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_tiers[1:] != sorted_tiers[:-1])
+    distinct = np.cumsum(new_tier) - 1
     step = np.full(n_items, -1, dtype=np.int32)
-    step[members] = np.arange(members.size) - np.repeat(indptr[:-1], np.diff(indptr))
+    step[members] = distinct - distinct[indptr[:-1]][sorted_codes]
     view = CatalogView(
         family, np.asarray(names, dtype=object), indptr, members, tier, step, price, unknown
     )

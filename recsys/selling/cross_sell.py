@@ -13,7 +13,10 @@ How each model scores a basket ``B``
   ``1 - (1 - max_{i in B} P(j | i)) (1 - r_j)``, where ``P(j | i)`` is the
   smoothed share of baskets with ``i`` that also hold ``j`` and ``r_j`` the
   known customer's repeat-purchase probability (both priors calibrated at
-  fit time; see :mod:`recsys.models.basket_probability`).  What the customer
+  fit time; see :mod:`recsys.models.basket_probability`).  Popular items no
+  basket item was bought with keep the prior share of ``P(j | i)``, so they
+  compete with weak co-purchases; where co-purchases carry no signal the
+  calibration keeps the ranking at the best-seller list.  What the customer
   bought before may come back — as a repeat, when their history says they
   re-buy it — unless ``rules`` exclude owned items.
 * :class:`~recsys.ItemItem` with another similarity: the mean similarity of
@@ -170,7 +173,15 @@ class CrossSellResult(Columns):
     reason: np.ndarray | None = None
 
     def to_pandas(self) -> pd.DataFrame:
-        """Return the list as the DataFrame :func:`recommend_cross_sell` returns by default."""
+        """Return the list as the DataFrame :func:`recommend_cross_sell` returns by default.
+
+        Examples
+        --------
+        >>> result = CrossSellResult(np.array(["cup"]), np.array([0.5], np.float32),
+        ...                          np.array([1]))
+        >>> result.to_pandas().values.tolist()
+        [['cup', 0.5, 1]]
+        """
         columns = self.columns()
         if self.because is not None:  # object dtype: a missing explanation is None, as in frames
             columns["because"] = pd.Series(self.because, dtype=object)
@@ -372,7 +383,12 @@ def _probability_path(
         return
     # the main reason of each row: its best basket item, or the customer's repeat purchases when
     # their repeat probability is the larger piece of evidence
-    basket_p = np.where(sim_pos >= 0, scorer.conditional_probability_[np.maximum(sim_pos, 0)], 0.0)
+    cond = scorer.conditional_probability_
+    basket_p = (  # no pair was ever bought together: no basket evidence at all
+        np.where(sim_pos >= 0, cond[np.maximum(sim_pos, 0)], 0.0)
+        if cond.size
+        else np.zeros(sim_pos.shape)
+    )
     kind = np.where(sim_pos >= 0, FROM_BASKET, FROM_POPULARITY).astype(np.int8)
     repeat_count = np.zeros(ids.shape, dtype=np.int64)
     order_count = np.zeros(ids.shape, dtype=np.int64)

@@ -103,6 +103,17 @@ class SegmentedModel:
         Returns
         -------
         SegmentedModel
+
+        Examples
+        --------
+        >>> import recsys
+        >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"],
+        ...                     "country": ["UK", "DE", "DE"]})
+        >>> data = recsys.Interactions.from_pandas(log, user_col="user", item_col="item",
+        ...                                        user_attribute_cols=["country"])
+        >>> model = SegmentedModel.fit(lambda: recsys.Popularity(), data, "country", min_users=2)
+        >>> sorted(model.models)  # the UK has one customer: it uses the model of everyone
+        ['DE']
         """
         if not isinstance(interactions, Interactions):
             raise TypeError(

@@ -25,7 +25,9 @@ where, within the query's candidates,
   features gained`` when a price is unknown).
 
 ``affinity_weight`` is 0.7 by default: the customer's likely choice first,
-value for money as the tie-breaker and counterweight.
+value for money as the tie-breaker and counterweight.  Several items may
+share a tier (colours, pack sizes, brands in a price band, monthly and
+yearly plans): all of them are candidates, ranked the same way.
 """
 
 from __future__ import annotations
@@ -315,6 +317,34 @@ def _affinity(
     return np.where(np.isnan(out), -np.inf, out)
 
 
+def _with_popularity_ties(affinity: np.ndarray, items: np.ndarray, base: Recommender) -> np.ndarray:
+    """Return a key ordered as ``affinity``, equal affinities ordered by the items' popularity.
+
+    Where the model has no evidence that tells candidates apart (equal
+    affinity, typically 0 for an item-item model and a household it knows
+    little of), the customer's likely choice is the one most customers choose.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"]})
+    >>> model = recsys.Popularity().fit(
+    ...     recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> _with_popularity_ties(np.array([0.0, 0.0, 1.0]), np.array([0, 1, 0]), model).tolist()
+    [0.0, 1.0, 2.0]
+    """
+    if affinity.size == 0:
+        return affinity
+    popular = base.popular_item_rows()
+    place = np.empty(popular.size, dtype=np.float64)
+    place[popular] = np.arange(popular.size, 0, -1) - 1  # most popular: the highest
+    finite = np.isfinite(affinity)
+    levels, level = np.unique(affinity[finite], return_inverse=True)
+    key = np.full(affinity.size, -np.inf)
+    key[finite] = level * float(popular.size) + place[items[finite]]
+    return key
+
+
 def _pct_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Average rank of each value within its group, divided by the group's size (NaN stays NaN).
 
@@ -439,9 +469,9 @@ def _upgrade(
             affinity[mine] = _affinity(scorer, rows, cand, mine)
     else:
         affinity = _affinity(base, user_rows, cand, np.arange(cand.q.size))
-    score = affinity_weight * _pct_rank(affinity, cand.q) + (1 - affinity_weight) * _pct_rank(
-        value, cand.q
-    )
+    score = affinity_weight * _pct_rank(_with_popularity_ties(affinity, cand.dst, base), cand.q) + (
+        1 - affinity_weight
+    ) * _pct_rank(value, cand.q)
 
     # ---- constrained top-n (rules inside the selection)
     compiled = rules.compile(base)
@@ -639,8 +669,8 @@ def recommend_upgrade(
         Only upgrades with ``price_to / price_from`` at most this (upgrades
         with an unknown price are left out when a cap applies).
     max_tier_jump : int, optional
-        Only upgrades at most this many tiers up (steps within the family:
-        1 = the next tier only).
+        Only upgrades at most this many tiers up (distinct tiers of the
+        family: 1 = any item of the next tier only).
     segment : optional
         The customer's market: its ``segment_price_caps``, model (for a
         :class:`SegmentedModel`) and ``rules.segment_items``.

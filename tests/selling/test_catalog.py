@@ -112,19 +112,100 @@ def frame(**overrides) -> pd.DataFrame:
             "item 'a' is in more than one family",
         ),
         (frame(item=["a", "a", "c"]), "item 'a' is listed twice in family 'f'"),
-        (frame(tier=[1, 1, 1]), "family 'f' has items 'a' and 'b' at the same tier 1"),
         (frame(tier=[1, np.nan, 1]), "column 'tier' has 1 NaN"),
         (frame(price=[1.0, np.nan, 1.0]), "column 'price' has 1 NaN"),
         (frame(price=[1.0, -2.0, 1.0]), "negative"),
-        (frame(tier=["x", 2, 1]), "non-numeric"),
+        (frame(tier=["x", 2, 1]), "non-numeric .*tier_order"),
         (frame(family=["f", None, "g"]), "column 'family' has 1 missing"),
         (frame(item=["a", None, "c"]), "column 'item' has 1 missing"),
-        (frame(price=[5.0, 2.0, 1.0]), "price falls as the tier rises: 'b' .* costs less than 'a'"),
     ],
 )
 def test_from_pandas_validation(df: pd.DataFrame, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TierCatalog.from_pandas(df, "item", "family", "tier", "price")
+
+
+def test_price_falls_warns_by_default_and_errors_on_request() -> None:
+    falling = frame(price=[5.0, 2.0, 1.0])
+    with pytest.warns(
+        UserWarning, match="price falls as the tier rises: 'b' .* costs less than 'a'"
+    ):
+        TierCatalog.from_pandas(falling, "item", "family", "tier", "price")
+    with pytest.raises(ValueError, match="price falls as the tier rises: 'b' .* less than 'a'"):
+        TierCatalog.from_pandas(falling, "item", "family", "tier", "price", price_order="error")
+
+
+def test_items_may_share_a_tier() -> None:
+    df = pd.DataFrame(
+        {
+            "item": ["std", "pro-silver", "pro-grey", "max", "x"],
+            "family": ["laptop"] * 4 + ["other"],
+            "tier": [1, 2, 2, 3, 1],
+            "price": [900.0, 1500.0, 1600.0, 2500.0, 5.0],
+        }
+    )
+    catalog = TierCatalog.from_pandas(df, "item", "family", "tier", "price")
+    assert catalog.higher_tiers("std") == ["pro-silver", "pro-grey", "max"]
+    assert catalog.higher_tiers("pro-grey") == ["max"]  # never its tier-mate
+    assert catalog.higher_tiers("max") == []
+    assert catalog.tier_of(["pro-silver", "pro-grey"]).tolist() == [2.0, 2.0]
+    same = TierCatalog.from_mapping(
+        {"laptop": ["std", ["pro-silver", "pro-grey"], "max"], "other": ["x"]},
+        prices=dict(zip(df["item"], df["price"], strict=True)),
+    )
+    assert same.to_pandas()[["item", "tier"]].values.tolist() == [
+        ["std", 1.0],
+        ["pro-silver", 2.0],
+        ["pro-grey", 2.0],
+        ["max", 3.0],
+        ["x", 1.0],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prices", "falls"),
+    [
+        ([1.0, 5.0, 2.0, 6.0], False),  # tier 2 spans 2..5: overlaps tier 1 (1) -> fine
+        ([3.0, 2.0, 2.5, 6.0], True),  # all of tier 2 (2, 2.5) below tier 1 (3)
+        ([1.0, 2.0, 8.0, 6.0], False),  # tier 3 (6) below a tier-2 item (8) but not all of it
+        ([1.0, 7.0, 8.0, 6.5], True),  # tier 3 (6.5) below every tier-2 item (7, 8)
+        ([4.0, 5.0, 6.0, 3.0], True),  # tier 3 below tier 1
+    ],
+)
+def test_price_order_compares_whole_tiers(prices: list[float], falls: bool) -> None:
+    df = pd.DataFrame({"item": list("abcd"), "family": "f", "tier": [1, 2, 2, 3], "price": prices})
+    if falls:
+        with pytest.raises(ValueError, match="price falls"):
+            TierCatalog.from_pandas(df, "item", "family", "tier", "price", price_order="error")
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            TierCatalog.from_pandas(df, "item", "family", "tier", "price", price_order="error")
+
+
+def test_tier_labels_ranked_by_tier_order() -> None:
+    plans = pd.DataFrame(
+        {
+            "plan": ["free", "pro-monthly", "pro-yearly", "team"],
+            "line": "saas",
+            "level": ["free", "pro", "pro", "team"],
+        }
+    )
+    catalog = TierCatalog.from_pandas(
+        plans, "plan", "line", "level", tier_order=["free", "pro", "team"]
+    )
+    assert catalog.higher_tiers("pro-yearly") == ["team"]
+    assert catalog.tier_of(["free", "pro-monthly", "team"]).tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match=r"tier label\(s\) \['team'\] not in tier_order"):
+        TierCatalog.from_pandas(plans, "plan", "line", "level", tier_order=["free", "pro"])
+    with pytest.raises(ValueError, match="twice"):
+        TierCatalog.from_pandas(plans, "plan", "line", "level", tier_order=["free", "pro", "pro"])
+    with pytest.raises(ValueError, match="empty"):
+        TierCatalog.from_pandas(plans, "plan", "line", "level", tier_order=[])
+    with pytest.raises(TypeError, match="list of tier labels"):
+        TierCatalog.from_pandas(plans, "plan", "line", "level", tier_order="free")
+    with pytest.raises(ValueError, match="non-numeric .*tier_order"):
+        TierCatalog.from_pandas(plans, "plan", "line", "level")
 
 
 def test_missing_columns() -> None:
@@ -163,7 +244,13 @@ def test_price_order_warn_and_ignore() -> None:
         (dict(families=[("f", ["a"])]), TypeError, "mapping"),
         (dict(families={"f": ["a", "b"]}, prices={"z": 1.0}), KeyError, "not in any family"),
         (dict(families={"f": ["a", "b"]}, prices={"a": np.nan}), ValueError, "missing"),
-        (dict(families={"f": ["a", "b"]}, prices={"a": 3.0, "b": 1.0}), ValueError, "price falls"),
+        (
+            dict(families={"f": ["a", "b"]}, prices={"a": 3.0, "b": 1.0}, price_order="error"),
+            ValueError,
+            "price falls",
+        ),
+        (dict(families={"f": ["a", []]}), ValueError, "family 'f' has an empty tier at position 2"),
+        (dict(families={"f": ["a", ["b", "a"]]}), ValueError, "lists item 'a' twice"),
         (dict(families={"f": ["a", "b"]}, features={"z": ["x"]}), KeyError, "not in any family"),
     ],
 )

@@ -306,7 +306,9 @@ def test_upgrade_fuzz(
             "negative",
         ),
         (
-            lambda: TierCatalog.from_mapping({"f": ["a", "b"]}, prices={"a": 5, "b": 3}),
+            lambda: TierCatalog.from_mapping(
+                {"f": ["a", "b"]}, prices={"a": 5, "b": 3}, price_order="error"
+            ),
             ValueError,
             "price falls",
         ),
@@ -329,10 +331,14 @@ def test_upgrade_fuzz(
         ),
         (
             lambda: TierCatalog.from_pandas(
-                pd.DataFrame({"i": ["a", "b"], "f": ["x", "x"], "t": [1, 1]}), "i", "f", "t"
+                pd.DataFrame({"i": ["a", "b"], "f": ["x", "x"], "t": ["low", "top"]}),
+                "i",
+                "f",
+                "t",
+                tier_order=["low", "high"],
             ),
             ValueError,
-            "same tier",
+            "tier label",
         ),
         (
             lambda: TierCatalog.from_pandas(

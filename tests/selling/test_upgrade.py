@@ -298,15 +298,24 @@ def worlds(draw):
     families, start = {}, 0
     for f, size in enumerate(sizes):
         if start < len(order):
-            families[f"f{f}"] = list(order[start : start + size])
+            members = list(order[start : start + size])
+            # tiers of one or two items: several items may share a tier
+            chain, i = [], 0
+            while i < len(members):
+                width = draw(st.integers(1, 2))
+                tier = members[i : i + width]
+                chain.append(tier[0] if len(tier) == 1 and draw(st.booleans()) else tier)
+                i += width
+            families[f"f{f}"] = chain
         start += size
     prices = {}
     for chain in families.values():
         price = 0.0
-        for item in chain:
+        for tier in chain:
             price += draw(st.integers(0, 50))
-            if draw(st.integers(0, 5)):
-                prices[item] = price
+            for item in tier if isinstance(tier, list) else [tier]:
+                if draw(st.integers(0, 5)):
+                    prices[item] = price
     pairs = draw(
         st.lists(st.tuples(st.integers(0, 5), st.sampled_from(items)), min_size=1, max_size=25)
     )
@@ -370,22 +379,33 @@ def test_upgrade_properties(world, data) -> None:
     pd.testing.assert_frame_equal(batch.drop(columns="query"), recs, check_dtype=False)
     owned = set(log.loc[log["user"] == user, "item"]) if user is not None else set()
 
-    def tiers(x):
-        return catalog.family_members(catalog.family_of([x])[0])
+    def higher(x):
+        """(tiers up, item) for every item of a strictly higher tier of x's family."""
+        members = catalog.family_members(catalog.family_of([x])[0])
+        ranks = sorted(set(catalog.tier_of(members).tolist()))
+        mine = ranks.index(catalog.tier_of([x])[0])
+        return [
+            (ranks.index(t) - mine, m)
+            for m, t in zip(members, catalog.tier_of(members).tolist(), strict=True)
+            if ranks.index(t) > mine
+        ]
 
     candidates = []
     if item is not None:
         froms = [item]
     else:
-        best = {}
+        # the top tier owned in each family (any of its items, when several share it)
+        top = {}
         for x in owned & set(catalog.items.tolist()):
             fam = catalog.family_of([x])[0]
-            if fam not in best or catalog.tier_of([x])[0] > catalog.tier_of([best[fam]])[0]:
-                best[fam] = x
-        froms = list(best.values())
+            top[fam] = max(top.get(fam, -np.inf), catalog.tier_of([x])[0])
+        froms = [
+            x
+            for x in owned & set(catalog.items.tolist())
+            if catalog.tier_of([x])[0] == top[catalog.family_of([x])[0]]
+        ]
     for f in froms:
-        chain = tiers(f)
-        for step, to in enumerate(chain[chain.index(f) + 1 :], start=1):
+        for step, to in higher(f):
             if jump is not None and step > jump:
                 continue
             if ratio is not None:
@@ -402,7 +422,8 @@ def test_upgrade_properties(world, data) -> None:
         assert catalog.family_of([f])[0] == catalog.family_of([to])[0]
         assert catalog.tier_of([to])[0] > catalog.tier_of([f])[0]
     assert len(recs["item"].unique()) == len(recs)
-    assert len(recs) == min(n, len(candidates)), "not exactly n although enough candidates remain"
+    targets = {to for _, to in candidates}
+    assert len(recs) == min(n, len(targets)), "not exactly n although enough candidates remain"
     if ratio is not None:
         assert (recs["price_to"] <= recs["price_from"] * ratio + 1e-9).all()
 
