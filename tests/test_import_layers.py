@@ -237,6 +237,12 @@ RULES = [
         "the product never imports these",
         exempt=("recsys.evaluation",),
     ),
+    Rule(
+        "recsys",
+        ("pyspark",),
+        "only recsys.spark imports pyspark (an optional extra)",
+        exempt=("recsys.spark",),
+    ),
 ]
 
 
