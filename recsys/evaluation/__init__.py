@@ -5,7 +5,9 @@
   :func:`evaluate`, which compares several models in one call;
 * A/B tests: stable hash-based :func:`assign_variant` / :func:`assign_variants`
   and :func:`ab_summary` (:mod:`~recsys.evaluation.ab`);
-* plots (optional matplotlib): :func:`plot_metric_at_k`, :func:`plot_ab_uplift`.
+* plots (optional matplotlib): :func:`plot_metric_at_k`, :func:`plot_ab_uplift`;
+* hyper-parameter search (optional Optuna, ``pip install "recsys[tune]"``):
+  :func:`tune` (:mod:`~recsys.evaluation.tune`).
 
 Examples
 --------
@@ -45,10 +47,12 @@ from recsys.evaluation.splits import (
     random_split,
     temporal_split,
 )
+from recsys.evaluation.tune import TUNE_METRICS, tune
 
 __all__ = [
     "DEFAULT_METRICS",
     "HOLDOUT",
+    "TUNE_METRICS",
     "ab_summary",
     "assign_variant",
     "assign_variants",
@@ -70,4 +74,5 @@ __all__ = [
     "recall_at_k",
     "revenue_at_k",
     "temporal_split",
+    "tune",
 ]
