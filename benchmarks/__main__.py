@@ -12,11 +12,17 @@ item-item recommend.
 
 ``python -m benchmarks all [--dataset ...] [--markdown PATH]``: speed, scaling and
 cross-sell in turn (each data set goes to the suites that know it).
+
+The other suites parse their own options (``python -m benchmarks <suite> --help``):
+als-defaults, upgrade, bundles, cold-start, ease, ease-scale, repurchase,
+seasonality and spark (see ``DELEGATED``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 
 from benchmarks.report import machine_line
 
@@ -30,8 +36,26 @@ CROSS_SELL_DATASETS = [
 ]
 
 
+#: Suites that parse their own options: sub-command -> (module in benchmarks/, what it measures).
+DELEGATED = {
+    "als-defaults": ("als_defaults", "ALS() defaults vs the old defaults and implicit's"),
+    "upgrade": ("upgrade_acceptance", "upgrade acceptance (Complete Journey) vs tier baselines"),
+    "bundles": ("bundles", "bundle sets vs pairwise cross-sell and FP-growth rules"),
+    "cold-start": ("cold_start", "first-run time on a cold Numba cache"),
+    "ease": ("ease", "EASE quality and fit time vs ALS, ItemItem and the LAPACK limit"),
+    "ease-scale": ("ease_scale", "the sparse EASE on a 500k x 100k log: time, memory, latency"),
+    "repurchase": ("repurchase", "buy-it-again (next basket) vs personal top frequency, TIFU-KNN"),
+    "seasonality": ("seasonality", "seasonal popularity and cross-sell on Online Retail's Q4"),
+    "spark": ("spark", "recsys.spark vs MLlib and the single-process batch"),
+}
+
+
 def main() -> None:
     """Parse the command line and run the chosen benchmark suite."""
+    if len(sys.argv) > 1 and sys.argv[1] in DELEGATED:
+        module = importlib.import_module(f"benchmarks.{DELEGATED[sys.argv[1]][0]}")
+        module.main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description=__doc__,
@@ -89,6 +113,8 @@ def main() -> None:
     scaling.add_argument("--threads", type=int, default=2)
     scaling.add_argument("--k", type=int, default=100, help="item-item neighbours")
     scaling.add_argument("--markdown", help="append the tables as Markdown to this file")
+    for name, (_, what) in DELEGATED.items():
+        sub.add_parser(name, help=f"{what} (see python -m benchmarks {name} --help)")
     every = sub.add_parser("all", help="speed, scaling and cross-sell in turn")
     every.add_argument(
         "--dataset",
