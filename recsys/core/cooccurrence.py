@@ -108,9 +108,11 @@ __all__ = [
     "SIMILARITIES",
     "NeighbourTable",
     "item_neighbours",
+    "join_row_parts",
     "l1_normalise_rows",
     "rp3beta_rows",
     "rp3beta_weights",
+    "top_k_per_row",
 ]
 
 #: Names accepted by :func:`item_neighbours`.
@@ -606,6 +608,63 @@ def l1_normalise_rows(
     )
 
 
+def top_k_per_row(
+    row_of: np.ndarray,
+    neighbour: np.ndarray,
+    score: np.ndarray,
+    count: np.ndarray,
+    n_rows: int,
+    k: int,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Keep each row's ``k`` best entries (highest float32 score, ties: the lower neighbour).
+
+    The entries of a block of rows come as parallel arrays (``row_of`` the
+    row within the block, ``0..n_rows-1``); the result is the block's part of
+    a neighbour table, sorted by row, and the number kept per row (for
+    :func:`join_row_parts`).
+
+    Examples
+    --------
+    >>> part, lengths = top_k_per_row(np.array([0, 0, 1]), np.array([5, 3, 4]),
+    ...                               np.array([0.5, 0.5, 0.1], np.float32),
+    ...                               np.array([2, 2, 1]), 2, 1)
+    >>> part[0].tolist(), lengths.tolist()
+    ([3, 4], [1, 1])
+    """
+    order = np.lexsort((neighbour, -score, row_of))
+    row_sorted = row_of[order]
+    starts = np.searchsorted(row_sorted, np.arange(n_rows))
+    rank = np.arange(row_sorted.size) - starts[row_sorted]
+    top = order[rank < k]  # sorted by row
+    part = (neighbour[top].astype(np.int32), score[top], count[top].astype(np.int32))
+    return part, np.bincount(row_of[top], minlength=n_rows)
+
+
+def join_row_parts(
+    parts: list[tuple[np.ndarray, ...]], lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Join the parts of :func:`top_k_per_row` into ``(indptr, indices, scores, counts)``.
+
+    Examples
+    --------
+    >>> part, lengths = top_k_per_row(np.array([0, 1]), np.array([1, 0]),
+    ...                               np.ones(2, np.float32), np.ones(2), 2, 5)
+    >>> [a.tolist() for a in join_row_parts([part], lengths)]
+    [[0, 1, 2], [1, 0], [1.0, 1.0], [1, 1]]
+    """
+    indptr = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    if parts:
+        indices, scores, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
+    else:
+        indices, scores, counts = (
+            np.empty(0, np.int32),
+            np.empty(0, np.float32),
+            np.empty(0, np.int32),
+        )
+    return indptr, indices, scores, counts
+
+
 def rp3beta_rows(
     X: sp.csr_matrix,
     items: np.ndarray,
@@ -677,23 +736,9 @@ def rp3beta_rows(
         keep = (b != a) & (c >= min_count)
         b, c, cab, row_of = b[keep], c[keep], cab[keep], row_of[keep]
         score = (cab / denominator[b]).astype(np.float32) + np.float32(0.0)
-        order = np.lexsort((b, -score, row_of))
-        row_sorted = row_of[order]
-        starts = np.searchsorted(row_sorted, np.arange(rows.size))
-        rank = np.arange(row_sorted.size) - starts[row_sorted]
-        top = order[rank < k]  # sorted by row
-        parts.append((b[top].astype(np.int32), score[top], c[top].astype(np.int32)))
-        lengths[start : start + rows.size] = np.bincount(row_of[top], minlength=rows.size)
-    indptr = np.zeros(items.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    if parts:
-        indices, scores, counts_out = (np.concatenate(p) for p in zip(*parts, strict=True))
-    else:
-        indices, scores, counts_out = (
-            np.empty(0, np.int32),
-            np.empty(0, np.float32),
-            np.empty(0, np.int32),
-        )
+        part, lengths[start : start + rows.size] = top_k_per_row(row_of, b, score, c, rows.size, k)
+        parts.append(part)
+    indptr, indices, scores, counts_out = join_row_parts(parts, lengths)
     indices, scores, counts_out = l1_normalise_rows(indptr, indices, scores, counts_out)
     return indptr, indices, scores, counts_out
 

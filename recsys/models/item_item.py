@@ -16,7 +16,9 @@ from recsys.core.cooccurrence import (
     SIMILARITIES,
     NeighbourTable,
     item_neighbours,
+    join_row_parts,
     rp3beta_rows,
+    top_k_per_row,
 )
 from recsys.core.neighbour_scores import neighbour_item_scores
 from recsys.core.topn_neighbours import constrained_topn_neighbours
@@ -1038,24 +1040,11 @@ def _neighbour_rows(
             else:  # pragma: no cover - bm25 is always recomputed in full
                 raise ValueError(f"no partial update for similarity {similarity!r}")
         score32 = score.astype(np.float32) + np.float32(0.0)
-        order = np.lexsort((b, -score32, row_of))
-        row_sorted = row_of[order]
-        starts = np.searchsorted(row_sorted, np.arange(rows.size))
-        rank = np.arange(row_sorted.size) - starts[row_sorted]
-        top = order[rank < k]
-        parts.append((b[top].astype(np.int32), score32[top], c[top].astype(np.int32)))
-        lengths[start : start + rows.size] = np.bincount(row_of[top], minlength=rows.size)
-    indptr = np.zeros(items.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    if parts:
-        indices, scores, counts_out = (np.concatenate(p) for p in zip(*parts, strict=True))
-    else:
-        indices, scores, counts_out = (
-            np.empty(0, np.int32),
-            np.empty(0, np.float32),
-            np.empty(0, np.int32),
+        part, lengths[start : start + rows.size] = top_k_per_row(
+            row_of, b, score32, c, rows.size, k
         )
-    return indptr, indices, scores, counts_out
+        parts.append(part)
+    return join_row_parts(parts, lengths)
 
 
 def _replace_rows(

@@ -77,7 +77,6 @@ from recsys.core.constraints import Constraints
 from recsys.core.topn_candidates import constrained_topn_candidates
 from recsys.core.topn_dense import constrained_topn_dense
 from recsys.core.topn_neighbours import constrained_topn_neighbours
-from recsys.data.ids import as_id_array
 from recsys.data.validation import require_columns, require_dataframe, require_no_missing
 from recsys.models.base import Recommender, check_n
 from recsys.models.item_item import ItemItem
@@ -85,6 +84,7 @@ from recsys.models.popularity import Popularity
 from recsys.selling._common import (
     Columns,
     base_model,
+    basket_rows,
     check_model,
     check_rules,
     check_unknown_items,
@@ -755,30 +755,6 @@ def _take_csr(
 # ---------------------------------------------------------------------------
 
 
-def _basket_rows(base: Recommender, basket: Any, unknown_items: str) -> np.ndarray:
-    if isinstance(basket, (str, bytes)) or np.isscalar(basket):
-        basket = [basket]
-    if not isinstance(basket, (list, tuple)):
-        basket = as_id_array(basket, "basket").tolist()
-    if len(basket) == 0:
-        return np.empty(0, dtype=np.int32)
-    lookup, _ = item_lookup(base.item_ids_)
-    try:
-        rows = np.fromiter((lookup.get(v, -1) for v in basket), dtype=np.int32, count=len(basket))
-    except TypeError:  # unhashable values: let IdMap explain
-        rows = np.full(len(basket), -1, dtype=np.int32)
-    if (rows < 0).any() and unknown_items == "raise":
-        base.item_ids_.to_rows(as_id_array(basket, "basket"))  # raises UnknownIdError naming them
-    if (rows < 0).any():
-        warnings.warn(
-            f"basket: ignored {int((rows < 0).sum())} item(s) unknown to the model",
-            UserWarning,
-            stacklevel=3,
-        )
-        rows = rows[rows >= 0]
-    return np.unique(rows) if rows.size > 1 else rows
-
-
 @overload
 def recommend_cross_sell(
     model: Recommender | SegmentedModel,
@@ -941,7 +917,7 @@ def recommend_cross_sell(
     rules = check_rules(rules, model)
     user_weight = _check_weight(user_weight)
     base = base_model(model)
-    rows = _basket_rows(base, basket, check_unknown_items(unknown_items))
+    rows = basket_rows(base, basket, check_unknown_items(unknown_items))
     user_row = -1
     if user is not None:
         user_row = int(base.user_ids_.to_rows([user], missing="ignore")[0])

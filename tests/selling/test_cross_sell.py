@@ -513,3 +513,13 @@ def test_model_rankings_and_repeat_evidence(models, data) -> None:
     with pytest.raises(IndexError, match="item_rows"):
         model.repeat_evidence([0], [data.n_items])
     assert recsys.ItemItem(similarity="cosine").fit(data).repeat_evidence([0], [0]) is None
+
+
+def test_explains_a_model_in_which_no_pair_was_ever_bought_together() -> None:
+    # one item only: no neighbour table at all; explaining used to index an empty array
+    orders = pd.DataFrame({"order": [0, 1, 2], "customer": ["c0"] * 3, "item": ["i0"] * 3})
+    data = recsys.Interactions.from_pandas(
+        orders, user_col="customer", item_col="item", basket_col="order"
+    )
+    model = recsys.ItemItem(basket_prior=1.0, repeat_prior=None).fit(data)
+    assert recommend_cross_sell(model, ["i0"], n=3, explain=True).empty
