@@ -65,12 +65,15 @@ from recsys.core.topn_neighbours import constrained_topn_neighbours
 from recsys.core.topn_shared import sort_scores
 
 __all__ = [
+    "DURABLE_MIN_BUYERS",
     "PRIOR_GRID",
     "Calibration",
     "calibrate",
     "conditional_probabilities",
+    "durable_items",
     "probability_queries",
     "user_basket_counts",
+    "without_durables",
 ]
 
 #: Prior strengths tried by the calibration (for ``basket_prior`` and ``repeat_prior``).  The
@@ -157,6 +160,71 @@ def user_basket_counts(
     counts = (owner @ binary).tocsr()
     counts.sort_indices()
     return counts, np.bincount(basket_users, minlength=n_users).astype(np.int64)
+
+
+#: An item counts as a durable (nobody re-buys it) once at least this many customers who placed
+#: another order bought it, and none of them bought it twice.
+DURABLE_MIN_BUYERS = 10
+
+
+def durable_items(
+    counts: sp.csr_matrix, n_baskets: np.ndarray, min_buyers: int = DURABLE_MIN_BUYERS
+) -> np.ndarray:
+    """Return a mask of the items nobody re-buys (a cake stand, a laptop): never a repeat offer.
+
+    The rate at which an item is re-bought is learned per item: an item is a
+    durable when at least ``min_buyers`` of its buyers placed more than one
+    order (so had the chance to buy it again) and none of its buyers bought it
+    in two orders.  An item seen with fewer such buyers is not judged (a few
+    customers are no evidence).
+
+    Parameters
+    ----------
+    counts : scipy.sparse.csr_matrix
+        Users × items: in how many of the user's orders each item was
+        (:func:`user_basket_counts`).
+    n_baskets : numpy.ndarray
+        Orders per user.
+    min_buyers : int
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_items,)
+
+    Examples
+    --------
+    >>> counts = sp.csr_matrix(np.array([[1, 2], [1, 1], [1, 0]], dtype=np.float32))
+    >>> durable_items(counts, np.array([3, 2, 4]), min_buyers=3).tolist()
+    [True, False]
+    """
+    coo = counts.tocoo()
+    could_rebuy = n_baskets[coo.row] >= 2
+    buyers = np.bincount(coo.col[could_rebuy], minlength=counts.shape[1])
+    repeaters = np.bincount(coo.col[coo.data >= 2], minlength=counts.shape[1])
+    return (repeaters == 0) & (buyers >= min_buyers)
+
+
+def without_durables(
+    counts: sp.csr_matrix, n_baskets: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Return ``counts`` with the durables' columns emptied, and the :func:`durable_items` mask.
+
+    What the repeat-purchase probabilities are computed from, in the fit and
+    in its calibration alike.
+
+    Examples
+    --------
+    >>> counts = sp.csr_matrix(np.array([[1, 2]] * 10, dtype=np.float32))
+    >>> kept, durable = without_durables(counts, np.full(10, 3))
+    >>> kept.toarray()[0].tolist(), durable.tolist()
+    ([0.0, 2.0], [True, False])
+    """
+    durable = durable_items(counts, n_baskets)
+    if durable.any():
+        counts = counts.copy()
+        counts.data[durable[counts.indices]] = 0.0
+        counts.eliminate_zeros()
+    return counts, durable
 
 
 def most_popular_rows(table: NeighbourTable) -> tuple[np.ndarray, np.ndarray]:
@@ -461,6 +529,7 @@ def calibrate(
     support = table.item_support
     popularity = support.astype(np.float64) / max(train.shape[0], 1)
     counts, n_baskets = user_basket_counts(train, basket_users[np.sort(kept)], n_users)
+    counts, _ = without_durables(counts, n_baskets)
     queries = _held_out_queries(baskets[held], basket_users[held], support)
     if queries is None:
         return Calibration(fixed_m, fixed_a, None)

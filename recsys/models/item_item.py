@@ -40,6 +40,7 @@ from recsys.models.basket_probability import (
     conditional_probabilities,
     probability_queries,
     user_basket_counts,
+    without_durables,
 )
 
 #: partial_fit recomputes every item's neighbours (with the parallel kernel) when more than this
@@ -140,6 +141,10 @@ class ItemItem(Recommender):
         Every ``(basket_prior, repeat_prior)`` tried and its held-out hit rate at 10.
     conditional_probability_ : numpy.ndarray or None
         ``P(j | i)`` for every entry of ``neighbours_`` (``confidence`` only).
+    item_durable_ : numpy.ndarray of bool or None
+        The items nobody re-buys (see
+        :func:`~recsys.models.basket_probability.durable_items`): never a
+        customer's repeat purchase.  ``None`` when repeats are not used.
 
     Examples
     --------
@@ -351,6 +356,7 @@ class ItemItem(Recommender):
         self.conditional_probability_: np.ndarray | None = None
         # (user x item basket counts, baskets per user, item popularity) for repeat probabilities
         self._repeat_counts: tuple[sp.csr_matrix, np.ndarray, np.ndarray] | None = None
+        self.item_durable_: np.ndarray | None = None
         if self.basket_prior_ is not None:
             self.conditional_probability_ = conditional_probabilities(table, self.basket_prior_)
             if (
@@ -361,6 +367,8 @@ class ItemItem(Recommender):
                 counts, n_baskets = user_basket_counts(
                     self._transactions, self._basket_users, user_items.shape[0]
                 )
+                # items nobody re-buys never come back as a customer's repeat purchase
+                counts, self.item_durable_ = without_durables(counts, n_baskets)
                 popularity = table.item_support.astype(np.float64) / max(table.n_rows, 1)
                 self._repeat_counts = (counts, n_baskets, popularity)
 

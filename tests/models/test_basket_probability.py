@@ -151,6 +151,15 @@ def reference_scores(
         h = np.asarray(X[mine].sum(axis=0)).ravel()
         a = model.repeat_prior_
         r = np.where(h > 0, (h + a * p) / (mine.size + a), 0.0)
+        # items nobody re-buys (enough buyers with another order, none bought it twice): no repeat
+        per_user = np.zeros((data.n_users, p.size))
+        for u in range(data.n_users):
+            theirs = np.flatnonzero(data.basket_users == u)
+            per_user[u] = np.asarray(X[theirs].sum(axis=0)).ravel() if theirs.size else 0
+        orders = np.bincount(data.basket_users, minlength=data.n_users)
+        buyers = ((per_user > 0) & (orders[:, None] >= 2)).sum(axis=0)
+        durable = ((per_user >= 2).sum(axis=0) == 0) & (buyers >= bp.DURABLE_MIN_BUYERS)
+        r[durable] = 0.0
     return b + r - b * r
 
 

@@ -523,3 +523,52 @@ def test_explains_a_model_in_which_no_pair_was_ever_bought_together() -> None:
     )
     model = recsys.ItemItem(basket_prior=1.0, repeat_prior=None).fit(data)
     assert recommend_cross_sell(model, ["i0"], n=3, explain=True).empty
+
+
+def durable_shop() -> pd.DataFrame:
+    """Twelve customers with three orders each: a cake stand once, milk in every order."""
+    rows = []
+    for c in range(12):
+        orders = [["stand", "milk", "doily"], ["milk", "flour"], ["milk", "doily", "flour"]]
+        for o, items in enumerate(orders):
+            rows += [{"order": f"{c}-{o}", "customer": f"c{c}", "item": i} for i in items]
+    return pd.DataFrame(rows)
+
+
+def test_durables_never_come_back_as_repeats() -> None:
+    orders = durable_shop()
+    data = recsys.Interactions.from_pandas(
+        orders, user_col="customer", item_col="item", basket_col="order"
+    )
+    model = recsys.ItemItem(basket_prior=1.0, repeat_prior=2.0).fit(data)
+    durable = model.item_ids_.to_external(np.flatnonzero(model.item_durable_)).tolist()
+    assert durable == ["stand"]  # twelve buyers with other orders, none bought it twice
+    stand, milk = model.item_ids_.to_rows(["stand", "milk"])
+    c0 = model.user_ids_.to_rows(["c0"])[0]
+    probability, with_item, _ = model.repeat_evidence([c0, c0], [stand, milk])
+    assert with_item.tolist() == [0, 3]  # the durable's purchase is no repeat evidence
+    assert probability[1] > probability[0]
+    recs = recommend_cross_sell(model, ["flour"], n=10, user="c0")
+    repeats = recs[recs["reason"].str.startswith("you bought it")]
+    assert "milk" in set(repeats["item"])  # a consumable comes back as a repeat
+    assert "stand" not in set(repeats["item"]), "a durable came back as a repeat"
+    from recsys.models.repurchase import Repurchase
+    from recsys.selling.offers import recommend_offers
+
+    timed = orders.assign(
+        time=pd.Timestamp("2024-01-01")
+        + pd.to_timedelta(orders["order"].str.split("-").str[1].astype(int) * 7, unit="D")
+    )
+    timed_data = recsys.Interactions.from_pandas(
+        timed, user_col="customer", item_col="item", basket_col="order", time_col="time"
+    )
+    offers = recommend_offers(
+        model,
+        user="c0",
+        basket=["doily"],
+        moment="post_purchase",
+        n=5,
+        repurchase=Repurchase().fit(timed_data),
+        at="2024-02-01",
+    )
+    assert "stand" not in {i for items in offers["items"] for i in items}
