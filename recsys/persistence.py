@@ -34,7 +34,7 @@ def save(obj: Any, path: Any, *, compress: bool = False) -> None:
 
     Parameters
     ----------
-    obj : ALS, ItemItem, Popularity or TierCatalog
+    obj : ALS, EASE, ItemItem, Popularity, Repurchase or TierCatalog
     path : str or os.PathLike
         Written exactly there (no extension is added), atomically.
     compress : bool

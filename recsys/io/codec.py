@@ -941,7 +941,7 @@ def save_object(obj: Any, path: Any, *, compress: bool = False) -> None:
     Parameters
     ----------
     obj : object of a :func:`saveable` class
-        ALS, ItemItem, Popularity or TierCatalog.
+        A fitted model (ALS, EASE, ItemItem, Popularity, Repurchase) or a TierCatalog.
     path : str or os.PathLike
         Written exactly there (no extension is added), atomically.
     compress : bool
