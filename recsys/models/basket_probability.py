@@ -72,6 +72,7 @@ __all__ = [
     "conditional_probabilities",
     "durable_items",
     "probability_queries",
+    "unlisted_prior",
     "user_basket_counts",
     "without_durables",
 ]
@@ -368,6 +369,100 @@ def probability_queries(
         order = np.argsort(q_of, kind="stable")
         rows, weights, explain = rows[order], weights[order], explain[order]
     return indptr, rows, weights, explain, ~explain
+
+
+def unlisted_prior(
+    table: NeighbourTable,
+    basket_indptr: np.ndarray,
+    basket_rows: np.ndarray,
+    items: np.ndarray,
+    basket_prior: float,
+    scores: np.ndarray,
+) -> np.ndarray:
+    """Give the chosen items the queries hold no evidence for their basket prior (in place).
+
+    The queries of :func:`probability_queries` give the prior ``m p_j /
+    (c(i) + m)`` (at the basket item with the fewest baskets) only to the
+    :data:`POPULAR_PRIOR_ITEMS` most popular items no basket item lists: a
+    top-n needs no more.  Scoring *chosen* items (``score_rows``: upgrade
+    tiers, a family's items) needs it for every one of them, or an item seen
+    once with the basket (``P(j | i) = (1 + m p_j) / (c(i) + m)``) outranks a
+    best-seller never seen with it (0 instead of about ``p_j`` under a strong
+    prior).
+
+    ``scores`` are the kernel's scores of ``items`` for the queries: 0 means
+    no evidence at all (no basket item lists the item, it is no repeat
+    purchase and not one of the popular items with their prior already).
+    Those cells, for items sold at least once and not in the basket, become
+    the prior: what the kernel computes with the prior among the query's
+    direct entries, as for the popular items.  Every other cell is unchanged.
+
+    Parameters
+    ----------
+    table : NeighbourTable
+    basket_indptr, basket_rows : numpy.ndarray
+        The queries' baskets as CSR (item rows).
+    items : numpy.ndarray of int
+        The wanted item rows (any order, repeats allowed).
+    basket_prior : float
+        ``m``.
+    scores : numpy.ndarray of float32, shape (n_queries, len(items))
+        The kernel's scores of ``items``; updated in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``scores``.
+
+    Examples
+    --------
+    Item 2 is never bought with item 0 (score 0); item 1 is (score 0.5):
+
+    >>> t = NeighbourTable(indptr=np.array([0, 1, 2, 2]), indices=np.array([1, 0], np.int32),
+    ...                    scores=np.ones(2, np.float32), counts=np.array([1, 1], np.int32),
+    ...                    item_support=np.array([3, 1, 2], np.int32), n_rows=4)
+    >>> scores = np.array([[0.5, 0.0]], np.float32)
+    >>> _ = unlisted_prior(t, np.array([0, 1]), np.array([0]), np.array([1, 2]), 2.0, scores)
+    >>> [round(float(v), 6) for v in scores[0]]  # item 2: m p_2 / (c(0) + m) = 2 * 0.5 / 5
+    [0.5, 0.2]
+    """
+    n_q = basket_indptr.shape[0] - 1
+    items = np.asarray(items, dtype=np.int64)
+    if n_q == 0 or items.size == 0 or basket_prior <= 0:
+        return scores
+    support = table.item_support
+    share = 1.0 / max(table.n_rows, 1)
+    b_len = np.diff(basket_indptr)
+    if n_q == 1:  # a shop-front call: the fewest array operations
+        if b_len[0] == 0:
+            return scores
+        k = np.flatnonzero((scores[0] == 0) & (support[items] > 0))
+        if k.size == 0:
+            return scores
+        rows = np.sort(basket_rows)
+        cols = items[k]
+        at = np.minimum(np.searchsorted(rows, cols), rows.size - 1)
+        k = k[rows[at] != cols]  # not in the basket
+        at_fewest = basket_prior / max(float(support[rows].min()) + basket_prior, 1e-12)
+        scores[0, k] = (at_fewest * share) * support[items[k]]  # in [0, 1]
+        return scores
+    none = (scores == 0) & (support[items] > 0)[None, :] & (b_len > 0)[:, None]
+    q, k = np.nonzero(none)
+    if q.size == 0:
+        return scores
+    n_items = support.shape[0]
+    basket_rows = np.asarray(basket_rows, dtype=np.int64)
+    b_query = np.repeat(np.arange(n_q, dtype=np.int64), b_len)
+    keep = ~np.isin(q * n_items + items[k], b_query * n_items + basket_rows)
+    q, k = q[keep], k[keep]
+    nonempty = np.flatnonzero(b_len > 0)
+    fewest = np.zeros(n_q)
+    fewest[nonempty] = np.minimum.reduceat(
+        support[basket_rows].astype(np.float64), basket_indptr[:-1][nonempty]
+    )
+    strength = basket_prior / np.maximum(fewest + basket_prior, 1e-12)
+    scores[q, k] = (strength[q] * share) * support[items[k]]
+    return scores
 
 
 def _single_query(

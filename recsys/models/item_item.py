@@ -39,6 +39,7 @@ from recsys.models.basket_probability import (
     calibrate,
     conditional_probabilities,
     probability_queries,
+    unlisted_prior,
     user_basket_counts,
     without_durables,
 )
@@ -65,7 +66,9 @@ class ItemItem(Recommender):
     noisy-or the user's repeat probability).  When
     fewer than ``n`` items have a positive score, the most popular remaining
     items fill the list (score 0), so results are exactly ``n`` whenever
-    ``n`` candidates remain.
+    ``n`` candidates remain.  ``score_items`` / ``score_rows`` of chosen
+    items give every item without evidence its prior probability instead of
+    that 0 (see :func:`~recsys.models.basket_probability.unlisted_prior`).
 
     Parameters
     ----------
@@ -930,18 +933,24 @@ class ItemItem(Recommender):
     ) -> np.ndarray:
         """Return what ``recommend`` ranks by, for the wanted items only.
 
-        The same arithmetic as the top-n kernel, without the ranking.
+        The same arithmetic as the top-n kernel, without the ranking.  With
+        ``similarity="confidence"`` every wanted item without evidence (no
+        history item lists it, no repeat purchase) gets the basket prior
+        ``m p_j / (c(i) + m)`` (the history item with the fewest baskets), not
+        only the most popular ones the top-n queries carry
+        (:func:`~recsys.models.basket_probability.unlisted_prior`):
+        chosen candidates (upgrade tiers) then compare by the model's full
+        shrunk probability, and a rare item seen once with the history does not
+        outrank a best-seller never seen with it.
         """
         table = self.neighbours_
         if self.conditional_probability_ is not None:
-            queries = self.basket_probability_queries(
-                np.asarray(indptr, dtype=np.int64),
-                np.asarray(indices, dtype=np.int32),
-                user_rows.astype(np.int32),
-            )
-            assert queries is not None  # conditional_probability_ is set
+            b_ip = np.asarray(indptr, dtype=np.int64)
+            b_rows = np.asarray(indices, dtype=np.int32)
+            queries = self.basket_probability_queries(b_ip, b_rows, user_rows.astype(np.int32))
+            assert queries is not None and self.basket_prior_ is not None  # confidence
             q_ip, q_ix, q_w, _, q_dir = queries
-            return neighbour_item_scores(
+            scores = neighbour_item_scores(
                 q_ip,
                 q_ix,
                 q_w,
@@ -952,6 +961,8 @@ class ItemItem(Recommender):
                 query_direct=q_dir,
                 combine="noisy_or",
             )
+            # the items without evidence (score 0): their prior probability
+            return unlisted_prior(table, b_ip, b_rows, item_rows, self.basket_prior_, scores)
         return neighbour_item_scores(
             indptr, indices, weights, table.indptr, table.indices, table.scores, item_rows
         )

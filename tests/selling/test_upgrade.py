@@ -71,8 +71,12 @@ def test_score_formula(model, catalog) -> None:
     # affinity: p64 is co-owned with p128 (ann), never with p256
     by_affinity = recommend_upgrade(model, catalog, item="p64", affinity_weight=1.0)
     assert by_affinity["item"].tolist() == ["p128", "p256"]
-    blend = recommend_upgrade(model, catalog, item="p64")
+    blend = recommend_upgrade(model, catalog, item="p64", affinity_weight=0.7)
     assert blend["score"].tolist() == pytest.approx([0.7 * 1.0 + 0.3 * 0.5, 0.7 * 0.5 + 0.3 * 1.0])
+    # the default: the affinity alone
+    default = recommend_upgrade(model, catalog, item="p64")
+    pd.testing.assert_frame_equal(default, by_affinity)
+    assert default["score"].tolist() == pytest.approx([1.0, 0.5])
 
 
 def test_caps(model, catalog) -> None:
