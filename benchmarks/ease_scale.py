@@ -20,11 +20,20 @@ at ``--densities`` (share of items² kept), at the same λ, on
   items excluded; HR@10 and NDCG@10.
 
 Ties (items a sparse B gives no score) are broken by training popularity,
-as the models do.  ``retained`` is sparse / dense.  "dense EASE cut to density"
-keeps the largest weights of the exact dense B within the same budget: what
-pruning alone gives, the baseline the refit on each support has to beat;
-"support = budget share" is the ablation that regresses each item on only
-``ceil(density * items)`` neighbours (``MIN_SUPPORT`` set to 1) instead of 128.
+as the models do.  ``retained`` is sparse / dense.  "support = budget share"
+is the ablation that regresses each item on only ``ceil(density * items)``
+neighbours (``MIN_SUPPORT`` set to 1) instead of 128.  The ceiling of
+pruning, at each density (``--data`` restricts the data sets):
+
+* "dense B cut to density=d, global": the largest ``|B_ij|`` of the exact
+  dense B within the budget (non-uniform: an item gets the weights it needs);
+  "..., k per column" / "..., k per row": the budget's equal share ``k`` for
+  every column (the items' regressions) or row (what an item adds);
+* each with ", ridge refit": every column re-solved by ridge on the kept
+  support, ``(G[S, S] + λI)⁻¹ G[S, j]`` (zero diagonal);
+* "greedy (OMP) support per column": orthogonal matching pursuit on item
+  ``j``'s own ridge objective, as many predictors as the global cut gave
+  column ``j``, then the ridge refit: a better support than magnitude.
 
 Scale (``--part scale``): the issue's synthetic log, 500k users × 100k items ×
 10M draws (items drawn ∝ rank^-0.9, user activity lognormal(0, 1), duplicates
@@ -82,6 +91,56 @@ def dense_ease(X: sp.csr_matrix, l2: float) -> np.ndarray:
     return B
 
 
+def refit_on(G: np.ndarray, mask: np.ndarray, l2: float) -> np.ndarray:
+    """Solve each item's ridge regression (EASE's column ``j``) on the support ``mask[:, j]``.
+
+    ``B[S, j] = (G[S, S] + λI)⁻¹ G[S, j]``: the best weights on that support
+    (the diagonal stays 0: ``mask`` never holds it).
+    """
+    n = G.shape[0]
+    out = np.zeros((n, n))
+    for j in range(n):
+        S = np.flatnonzero(mask[:, j])
+        if S.size:
+            out[S, j] = np.linalg.solve(G[np.ix_(S, S)] + l2 * np.eye(S.size), G[S, j])
+    return out
+
+
+def top_k_mask(magnitude: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """Mask of the ``k`` largest off-diagonal entries of each column (axis 0) or row (axis 1)."""
+    m = magnitude.copy()
+    np.fill_diagonal(m, -np.inf)
+    mask = np.zeros(m.shape, dtype=bool)
+    index = np.argsort(-m, axis=axis, kind="stable")
+    index = index[:k] if axis == 0 else index[:, :k]
+    np.put_along_axis(mask, index, True, axis=axis)
+    return mask
+
+
+def greedy_columns(G: np.ndarray, counts: np.ndarray, l2: float) -> np.ndarray:
+    """Orthogonal matching pursuit per column: ``counts[j]`` predictors of item ``j``, then ridge.
+
+    Each step adds the item with the largest ``|gradient| / sqrt(G_cc + λ)`` of
+    item ``j``'s ridge objective on the current support (the greedy choice of
+    the regression itself, not of a similarity), then refits.
+    """
+    n = G.shape[0]
+    scale = np.sqrt(np.diag(G) + l2)
+    out = np.zeros((n, n))
+    for j in range(n):
+        S: list[int] = []
+        b = np.zeros(0)
+        for _ in range(int(counts[j])):
+            r = G[:, j] - G[:, S] @ b
+            r[S] -= l2 * b
+            r[j] = 0.0
+            r[S] = 0.0
+            S.append(int(np.argmax(np.abs(r) / scale)))
+            b = np.linalg.solve(G[np.ix_(S, S)] + l2 * np.eye(len(S)), G[S, j])
+        out[S, j] = b
+    return out
+
+
 def top10(Q: sp.csr_matrix, B: np.ndarray | sp.csr_matrix, popularity: np.ndarray) -> np.ndarray:
     """Top-10 item columns of ``Q @ B`` per row, ``Q``'s own items excluded, ties by popularity."""
     S = Q @ B
@@ -132,9 +191,11 @@ def basket_task(name: str) -> tuple[sp.csr_matrix, sp.csr_matrix, list[np.ndarra
     return train_matrices(split).baskets, Q, [np.array([h]) for h in hidden]
 
 
-def quality(densities: list[float], threads: int) -> pd.DataFrame:
+def quality(
+    densities: list[float], threads: int, only: tuple[str, ...] = tuple(LAMBDA)
+) -> pd.DataFrame:
     """Dense EASE against sparse EASE at each density, on the three data sets."""
-    from recsys.core.sparse_ease import sparse_ease
+    from recsys.core.sparse_ease import keep_largest, sparse_ease
 
     rows = []
     tasks = {
@@ -143,7 +204,24 @@ def quality(densities: list[float], threads: int) -> pd.DataFrame:
         "groceries": lambda: basket_task("groceries"),
     }
     for name, task in tasks.items():
+        if name not in only:
+            continue
         X, Q, relevant = task()
+
+        def scored(base: dict[str, Any], label: str, W: np.ndarray) -> dict[str, Any]:
+            W = sp.csr_matrix(W)
+            hr, ndcg = metrics(top10(Q, W, popularity), relevant)  # noqa: B023 - this task's
+            return {
+                **base,
+                "model": label,
+                "weights": W.nnz,
+                "HR@10": hr,
+                "NDCG@10": ndcg,
+                "HR retained %": 100 * hr / hr0,  # noqa: B023
+                "NDCG retained %": 100 * ndcg / ndcg0,  # noqa: B023
+                "fit s": float("nan"),
+            }
+
         l2 = LAMBDA[name]
         popularity = np.asarray((X > 0).sum(axis=0)).ravel().astype(np.float64)
         n = X.shape[1]
@@ -217,26 +295,38 @@ def quality(densities: list[float], threads: int) -> pd.DataFrame:
                     "fit s": float("nan"),
                 }
             )
-            # the exact dense B cut to the same budget (largest |weights|): what pruning alone gives
+            # the ceiling of pruning: the exact dense B cut to the same budget, globally (largest
+            # |weights|), per column or per row (the budget's share each), with and without a
+            # ridge refit on the kept support; and a greedy (OMP) support per column
             budget = int(np.floor(density * n * n))
-            magnitude = np.abs(dense).ravel()
-            cut = np.partition(magnitude, magnitude.size - budget)[magnitude.size - budget]
-            hr_cut, ndcg_cut = metrics(
-                top10(Q, sp.csr_matrix(np.where(np.abs(dense) >= cut, dense, 0.0)), popularity),
-                relevant,
-            )
+            magnitude = np.abs(dense)
+            flat = keep_largest(magnitude.ravel().astype(np.float32), budget)
+            share = max(1, budget // n)
+            G = (X.T @ X).toarray().astype(np.float64)
+            supports = {
+                "global": flat.reshape(n, n) & ~np.eye(n, dtype=bool),
+                f"{share} per column": top_k_mask(magnitude, share, 0),
+                f"{share} per row": top_k_mask(magnitude, share, 1),
+            }
+            for label, mask in supports.items():
+                for refit in (False, True):
+                    W = refit_on(G, mask, l2) if refit else np.where(mask, dense, 0.0)
+                    rows.append(
+                        scored(
+                            base,
+                            f"dense B cut to density={density:g}, {label}"
+                            + (", ridge refit" if refit else ""),
+                            W,
+                        )
+                    )
             rows.append(
-                {
-                    **base,
-                    "model": f"dense EASE cut to density={density:g}",
-                    "weights": budget,
-                    "HR@10": hr_cut,
-                    "NDCG@10": ndcg_cut,
-                    "HR retained %": 100 * hr_cut / hr0,
-                    "NDCG retained %": 100 * ndcg_cut / ndcg0,
-                    "fit s": dense_s,
-                }
+                scored(
+                    base,
+                    f"greedy (OMP) support per column, density={density:g}, ridge refit",
+                    greedy_columns(G, supports["global"].sum(axis=0), l2),
+                )
             )
+            del G
     return pd.DataFrame(rows)
 
 
@@ -376,6 +466,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ease_scale")
     parser.add_argument("--part", choices=("quality", "scale", "all"), default="all")
     parser.add_argument("--densities", default="0.005,0.01,0.02")
+    parser.add_argument(
+        "--data", default=",".join(LAMBDA), help="quality: data sets (comma-separated)"
+    )
     parser.add_argument("--scale-density", type=float, default=0.005)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--queries", type=int, default=1000)
@@ -390,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
         densities = [float(d) for d in args.densities.split(",")]
         show(
             "Sparse EASE against dense EASE at the same λ (HR@10 / NDCG@10, seen items excluded)",
-            quality(densities, args.threads),
+            quality(densities, args.threads, tuple(args.data.split(","))),
             args.markdown,
         )
     if args.part in ("scale", "all"):

@@ -130,7 +130,9 @@ def _weights_kernel(m, diag):  # pragma: no cover - compiled
         m[i, i] = 0.0
 
 
-def ease_weights_from_inverse(inverse: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
+def ease_weights_from_inverse(
+    inverse: np.ndarray, *, num_threads: int = 0, out_diagonal: np.ndarray | None = None
+) -> np.ndarray:
     """Turn ``P = (G + λI)⁻¹`` into the EASE weights ``B = I - P diag(1 / diag(P))``, in place.
 
     Only the lower triangle (``i >= j``, C order) of ``inverse`` is read: it
@@ -143,6 +145,9 @@ def ease_weights_from_inverse(inverse: np.ndarray, *, num_threads: int = 0) -> n
         diagonal, ``0`` on it.
     num_threads : int
         Numba threads (0 = all cores).
+    out_diagonal : numpy.ndarray of shape (n,), optional
+        Receives ``diag(P)`` (``P = (I - B) diag(diag(P))`` then gives ``P``
+        back from ``B``: what :class:`recsys.models.ease.EASE` validates with).
 
     Returns
     -------
@@ -177,13 +182,23 @@ def ease_weights_from_inverse(inverse: np.ndarray, *, num_threads: int = 0) -> n
             "the inverse has a diagonal entry that is not finite and positive: the Gramian plus "
             "l2 on its diagonal is not positive definite (raise l2)"
         )
+    if out_diagonal is not None:
+        if out_diagonal.shape != diag.shape:
+            raise ValueError(f"out_diagonal must have shape {diag.shape}, got {out_diagonal.shape}")
+        out_diagonal[...] = diag
     if m.shape[0]:
         with parallel_section(num_threads):
             _weights_kernel(m, diag)
     return m
 
 
-def ease_solve(gramian: np.ndarray, l2: float, *, num_threads: int = 0) -> np.ndarray:
+def ease_solve(
+    gramian: np.ndarray,
+    l2: float,
+    *,
+    num_threads: int = 0,
+    out_diagonal: np.ndarray | None = None,
+) -> np.ndarray:
     """Return the EASE weights of a Gramian, computed in place: the Gramian is overwritten.
 
     ``B = I - P diag(1 / diag(P))`` with ``P = (gramian + l2 I)⁻¹``, by
@@ -200,6 +215,8 @@ def ease_solve(gramian: np.ndarray, l2: float, *, num_threads: int = 0) -> np.nd
         The ridge ``λ > 0`` added to the diagonal.
     num_threads : int
         BLAS and Numba threads (0 = leave BLAS as configured, all cores for Numba).
+    out_diagonal : numpy.ndarray of shape (n,), optional
+        Receives ``diag(P)`` (see :func:`ease_weights_from_inverse`).
 
     Returns
     -------
@@ -215,8 +232,11 @@ def ease_solve(gramian: np.ndarray, l2: float, *, num_threads: int = 0) -> np.nd
     Examples
     --------
     >>> g = np.array([[2.0, 1.0], [1.0, 2.0]], dtype=np.float32)
-    >>> ease_solve(g, 1.0).astype(float).round(4).tolist()
+    >>> d = np.empty(2, dtype=np.float32)
+    >>> ease_solve(g, 1.0, out_diagonal=d).astype(float).round(4).tolist()
     [[0.0, 0.3333], [0.3333, 0.0]]
+    >>> d.round(4).tolist()  # diag((G + I)^-1)
+    [0.375, 0.375]
     """
     m = gramian
     if (
@@ -259,4 +279,4 @@ def ease_solve(gramian: np.ndarray, l2: float, *, num_threads: int = 0) -> np.nd
         )
     if factor.ctypes.data != ft.ctypes.data:  # pragma: no cover - LAPACK copied after all
         ft[...] = factor
-    return ease_weights_from_inverse(m, num_threads=num_threads)
+    return ease_weights_from_inverse(m, num_threads=num_threads, out_diagonal=out_diagonal)
