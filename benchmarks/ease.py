@@ -25,20 +25,27 @@ Parts
     ``recommend_cross_sell(model, basket, user=customer)`` (through its batch
     form, checked against single calls), HR@10; also anonymous
     (``recommend_cross_sell(model, basket)``) and with the customer and owned
-    items allowed (``rules=Rules(exclude_owned=False)``): the library's default
-    rules exclude what the customer owns for every model but the
-    basket-probability ItemItem, and 34% of the hidden items are re-purchases.  ``EASE()`` defaults,
-    ``EASE(l2=50)``, ``EASE(rows="users")`` against ``ItemItem()`` defaults.
+    items allowed (``rules=Rules(exclude_owned=False)``).  34% of the hidden
+    items are re-purchases: EASE and ALS learn the customers' repeat-purchase
+    probabilities at fit time (``repeat_purchases_``, :mod:`recsys.models.repeats`)
+    and cross-sell combines them with the basket's scores, letting owned items
+    back by default; the rows "without repeat term" drop it after the fit (the
+    library before: owned items excluded, the history blended in at 0.1).
+    ``EASE()`` defaults, ``EASE(l2=50)``, ``EASE(rows="users")``, ``ALS()``
+    defaults against ``ItemItem()`` defaults.
     The split, queries and metrics are :mod:`benchmarks.cross_sell`'s.
 ``baskets``
     Groceries and the Complete Journey sample, the split of
     :mod:`benchmarks.cross_sell` (the last sixth of the time span is test):
     ``EASE()`` against ``ItemItem()``, both through ``recommend_cross_sell``.
 ``fit-time``
-    Dense ``EASE(l2=...)`` fit (Gramian, LAPACK Cholesky factor-and-invert,
+    Dense ``EASE(l2=λ)`` fit (Gramian, LAPACK Cholesky factor-and-invert,
     the weights pass) against the bare ``spotrf`` + ``spotri`` of the same
-    float32 Gramian (the LAPACK limit), interleaved, best of 2; and
-    ``EASE()`` (``l2="auto"``) for its multiple of a fixed-λ fit.
+    float32 Gramian (the LAPACK limit), interleaved, best of 2 (one run from
+    10,000 items); and ``EASE()`` (``l2="auto"``, which chose that λ) for its
+    multiple of the fixed-λ fit, on MovieLens-100k (users), Online Retail
+    invoices and synthetic baskets (``--synthetic-items``, default 4,000 and
+    20,000 items).
 ``latency``
     p50/p99 of a single ``recommend_cross_sell(model, basket, user=customer)``
     (DataFrame with explanations) on Online Retail: dense EASE, EASE pruned to
@@ -189,8 +196,13 @@ def cross_sell_rows(
     split: BasketSplit,
     models: list[tuple[str, recsys.Recommender]],
     calls: tuple[str, ...] = ("user",),
+    without_repeats: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """Fit every model on the training baskets; HR@10 / MRR@10 of each cross-sell call."""
+    """Fit every model on the training baskets; HR@10 / MRR@10 of each cross-sell call.
+
+    The models labelled in ``without_repeats`` lose their repeat term after the
+    fit (``repeat_purchases_ = None``): cross-sell as it was before models learned it.
+    """
     data = recsys.Interactions.from_pandas(
         split.train, user_col="user", item_col="item", basket_col="basket", time_col="time"
     )
@@ -199,6 +211,8 @@ def cross_sell_rows(
         t0 = time.perf_counter()
         model.fit(data)
         fit_s = time.perf_counter() - t0
+        if label in without_repeats:
+            model.repeat_purchases_ = None  # type: ignore[attr-defined]
         for call in calls:
             cfg = CALLS[call]
             result = Result(label, "ours")
@@ -234,11 +248,15 @@ def online_retail(threads: int, seeds: int) -> pd.DataFrame:
         split,
         [
             ("EASE() defaults", EASE(num_threads=threads)),
+            ("EASE() without repeat term", EASE(num_threads=threads)),
             ("EASE(l2=50)", EASE(l2=50.0, num_threads=threads)),
             ("EASE(rows='users')", EASE(rows="users", num_threads=threads)),
             ("ItemItem() defaults", recsys.ItemItem(num_threads=threads)),
+            ("ALS() defaults", recsys.ALS(random_state=0, num_threads=threads)),
+            ("ALS() without repeat term", recsys.ALS(random_state=0, num_threads=threads)),
         ],
         tuple(CALLS),
+        without_repeats=("EASE() without repeat term", "ALS() without repeat term"),
     )
 
 
@@ -271,58 +289,90 @@ def grocery_baskets(threads: int, seeds: int) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def lapack_factor_invert(gram: np.ndarray, l2: float) -> float:
-    """Seconds of one float32 ``spotrf`` + ``spotri`` of ``gram + l2 I`` (in place on a copy)."""
+def lapack_factor_invert(gram: np.ndarray, l2: float, threads: int = 0) -> float:
+    """Seconds of one float32 ``spotrf`` + ``spotri`` of ``gram + l2 I`` (in place on a copy).
+
+    ``threads``: BLAS threads, as the fit it is compared with uses (0 = as configured).
+    """
     from scipy.linalg import lapack
+    from threadpoolctl import threadpool_limits
 
     a = np.array(gram, dtype=np.float32, order="F")
     a[np.diag_indices(a.shape[0])] += np.float32(l2)
-    t0 = time.perf_counter()
-    c, info = lapack.spotrf(a, lower=0, clean=0, overwrite_a=1)
-    c, info2 = lapack.spotri(c, lower=0, overwrite_c=1)
-    seconds = time.perf_counter() - t0
+    with threadpool_limits(threads if threads > 0 else None, user_api="blas"):
+        t0 = time.perf_counter()
+        c, info = lapack.spotrf(a, lower=0, clean=0, overwrite_a=1)
+        c, info2 = lapack.spotri(c, lower=0, overwrite_c=1)
+        seconds = time.perf_counter() - t0
     assert info == 0 and info2 == 0
     return seconds
 
 
-def fit_time(threads: int, repeats: int = 2) -> pd.DataFrame:
-    """Dense EASE fit against LAPACK's factor-and-invert of the same Gramian."""
+def fit_time(
+    threads: int, repeats: int = 2, synthetic_items: tuple[int, ...] = (4_000, 20_000)
+) -> pd.DataFrame:
+    """Dense EASE fit against LAPACK's factor-and-invert of the same Gramian, and l2="auto".
+
+    Cases: MovieLens-100k (rows = users, the protocol's training part), Online
+    Retail invoices, and synthetic baskets with ``synthetic_items`` items (10
+    baskets per item, 1-12 items each, items ∝ rank^-0.9).  ``EASE(l2=...)``
+    takes the λ that ``EASE()`` chose, so both fit the same problem; catalogs of
+    10,000 items or more are timed once (a fit takes minutes there).
+    """
     from recsys.core.gramian import dense_gramian
 
     rows = []
-    cases = [("online-retail invoices", load_log("online-retail"))]
-    synthetic = _synthetic_baskets(n_items=4_000, n_baskets=150_000)
-    cases.append(("synthetic 4,000 items", synthetic))
-    for name, log in cases:
-        data = recsys.Interactions.from_pandas(
-            log, user_col="user", item_col="item", basket_col="basket"
+    cases: list[tuple[str, recsys.Interactions]] = [("movielens-100k users", movielens_split()[0])]
+    log = load_log("online-retail")
+    cases.append(
+        (
+            "online-retail invoices",
+            recsys.Interactions.from_pandas(
+                log, user_col="user", item_col="item", basket_col="basket"
+            ),
         )
-        X = EASE()._prepare(data.basket_matrix)
-        l2 = 50.0
+    )
+    for n_items in synthetic_items:
+        synthetic = _synthetic_baskets(n_items=n_items, n_baskets=10 * n_items + 110_000)
+        cases.append(
+            (
+                f"synthetic {n_items:,} items",
+                recsys.Interactions.from_pandas(
+                    synthetic, user_col="user", item_col="item", basket_col="basket"
+                ),
+            )
+        )
+    for name, data in cases:
+        X = EASE()._prepare(data.basket_matrix if data.basket_matrix is not None else data.matrix)
+        big = X.shape[1] >= 10_000
+        reps = 1 if big else repeats
+        EASE(l2=50.0, num_threads=threads).fit(EASE()._prepare(X[:50]))  # warm the kernels
+        t0 = time.perf_counter()
+        auto = EASE(num_threads=threads).fit(data)
+        t_auto = time.perf_counter() - t0
+        l2 = auto.l2_
+        del auto.weights_
         gram = dense_gramian(X.indptr, X.indices, X.data, X.shape[1], num_threads=threads)
-        EASE(l2=l2, num_threads=threads).fit(data)  # warm the kernels
         t_lapack, t_fit = np.inf, np.inf
-        for _ in range(repeats):
-            t_lapack = min(t_lapack, lapack_factor_invert(gram, l2))
+        for _ in range(reps):
+            t_lapack = min(t_lapack, lapack_factor_invert(gram, l2, threads))
             t0 = time.perf_counter()
             EASE(l2=l2, num_threads=threads).fit(data)
             t_fit = min(t_fit, time.perf_counter() - t0)
-        t_auto, auto_l2 = np.nan, np.nan
-        if name.startswith("online-retail"):  # l2="auto": one case (the eigendecomposition)
-            t0 = time.perf_counter()
-            auto_l2 = EASE(num_threads=threads).fit(data).l2_
-            t_auto = time.perf_counter() - t0
+        del gram
         rows.append(
             {
                 "data": name,
                 "items": X.shape[1],
                 "rows": X.shape[0],
                 "spotrf+spotri s": t_lapack,
-                "EASE(l2=50).fit s": t_fit,
+                "EASE(l2=λ).fit s": t_fit,
                 "fit / LAPACK": t_fit / t_lapack,
                 "EASE() (auto) fit s": t_auto,
                 "auto / fixed": t_auto / t_fit,
-                "auto λ": auto_l2,
+                "λ tried": len(auto.validation_) if auto.validation_ is not None else 0,
+                "auto λ": l2,
+                "relative λ": float(l2 / (X.multiply(X).sum() / X.shape[1])),
             }
         )
         print(f"  fit-time {name}: {rows[-1]}", flush=True)
@@ -452,6 +502,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3, help="hidden-item draws (baskets)")
     parser.add_argument("--markdown", help="append the tables as Markdown to this file")
+    parser.add_argument(
+        "--synthetic-items",
+        default="4000,20000",
+        help="fit-time: item counts of the synthetic basket sets (comma-separated)",
+    )
     args = parser.parse_args(argv)
     parts = args.part or PARTS
     print(machine_line(), flush=True)
@@ -476,8 +531,12 @@ def main(argv: list[str] | None = None) -> None:
         )
     if "fit-time" in parts:
         show(
-            "Dense EASE fit against one float32 Cholesky factor-and-invert (best of 2)",
-            fit_time(args.threads),
+            "Dense EASE fit against one float32 Cholesky factor-and-invert (best of 2), and "
+            "l2='auto' against the fixed fit at the λ it chose",
+            fit_time(
+                args.threads,
+                synthetic_items=tuple(int(v) for v in args.synthetic_items.split(",") if v),
+            ),
             args.markdown,
         )
     if "latency" in parts:

@@ -9,6 +9,7 @@ from recsys.models.base import Recommender
 from recsys.models.ease import EASE
 from recsys.models.item_item import ItemItem
 from recsys.models.popularity import Popularity
+from recsys.models.repeats import RepeatPurchases
 from recsys.models.repurchase import Repurchase
 
-__all__ = ["ALS", "EASE", "ItemItem", "Popularity", "Recommender", "Repurchase"]
+__all__ = ["ALS", "EASE", "ItemItem", "Popularity", "Recommender", "RepeatPurchases", "Repurchase"]

@@ -22,6 +22,12 @@ from recsys.data.interactions import Interactions, as_interactions
 from recsys.data.time_decay import check_half_life_days, decay_matrix
 from recsys.io import codec
 from recsys.models.base import Arrays, Recommender
+from recsys.models.repeats import (
+    RepeatPurchases,
+    fit_repeat_purchases,
+    load_repeat_purchases,
+    save_repeat_purchases,
+)
 
 _log = get_logger("models.als")
 _BACKENDS = ("numba", "implicit")
@@ -90,6 +96,12 @@ class ALS(Recommender):
         The confidence scale used: ``alpha``, or what ``"auto"`` resolved to.
     regularization_ : float
         The L2 penalty used: ``regularization``, or what ``"auto"`` resolved to.
+    repeat_purchases_ : RepeatPurchases or None
+        The customers' calibrated repeat-purchase probabilities
+        (:mod:`recsys.models.repeats`), learned by ``fit`` when the
+        interactions have baskets (kept as they are by ``partial_fit``):
+        :func:`~recsys.recommend_cross_sell` adds them to the basket's scores
+        for a known customer.  ``None`` without baskets.
 
     Notes
     -----
@@ -208,6 +220,11 @@ class ALS(Recommender):
         self.alpha_: float = alpha
         self.regularization_: float = regularization
         self._set_factors(user_factors, item_factors)
+        # the customers' repeat purchases: cross-sell's second term (recsys.models.repeats),
+        # its scale next to the basket scores chosen on held-out baskets (one more fit)
+        self.repeat_purchases_: RepeatPurchases | None = fit_repeat_purchases(
+            data, self._refit_scorer
+        )
 
     def resolve_scale(self, matrix: sp.spmatrix) -> tuple[float, float]:
         """Return the ``(alpha, regularization)`` a fit on ``matrix`` uses.
@@ -388,6 +405,7 @@ class ALS(Recommender):
                 raise ValueError(f"item_popularity must be {shape[1]} finite counts")
             model.item_popularity_ = counts
             model._popular_order = sort_scores(counts)
+        model.repeat_purchases_ = None  # no baskets seen here: no repeat term
         model._set_factors(uf, itf)
         model._fit_params = model.get_params(deep=False)
         return model
@@ -557,6 +575,12 @@ class ALS(Recommender):
         arrays["item_factors"] = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
         meta["alpha_"] = float(self.alpha_)
         meta["regularization_"] = float(self.regularization_)
+        save_repeat_purchases(
+            meta,
+            arrays,
+            getattr(self, "repeat_purchases_", None),
+            (len(self.user_ids_), len(self.item_ids_)),  # partial_fit may have added some
+        )
 
     def _restore_scale(self, meta: dict[str, Any]) -> None:
         """Set ``alpha_`` and ``regularization_`` from a file (older files: the parameters)."""
@@ -581,6 +605,8 @@ class ALS(Recommender):
         item_factors = codec.check_array(arrays, "item_factors", (n_items, self.factors), "f")
         user_factors = codec.check_array(arrays, "user_factors", (n_users, self.factors), "f")
         bound = max_factor(n_users, n_items, self.factors)
+        # files from before repeat purchases were learned have none (no repeat term)
+        self.repeat_purchases_ = load_repeat_purchases(meta, arrays, n_users, n_items)
         self._set_factors(
             codec.check_floats(user_factors, "user_factors", bound=bound),
             codec.check_floats(item_factors, "item_factors", bound=bound),
@@ -699,6 +725,14 @@ class ALS(Recommender):
 
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
         return (self.fold_in_rows(histories) @ self.item_factors_[item_rows].T).astype(np.float32)
+
+    def _refit_scorer(self, baskets: sp.csr_matrix, user_items: sp.csr_matrix) -> Any:
+        """Fit a copy (the resolved alpha and penalty) on other rows; return its basket scores."""
+        params = self.get_params(deep=False)
+        params.update(alpha=self.alpha_, regularization=self.regularization_, half_life_days=None)
+        copy_ = ALS(**params).fit(user_items)
+        every = np.arange(user_items.shape[1])
+        return lambda histories: copy_.score_history_rows(histories, every)
 
 
 def max_factor(n_users: int, n_items: int, n_factors: int) -> float:

@@ -14,40 +14,45 @@ How λ is chosen (``l2="auto"``)
 -------------------------------
 The best λ differs by data set (about 25 on Online Retail invoices, 250 on
 MovieLens-100k ratings, thousands on Groceries, whose baskets carry almost no
-co-purchase signal), so ``fit`` validates it on the training data itself:
+co-purchase signal), so ``fit`` validates it on the training data itself, for
+the price of a few dense fits (typically 4 or 5; the last one tried that
+wins is the model, no refit):
 
 1. **Hold-out.**  With rows = baskets, the newest 10% of the baskets (by
    time when the interactions have ``time_col``, else a seeded random 10%)
-   leave the training rows; each of them with at least two items becomes a
-   query: one item, drawn at random, is hidden, the rest is the query (as a
-   cart in a cross-sell).  With rows = users, a seeded random 30% of the users
-   with at least two items hide 20% of their items (at least one); their other
-   items stay in the training rows (as a known user in ``recommend``).  At most
-   5,000 queries, and at most a quarter of the item count (but 1,000 in any
-   case), are kept (a seeded sample).
-2. **One eigendecomposition.**  The training Gramian ``G = VΛVᵀ`` gives
-   ``P(λ) = V diag(1 / (Λ + λ)) Vᵀ`` for every λ; the queries' scores
-   ``Q - (QV) diag(1 / (Λ + λ)) Vᵀ diag(1 / diag(P(λ)))`` cost one GEMM of
-   ``queries × items × items`` per λ (plus one ``items²`` pass for all the
-   ``diag(P(λ))`` at once).
-3. **The grid.**  λ = ``m × 2^(k/2)``, ``k = -8 .. 12`` (21 values from
-   ``m / 16`` to ``64 m``), ``m`` the mean diagonal of ``G`` (the mean item
-   count on 0/1 data): the scale of the data.  Every other value (factor 2,
-   11 of them) is tried, then the two neighbours (factor √2) of the best.
+   with at least two items are the candidate queries: one item, drawn at
+   random, is hidden, the rest is the query (as a cart in a cross-sell), and
+   the query baskets leave the training rows.  With rows = users, a seeded
+   random 30% of the users with at least two items hide 20% of their items
+   (at least one); their other items stay in the training rows (as a known
+   user in ``recommend``).  At most 2,000 queries, and at most a quarter of
+   the item count (but 1,000 in any case), are kept (a seeded sample).
+2. **A fit per λ, validated without another fit.**  Every λ tried is one
+   dense fit on *all* the rows (the Gramian, LAPACK's Cholesky
+   factor-and-invert), which gives ``P = (G + λI)⁻¹`` (``P = (I - B)
+   diag(P)``).  The held-out rows change ``G`` by a term of rank ``k`` (the
+   query baskets; a held-out user's row before and after hiding), so the
+   Woodbury identity gives the held-out model's ``P`` on the queries, its
+   diagonal included, in ``O(k² items + queries × k × items)``: a small
+   share of the fit's ``items³`` while the queries are few next to the items.
+3. **The search.**  λ = ``m × 2^k``, ``k = -4 .. 6`` (``L2_GRID``: 11 values
+   from ``m / 16`` to ``64 m``), ``m`` the mean diagonal of ``G`` (the mean
+   item count on 0/1 data): the scale of the data.  The search starts at
+   ``k = 0``, tries ``k = 2`` (and ``k = -2`` unless that was better), walks
+   on by factor 4 while the metric improves, then makes one more fit halfway
+   (factor 2) between the best and the better of its two tried neighbours.
    The metric is NDCG@10 of the hidden items among the items not in the
-   query; the smallest λ with the largest NDCG@10 wins.  Every λ tried is in
-   ``validation_`` (``l2``, ``relative_l2``, ``ndcg@10``, ``hit_rate@10``).
-4. **Refit.**  The final model is fitted on all rows with the chosen
-   ``λ / m`` times the mean diagonal of the full Gramian (the same strength
-   relative to the data, which grows with the rows).
+   query; the smallest λ with the largest NDCG@10 wins, and its fit on all
+   rows is the model.  Every λ tried is in ``validation_`` (``l2``,
+   ``relative_l2``, ``ndcg@10``, ``hit_rate@10``).
 
 Without any query (no row with two items), λ = 2 × the mean diagonal.
 
 Memory and the sparse form
 --------------------------
 The dense fit holds one float32 ``items²`` array (the Gramian, factorised and
-inverted in place into ``B``); ``l2="auto"`` needs two or three of them for
-the eigendecomposition.  ``fit`` estimates this before allocating anything and
+inverted in place into ``B``); ``l2="auto"`` needs two of them (the best fit
+so far and the one being validated).  ``fit`` estimates this before allocating anything and
 refuses, naming the item count, the bytes needed and the budget
 (``max_memory``), instead of swapping or being killed.  ``density=0.005``
 trains the sparse form (:func:`recsys.core.sparse_ease.sparse_ease`: at most
@@ -68,16 +73,27 @@ import scipy.sparse as sp
 
 from recsys._utils.threads import blas_threads, resolve_num_threads
 from recsys.core.constraints import Constraints
+from recsys.core.cooccurrence import NeighbourTable
 from recsys.core.gramian import dense_gramian, ease_solve
 from recsys.core.topn_dense import constrained_topn_dense
 from recsys.data.interactions import Interactions
 from recsys.io import codec
 from recsys.models.base import Arrays, Recommender
+from recsys.models.repeats import (
+    RepeatPurchases,
+    fit_repeat_purchases,
+    load_repeat_purchases,
+    save_repeat_purchases,
+)
+from recsys.models.weight_neighbours import cached_weight_neighbours
 
 __all__ = ["EASE", "L2_GRID", "available_memory", "dense_fit_bytes"]
 
-#: ``l2="auto"`` tries λ = these factors × the mean diagonal of the Gramian (1/16 .. 64).
-L2_GRID = 2.0 ** (np.arange(-8, 13) / 2.0)
+#: ``l2="auto"`` tries λ = some of these factors × the mean diagonal of the Gramian (1/16 .. 64).
+L2_GRID = 2.0 ** np.arange(-4, 7).astype(np.float64)
+#: Index in ``L2_GRID`` where the search starts (factor 1) and its first step (factor 4).
+_SEARCH_START = 4
+_SEARCH_STEP = 2
 #: λ relative to the mean diagonal when there is nothing to validate on.
 FALLBACK_RELATIVE_L2 = 2.0
 #: Share of the baskets held out to choose λ (rows = baskets).
@@ -87,8 +103,9 @@ USER_VALIDATION_SHARE = 0.3
 #: Share of a held-out user's items hidden (rows = users; baskets hide one item).
 HIDDEN_SHARE = 0.2
 #: At most this many validation queries, and at most a quarter of the item count when that
-#: is more than MIN_VALIDATION_ROWS: each λ costs a GEMM of queries x items x items.
-MAX_VALIDATION_ROWS = 5_000
+#: is more than MIN_VALIDATION_ROWS: the Woodbury correction of each λ costs
+#: O(k² items + queries × k × items), k <= 2 × queries.
+MAX_VALIDATION_ROWS = 2_000
 MIN_VALIDATION_ROWS = 1_000
 #: The metric's cut-off.
 VALIDATION_K = 10
@@ -150,16 +167,15 @@ def dense_fit_bytes(n_items: int, auto_l2: bool, n_queries: int = 0) -> tuple[in
     """Estimate the peak bytes of a dense EASE fit, and what they hold.
 
     Fixed λ: the float32 ``n²`` Gramian, inverted in place into ``B``.
-    ``l2="auto"``: the Gramian overwritten by its eigenvectors and LAPACK's
-    workspace (``syevd``: two more ``n²``; the smaller ``syevr`` path needs one
-    more when that does not fit, see :class:`EASE`), plus the validation
-    queries' score blocks.
+    ``l2="auto"``: two of them (the best fit so far and the one being
+    validated), plus the validation's ``k × n`` arrays (``k`` up to twice the
+    queries) and score blocks.
 
     Parameters
     ----------
     n_items : int
     auto_l2 : bool
-        ``l2="auto"`` (the eigendecomposition) or a fixed λ.
+        ``l2="auto"`` (the λ search) or a fixed λ.
     n_queries : int
         Validation queries (``l2="auto"``).
 
@@ -178,11 +194,11 @@ def dense_fit_bytes(n_items: int, auto_l2: bool, n_queries: int = 0) -> tuple[in
     vectors = 16 * n_items
     if not auto_l2:
         return square + vectors, "the items x items Gramian, inverted in place (float32)"
-    queries = 3 * 4 * n_items * max(min(n_queries, MAX_VALIDATION_ROWS), 1)
+    queries = 24 * n_items * max(min(n_queries, MAX_VALIDATION_ROWS), 1) + 32 * _BLOCK_CELLS
     return (
         2 * square + vectors + queries,
-        "the items x items Gramian and its eigenvectors for l2='auto' (float32), "
-        "with the validation scores",
+        "two items x items arrays for l2='auto' (float32: the best fit so far and the one "
+        "being validated), with the validation's arrays",
     )
 
 
@@ -249,6 +265,11 @@ class EASE(Recommender):
     validation_ : pandas.DataFrame or None
         ``l2="auto"``: every λ tried, with ``relative_l2`` (λ / mean diagonal),
         ``ndcg@10`` and ``hit_rate@10`` on the held-out rows; ``None`` otherwise.
+    repeat_purchases_ : RepeatPurchases or None
+        The customers' calibrated repeat-purchase probabilities
+        (:mod:`recsys.models.repeats`), learned when the interactions have
+        baskets: :func:`~recsys.recommend_cross_sell` adds them to the basket's
+        scores for a known customer.  ``None`` without baskets.
 
     Examples
     --------
@@ -341,12 +362,14 @@ class EASE(Recommender):
         if self.density is None:
             split = _validation_split(X, rows, times, self.random_state) if auto else None
             self._check_memory(n_items, auto, 0 if split is None else split[1].shape[0])
+            chosen: np.ndarray | None = None
             if split is not None:
-                l2, validation = self._choose_l2(X, *split)
+                l2, validation, chosen = self._choose_l2(X, *split)
             else:
                 l2 = float(self.l2)
-            gram = dense_gramian(X.indptr, X.indices, X.data, n_items, num_threads=self.num_threads)
-            weights: np.ndarray | sp.csr_matrix = ease_solve(gram, l2, num_threads=self.num_threads)
+            if chosen is None:
+                chosen = self._dense_fit(X, l2)
+            weights: np.ndarray | sp.csr_matrix = chosen
         else:
             if auto:
                 l2, validation = self._sparse_l2(X, rows, times)
@@ -357,6 +380,38 @@ class EASE(Recommender):
         self.l2_: float = float(l2)
         self.validation_: pd.DataFrame | None = validation
         self._set_weights(weights, data.matrix)
+        # the customers' repeat purchases: cross-sell's second term (recsys.models.repeats),
+        # its scale next to the basket scores chosen on held-out baskets (see _refit_scorer)
+        self.repeat_purchases_: RepeatPurchases | None = fit_repeat_purchases(
+            data, self._refit_scorer if self.density is None else None, self.random_state
+        )
+
+    def _refit_scorer(
+        self, baskets: sp.csr_matrix, user_items: sp.csr_matrix
+    ) -> Any:  # Callable[[sp.csr_matrix], np.ndarray]
+        """Return the basket scores the repeat term's scale is chosen with (every item).
+
+        With ``l2="auto"`` (a search of several dense fits) a copy is fitted at
+        the chosen λ on the earlier rows only, so the held-out baskets are
+        scored by a model that never saw them.  With a fixed λ that one more
+        fit would double the cost of ``fit``: the held-out baskets are scored
+        by this model, which saw them (the zero diagonal keeps a hidden item
+        out of its own score, but its pairs with the visible items were
+        counted; on Online Retail this picks the scale 2 instead of 1).  The
+        sparse form has none (it is served by the neighbour kernel).
+        """
+        if not isinstance(self.l2, str):
+            return lambda histories: self._scores(self._prepare(histories))
+        copy_ = EASE(
+            l2=self.l2_,
+            density=None,
+            binary=self.binary,
+            max_memory=self.max_memory,
+            random_state=self.random_state,
+            num_threads=self.num_threads,
+        )
+        copy_.fit(baskets if self.rows_ == "baskets" else user_items)
+        return lambda histories: copy_._scores(copy_._prepare(histories))
 
     def _prepare(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         """Return ``matrix`` as float32 CSR: 0/1 when ``binary``, else the weights."""
@@ -385,80 +440,77 @@ class EASE(Recommender):
                 "EASE(density=0.005), whose memory grows with its non-zeros, or raise max_memory"
             )
 
+    def _dense_fit(
+        self, X: sp.csr_matrix, l2: float, diagonal: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return dense ``B`` of ``X`` at ``l2``; ``diagonal`` receives ``diag(P)``."""
+        gram = dense_gramian(X.indptr, X.indices, X.data, X.shape[1], num_threads=self.num_threads)
+        return ease_solve(gram, l2, num_threads=self.num_threads, out_diagonal=diagonal)
+
     def _choose_l2(
         self, X: sp.csr_matrix, train: sp.csr_matrix, queries: sp.csr_matrix, hidden: sp.csr_matrix
-    ) -> tuple[float, pd.DataFrame]:
-        """Choose λ on the held-out queries with one eigendecomposition (module docstring)."""
+    ) -> tuple[float, pd.DataFrame, np.ndarray | None]:
+        """Choose λ on the held-out queries, one dense fit per λ tried (module docstring).
+
+        Returns λ, the table of every λ tried, and the chosen λ's fit on all
+        of ``X`` (``None`` without queries: λ is then the fallback).
+        """
         n_items = X.shape[1]
-        full_mean = _mean_diagonal(X)
+        mean = max(_mean_diagonal(X), 1e-6)
         if queries.shape[0] == 0:
-            return FALLBACK_RELATIVE_L2 * max(full_mean, 1e-6), pd.DataFrame(
-                {"l2": [], "relative_l2": [], "ndcg@10": [], "hit_rate@10": []}
+            return (
+                FALLBACK_RELATIVE_L2 * mean,
+                pd.DataFrame({"l2": [], "relative_l2": [], "ndcg@10": [], "hit_rate@10": []}),
+                None,
             )
-        gram = dense_gramian(
-            train.indptr, train.indices, train.data, n_items, num_threads=self.num_threads
-        )
-        mean = max(float(np.trace(gram, dtype=np.float64)) / max(n_items, 1), 1e-6)
-        grid = L2_GRID * mean
-        budget, _ = self._memory_budget()
-        driver = "evd" if 3 * 4 * n_items * n_items + (1 << 20) <= budget else "evr"
-        with blas_threads(self.num_threads):
-            # gram.T is gram (symmetric) in Fortran order: eigh overwrites it with the vectors
-            import scipy.linalg  # on first use: keeps `import recsys` fast
+        update = _heldout_update(X, train)
+        tried: dict[int, tuple[float, float]] = {}
+        best: list[Any] = [-1, None]  # grid index and weights of the best fit so far
 
-            values, vectors = scipy.linalg.eigh(
-                gram.T, overwrite_a=True, check_finite=False, driver=driver
-            )
-            del gram
-            values = np.maximum(values, 0.0).astype(np.float64)
-            inv = 1.0 / (values[:, None] + grid[None, :])  # (n, grid)
-            diag = np.empty((n_items, grid.size), dtype=np.float64)  # diag(P(λ)) for every λ
-            step = max(1, _BLOCK_CELLS // max(n_items, 1))
-            for a in range(0, n_items, step):
-                block = vectors[a : a + step].astype(np.float64)
-                diag[a : a + step] = (block * block) @ inv
-            projected = np.asarray(queries @ vectors, dtype=np.float32)  # (m, n) = QV
-            m = queries.shape[0]
-            ndcg = np.full(grid.size, np.nan)
-            hit = np.full(grid.size, np.nan)
+        def ndcg_at(g: int) -> float:
+            if g not in tried:
+                diagonal = np.empty(n_items, dtype=np.float32)
+                weights = self._dense_fit(X, float(L2_GRID[g] * mean), diagonal)
+                with blas_threads(self.num_threads):
+                    tried[g] = _heldout_metrics(weights, diagonal, *update, queries, hidden)
+                b = best[0]
+                if b < 0 or tried[g][0] > tried[b][0] or (tried[g][0] == tried[b][0] and g < b):
+                    best[:] = [g, weights]
+                del weights
+            return tried[g][0]
 
-            def evaluate(g: int) -> None:
-                scale = inv[:, g].astype(np.float32)
-                d = diag[:, g].astype(np.float32)
-                total_ndcg = total_hit = 0.0
-                for a in range(0, m, step):
-                    part = slice(a, min(a + step, m))
-                    scores = _eigen_scores(queries[part], projected[part], vectors, scale, d)
-                    n_part, h_part = _ranking_metrics(scores, queries[part], hidden[part])
-                    total_ndcg += n_part
-                    total_hit += h_part
-                ndcg[g], hit[g] = total_ndcg / m, total_hit / m
-
-            # every other grid point (factor 2), then the two neighbours (factor √2) of the best
-            for g in range(0, grid.size, 2):
-                evaluate(g)
-            best = int(np.nanargmax(ndcg))
-            for g in (best - 1, best + 1):
-                if 0 <= g < grid.size:
-                    evaluate(g)
-        tried = np.flatnonzero(~np.isnan(ndcg))
-        best = int(tried[np.argmax(ndcg[tried])])  # the first (smallest λ) of the best
+        size = L2_GRID.size
+        g = _SEARCH_START
+        ndcg_at(g)
+        direction = 0
+        for step in (_SEARCH_STEP, -_SEARCH_STEP):  # factor 4 up, else down
+            if 0 <= g + step < size and ndcg_at(g + step) > tried[g][0]:
+                direction, g = step, g + step
+                break
+        while direction and 0 <= g + direction < size and ndcg_at(g + direction) > tried[g][0]:
+            g += direction
+        # one fit halfway (factor 2) towards the better of the best's tried neighbours
+        sides = [h for h in (g - _SEARCH_STEP, g + _SEARCH_STEP) if h in tried]
+        if sides:
+            side = max(sides, key=lambda h: (tried[h][0], -h))
+            ndcg_at((g + side) // 2)
+        order = sorted(tried)
         table = pd.DataFrame(
             {
-                "l2": grid[tried],
-                "relative_l2": L2_GRID[tried],
-                "ndcg@10": ndcg[tried],
-                "hit_rate@10": hit[tried],
+                "l2": L2_GRID[order] * mean,
+                "relative_l2": L2_GRID[order],
+                "ndcg@10": [tried[h][0] for h in order],
+                "hit_rate@10": [tried[h][1] for h in order],
             }
         )
-        return float(L2_GRID[best] * max(full_mean, 1e-6)), table
+        return float(L2_GRID[best[0]] * mean), table, best[1]
 
     def _sparse_l2(
         self, X: sp.csr_matrix, rows: str, times: np.ndarray | None
     ) -> tuple[float, pd.DataFrame]:
         """λ for the sparse form: the dense validation on the most popular items that fit.
 
-        The eigendecomposition of the full catalog is what the sparse form
+        A dense fit of the full catalog is what the sparse form
         avoids, so ``l2="auto"`` runs the dense validation on ``X`` restricted
         to its most popular items (at most 3,000, fewer when the memory budget
         says so) and keeps the chosen λ *relative* to the mean diagonal,
@@ -472,7 +524,7 @@ class EASE(Recommender):
         top = np.sort(np.argsort(-support, kind="stable")[:keep])
         sub = X[:, top].tocsr()
         split = _validation_split(sub, rows, times, self.random_state)
-        _, table = self._choose_l2(sub, *split)
+        _, table, _ = self._choose_l2(sub, *split)
         relative = (
             FALLBACK_RELATIVE_L2
             if table.empty
@@ -509,6 +561,35 @@ class EASE(Recommender):
     def _popular_order_of(user_items: sp.csr_matrix) -> np.ndarray:
         counts = np.diff(user_items.tocsc().indptr)
         return np.lexsort((np.arange(counts.size), -counts)).astype(np.int32)
+
+    # ------------------------------------------------------------- serving
+    @property
+    def neighbours_(self) -> NeighbourTable:
+        """A sparse ``B`` as a neighbour table: how cross-sell serves a sparse EASE.
+
+        Each item's row of ``B`` (its weighted neighbours, by weight) with the
+        customers who have both items, so :func:`~recsys.recommend_cross_sell`
+        scores a basket with the Numba neighbour kernel, reading only the
+        basket items' rows, like an :class:`~recsys.ItemItem`
+        (:mod:`recsys.models.weight_neighbours`).  Built on first use, once
+        per fit.  Only a sparse ``B`` has one (``density=...``, or a model
+        saved with ``top_k``): a dense ``B`` raises ``AttributeError``, and is
+        served by scoring every item.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> from recsys.models.ease import EASE
+        >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
+        >>> hasattr(EASE(l2=1.0).fit(X), "neighbours_")
+        False
+        >>> EASE(l2=1.0).fit(X).pruned(1).neighbours_.indices.tolist()
+        [1, 0, 1]
+        """
+        weights = self.__dict__.get("weights_")
+        if weights is None or not sp.issparse(weights):
+            raise AttributeError("neighbours_: only a fitted sparse EASE (density=...) has one")
+        return cached_weight_neighbours(self, weights, self.user_items_)
 
     # ------------------------------------------------------------- pruning
     def pruned(self, top_k: int) -> EASE:
@@ -587,6 +668,7 @@ class EASE(Recommender):
         else:
             meta["weights"] = "dense"
             arrays["weights"] = np.ascontiguousarray(self.weights_, dtype=np.float32)
+        save_repeat_purchases(meta, arrays, self.repeat_purchases_)
 
     def _restore_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self._check_params()
@@ -622,6 +704,8 @@ class EASE(Recommender):
         self.l2_ = float(l2)
         self.rows_ = rows
         self.validation_ = None if table is None else pd.DataFrame(table)
+        # files from before repeat purchases were learned have none (no repeat term)
+        self.repeat_purchases_ = load_repeat_purchases(meta, arrays, len(self.user_ids_), n_items)
         self._set_weights(weights, self.user_items_)
 
     # ---------------------------------------------------------------- scoring
@@ -782,7 +866,8 @@ def _validation_split(
         hide[lo + rng.choice(hi - lo, size=k, replace=False)] = True
     coo = X.tocoo()
     keep_row = np.ones(n_rows, dtype=bool)
-    keep_row[out] = False
+    if rows == "baskets":
+        keep_row[picked] = False  # the query baskets leave training (the others stay)
     train_mask = keep_row[coo.row] & ~hide
     train = sp.csr_matrix(
         (coo.data[train_mask], (coo.row[train_mask], coo.col[train_mask])), shape=X.shape
@@ -809,20 +894,100 @@ def _validation_split(
     return train.astype(np.float32), queries, hidden
 
 
-def _eigen_scores(
-    queries: sp.csr_matrix,
-    projected: np.ndarray,
-    vectors: np.ndarray,
-    scale: np.ndarray,
-    diag: np.ndarray,
-) -> np.ndarray:
-    """Return ``queries @ B(λ)`` from the eigendecomposition ``G = V diag(values) Vᵀ``.
+def _heldout_update(X: sp.csr_matrix, train: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Return ``U`` and signs ``c`` with ``trainᵀtrain = XᵀX + Uᵀ diag(c) U``.
 
-    ``projected = queries @ V``, ``scale = 1 / (values + λ)``, ``diag = diag(P(λ))``:
-    ``x B = x - (x P) / diag(P)`` with ``x P = (x V) diag(scale) Vᵀ``.
+    ``U`` stacks the rows that differ, as in ``X`` (sign -1) and as in
+    ``train`` (sign +1, non-empty ones only).
     """
-    xp = (projected * scale[None, :]) @ vectors.T
-    return np.asarray(queries.toarray() - xp / diag[None, :], dtype=np.float32)
+    changed = np.flatnonzero(
+        (np.diff(X.indptr) != np.diff(train.indptr))
+        | np.asarray(abs(X - train).sum(axis=1)).ravel().astype(bool)
+    )
+    before = X[changed]
+    after = train[changed]
+    after = after[np.flatnonzero(np.diff(after.indptr) > 0)]
+    U = sp.vstack([before, after], format="csr", dtype=np.float32)
+    signs = np.concatenate([-np.ones(before.shape[0]), np.ones(after.shape[0])])
+    return U, signs
+
+
+def _times_p(rows: sp.csr_matrix, weights: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
+    """Return ``rows @ P`` from ``B`` and ``diag(P)``: ``P = (I - B) diag(P)`` (float32)."""
+    out = np.asarray(rows @ weights, dtype=np.float32)
+    np.subtract(rows.toarray(), out, out=out)
+    out *= diagonal.astype(np.float32)[None, :]
+    return out
+
+
+def _heldout_setup(
+    weights: np.ndarray, diagonal: np.ndarray, U: sp.csr_matrix, signs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``U P``, the eigenpairs of ``M = diag(1 / c) + U P Uᵀ`` and ``diag(P_train)``.
+
+    ``M`` is symmetric (indefinite, never singular: ``G_train + λI`` is
+    positive definite), so ``M⁻¹ = Q diag(1 / values) Qᵀ`` and
+    ``diag(P Uᵀ M⁻¹ U P)`` is the column sums of ``(Qᵀ U P)² / values``: one GEMM.
+    """
+    up = _times_p(U, weights, diagonal)  # (k, n)
+    M = np.diag(1.0 / signs) + np.asarray(U @ up.T, dtype=np.float64)
+    values, vectors = np.linalg.eigh(0.5 * (M + M.T))
+    d_train = diagonal.astype(np.float64)
+    step = max(1, _BLOCK_CELLS // max(U.shape[0], 1))
+    for a in range(0, up.shape[1], step):
+        projected = vectors.T @ up[:, a : a + step].astype(np.float64)
+        d_train[a : a + step] -= (projected * projected / values[:, None]).sum(axis=0)
+    return up, values, vectors, d_train
+
+
+def _heldout_scores(
+    weights: np.ndarray,
+    diagonal: np.ndarray,
+    U: sp.csr_matrix,
+    signs: np.ndarray,
+    queries: sp.csr_matrix,
+    setup: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Return ``queries @ B_train``, ``B_train`` the EASE weights of ``XᵀX + Uᵀ diag(c) U``.
+
+    ``weights`` and ``diagonal`` are ``B`` and ``diag(P)`` of ``XᵀX`` (same λ).
+    Woodbury: ``P_train = P - P Uᵀ M⁻¹ U P`` with ``M = diag(1 / c) + U P Uᵀ``,
+    so only ``k × items`` products are formed (``k`` = rows of ``U``), never
+    another ``items²`` array.  ``setup`` is :func:`_heldout_setup`'s result.
+    """
+    qp = _times_p(queries, weights, diagonal)
+    if U.shape[0] == 0:
+        d_train = diagonal.astype(np.float64)
+    else:
+        up, values, vectors, d_train = (
+            setup if setup is not None else _heldout_setup(weights, diagonal, U, signs)
+        )
+        qpu = np.asarray(U @ qp.T, dtype=np.float64).T  # (m, k) = Q P Uᵀ
+        correction = ((qpu @ vectors) / values[None, :]) @ vectors.T  # Q P Uᵀ M⁻¹
+        qp -= correction.astype(np.float32) @ up
+    return np.asarray(queries.toarray() - qp / d_train[None, :], dtype=np.float32)
+
+
+def _heldout_metrics(
+    weights: np.ndarray,
+    diagonal: np.ndarray,
+    U: sp.csr_matrix,
+    signs: np.ndarray,
+    queries: sp.csr_matrix,
+    hidden: sp.csr_matrix,
+) -> tuple[float, float]:
+    """Mean NDCG@10 and HR@10 of the held-out queries under :func:`_heldout_scores`."""
+    m, n_items = queries.shape
+    setup = _heldout_setup(weights, diagonal, U, signs) if U.shape[0] else None
+    step = max(1, _BLOCK_CELLS // max(n_items, 1))
+    total_ndcg = total_hit = 0.0
+    for a in range(0, m, step):
+        part = slice(a, min(a + step, m))
+        scores = _heldout_scores(weights, diagonal, U, signs, queries[part], setup)
+        n_part, h_part = _ranking_metrics(scores, queries[part], hidden[part])
+        total_ndcg += n_part
+        total_hit += h_part
+    return total_ndcg / m, total_hit / m
 
 
 def _ranking_metrics(
@@ -837,16 +1002,15 @@ def _ranking_metrics(
     order = np.lexsort((top, -top_scores), axis=1)
     top = np.take_along_axis(top, order, axis=1)
     discount = 1.0 / np.log2(np.arange(2, k + 2))
-    hid = hidden.tocsr()
-    ndcg = hit = 0.0
-    for r in range(scores.shape[0]):
-        wanted = hid.indices[hid.indptr[r] : hid.indptr[r + 1]]
-        if wanted.size == 0:
-            continue
-        found = np.isin(top[r], wanted)
-        ideal = discount[: min(wanted.size, k)].sum()
-        ndcg += float(discount[found].sum() / ideal)
-        hit += float(found.any())
+    hid = sp.csr_matrix(hidden, dtype=np.float64)
+    hid.data[:] = 1.0
+    m = scores.shape[0]
+    found = np.asarray(hid[np.repeat(np.arange(m), k), top.ravel()]).reshape(m, k) > 0
+    wanted = np.diff(hid.indptr)
+    some = wanted > 0
+    ideal = np.cumsum(discount)[np.minimum(wanted[some], k) - 1]
+    ndcg = float(((found[some] * discount[None, :]).sum(axis=1) / ideal).sum())
+    hit = float(found[some].any(axis=1).sum())
     return ndcg, hit
 
 
