@@ -9,6 +9,7 @@ Upgrade rows carry the features gained and the price step.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -171,6 +172,10 @@ def cross_sell_reasons(
      'popular in Germany', 'you bought it in 3 of your 5 orders']
     """
     kind = np.asarray(kind)
+    if kind.size <= _SMALL:  # one shop-front list: a plain loop beats the masks below
+        return _few_cross_sell_reasons(
+            kind, because, together_count, lift, unit, segment, repeat_count, order_count
+        )
     out = np.empty(kind.size, dtype=object)
     basket = np.flatnonzero(kind == FROM_BASKET)
     if basket.size:
@@ -217,6 +222,54 @@ def cross_sell_reasons(
     return out.tolist()
 
 
+#: Up to this many rows, reasons are written in a plain loop (a single call's list).
+_SMALL = 32
+
+
+def _basket_reason(b: Any, c: Any, f: float, unit: str) -> str:
+    if c <= 0:
+        return f"customers who like {b} like it too"
+    if unit == "customers":
+        return f"bought by {c} customer{'s' if c != 1 else ''} who also bought {b}, lift {f:.1f}"
+    single = unit[:-1] if unit.endswith("s") else unit
+    return f"bought together with {b} in {c} {unit if c != 1 else single}, lift {f:.1f}"
+
+
+def _few_cross_sell_reasons(
+    kind: np.ndarray,
+    because: Sequence[ExternalId | None] | np.ndarray,
+    together_count: np.ndarray,
+    lift: np.ndarray,
+    unit: str,
+    segment: Any,
+    repeat_count: np.ndarray | None,
+    order_count: np.ndarray | None,
+) -> list[str]:
+    """:func:`cross_sell_reasons` for a few rows, row by row (the same sentences)."""
+    kinds = kind.tolist()
+    if FROM_REPEAT in kinds and (repeat_count is None or order_count is None):
+        raise ValueError("FROM_REPEAT rows need repeat_count and order_count")
+    per_row = isinstance(segment, (list, np.ndarray))
+    segs = np.asarray(segment, dtype=object).tolist() if per_row else None
+    items = np.asarray(because, dtype=object).tolist() if FROM_BASKET in kinds else []
+    counts = np.asarray(together_count).tolist()
+    lifts = np.asarray(lift, dtype=np.float64).tolist()
+    out: list[str] = []
+    for r, k in enumerate(kinds):
+        if k == FROM_BASKET:
+            out.append(_basket_reason(items[r], counts[r], lifts[r], unit))
+        elif k == FROM_HISTORY:
+            out.append("customers like you bought it")
+        elif k == FROM_REPEAT:
+            assert repeat_count is not None and order_count is not None
+            a, b = np.asarray(repeat_count)[r].item(), np.asarray(order_count)[r].item()
+            out.append(f"you bought it in {a:g} of your {b:g} order{'s' if b != 1 else ''}")
+        else:
+            g = segs[r] if segs is not None else segment
+            out.append(f"popular in {g}" if g is not None else "popular with customers")
+    return out
+
+
 def upgrade_reasons(
     from_items: Sequence[ExternalId] | np.ndarray,
     from_tiers: np.ndarray,
@@ -236,15 +289,21 @@ def upgrade_reasons(
      'upgrade from tea (tier 1 to 2): saves 0.60 (-20%)']
     """
     out = []
+    # Python floats: a NumPy scalar costs a microsecond per operation
+    p_from = np.asarray(price_from, dtype=np.float64).tolist()
+    p_to = np.asarray(price_to, dtype=np.float64).tolist()
+    t_from = np.asarray(from_tiers, dtype=np.float64).tolist()
+    t_to = np.asarray(to_tiers, dtype=np.float64).tolist()
     for r in range(len(from_items)):
-        text = f"upgrade from {from_items[r]} (tier {from_tiers[r]:g} to {to_tiers[r]:g})"
+        text = f"upgrade from {from_items[r]} (tier {t_from[r]:g} to {t_to[r]:g})"
         feats = sorted(map(str, added_features[r]))
         if feats:
             text += ": adds " + ", ".join(feats[:5]) + (" and more" if len(feats) > 5 else "")
-        if np.isfinite(price_from[r]) and np.isfinite(price_to[r]):
-            diff = price_to[r] - price_from[r]
+        a, b = p_from[r], p_to[r]
+        if math.isfinite(a) and math.isfinite(b):
+            diff = b - a
             joiner = " " if feats else ": "
-            pct = f" ({diff / price_from[r]:+.0%})" if price_from[r] > 0 else ""
+            pct = f" ({diff / a:+.0%})" if a > 0 else ""
             if diff > 0:
                 text += f"{joiner}for {diff:+.2f}{pct}"
             elif diff < 0:

@@ -15,19 +15,41 @@ Each candidate (``from`` → ``to``) gets
 
 where, within the query's candidates,
 
-* ``affinity_pct`` is the percentile rank (1 = best, ties averaged) of the
-  model's affinity for the upgrade: the customer's score for it
-  (``score_items``) when the model knows the customer, else its score for a
-  history holding just the ``from`` item (item-item: how often they go
-  together; ALS: fold-in);
+* ``affinity_pct`` is the percentile rank (1 = best) of the model's affinity
+  for the upgrade, equal affinities ordered by the items' popularity (the
+  customer's likely choice is then the one most customers choose): the
+  customer's score for it (:meth:`~recsys.models.base.Recommender.score_rows`)
+  when the model knows the customer, else its score for a history holding
+  just the ``from`` item (item-item: how often they go together; ALS:
+  fold-in);
 * ``value_pct`` is the percentile rank of the value for money
   ``(1 + features gained) / (1 + price increase / price_from)`` (``1 +
   features gained`` when a price is unknown).
 
-``affinity_weight`` is 0.7 by default: the customer's likely choice first,
-value for money as the tie-breaker and counterweight.  Several items may
-share a tier (colours, pack sizes, brands in a price band, monthly and
-yearly plans): all of them are candidates, ranked the same way.
+``affinity_weight`` is 1.0 by default: the customer's likely choice ranks
+the upgrades, and value for money is a blend you ask for (``affinity_weight
+< 1``; 0.7 gives it 30% of the score).  On real data the value term ranks
+like "the cheapest higher tier", the weakest rule we measured, and halves the
+hit rate (``python -m benchmarks upgrade``, section "Upgrade acceptance" of
+``docs/benchmarks.md``, decided on a validation split carved from the
+training half).  Several items may share a tier (colours, pack sizes, brands
+in a price band, monthly and yearly plans): all of them are candidates,
+ranked the same way.
+
+What the affinity is.  For the default :class:`~recsys.models.item_item.ItemItem`
+it is the probability that the item joins the customer's next basket: the
+strongest ``P(j | i) = (c(i, j) + m p_j) / (c(i) + m)`` over the items ``i``
+of their history, noisy-or their repeat probability
+(:mod:`recsys.models.basket_probability`).  A candidate never bought with the
+history has ``c(i, j) = 0`` and gets its prior ``m p_j / (c(i) + m)``, about
+its popularity under a strong prior, so a rare item seen once with the history
+does not outrank a best-seller that simply was not bought in the same basket.
+Every candidate is a probability on the same scale, so a customer-wide
+upgrade compares candidates across families directly: a likely purchase in a
+family the customer buys in is offered before an unlikely one in another.
+(Weighting families by how often the customer buys there, by how recently,
+or by how loyal they are to their tier did not beat that on the validation
+split: it is not part of the score.)
 """
 
 from __future__ import annotations
@@ -54,6 +76,7 @@ from recsys.selling._common import (
     check_model,
     check_rules,
     item_lookup,
+    popularity_places,
 )
 from recsys.selling.catalog import TierCatalog, TierCatalogProtocol
 from recsys.selling.catalog_alignment import CatalogView, catalog_view, check_catalog
@@ -70,8 +93,9 @@ __all__ = [
     "recommend_upgrade_batch",
 ]
 
-#: Weight of the model's affinity against value for money in the upgrade score.
-DEFAULT_AFFINITY_WEIGHT = 0.7
+#: Weight of the model's affinity against value for money in the upgrade score: 1.0, the
+#: model's affinity alone (value for money is a blend to ask for; see the module docstring).
+DEFAULT_AFFINITY_WEIGHT = 1.0
 
 #: Columns of :func:`recommend_upgrade` (``explain=True``).
 UPGRADE_COLUMNS = [
@@ -207,7 +231,17 @@ def _from_rows(
         q_parts.append(np.flatnonzero(has_item))
         r_parts.append(rows)
     owners = np.flatnonzero(~has_item)
-    if owners.size:
+    if owners.size == 1 and user_rows[owners[0]] >= 0:  # one customer (a shop-front call)
+        ui, u = base.user_items_, int(user_rows[owners[0]])
+        owned = ui.indices[ui.indptr[u] : ui.indptr[u + 1]]
+        owned = owned[view.family[owned] >= 0]
+        owned = owned[np.lexsort((view.tier[owned], view.family[owned]))]
+        fam = view.family[owned]
+        last = np.ones(owned.size, dtype=bool)  # the top tier owned in each family
+        last[:-1] = fam[1:] != fam[:-1]
+        q_parts.append(np.full(int(last.sum()), owners[0], dtype=np.int64))
+        r_parts.append(owned[last].astype(np.int64))
+    elif owners.size:
         ui = base.user_items_
         indptr, owned = select_csr_rows(ui.indptr, ui.indices, user_rows[owners])
         q_of = owners[np.repeat(np.arange(owners.size), np.diff(indptr))]
@@ -335,13 +369,11 @@ def _with_popularity_ties(affinity: np.ndarray, items: np.ndarray, base: Recomme
     """
     if affinity.size == 0:
         return affinity
-    popular = base.popular_item_rows()
-    place = np.empty(popular.size, dtype=np.float64)
-    place[popular] = np.arange(popular.size, 0, -1) - 1  # most popular: the highest
+    place = popularity_places(base)  # most popular: the highest (cached per fit)
     finite = np.isfinite(affinity)
     levels, level = np.unique(affinity[finite], return_inverse=True)
     key = np.full(affinity.size, -np.inf)
-    key[finite] = level * float(popular.size) + place[items[finite]]
+    key[finite] = level * float(place.size) + place[items[finite]]
     return key
 
 
@@ -448,15 +480,6 @@ def _upgrade(
             feature_cache[row] = _feature_set(catalog.features_of(external[row]))
         return feature_cache[row]
 
-    added = [
-        features(d) - features(s) for s, d in zip(cand.src.tolist(), cand.dst.tolist(), strict=True)
-    ]
-    n_added = np.array([len(a) for a in added], dtype=np.float64)
-    p_from, p_to = view.price[cand.src], view.price[cand.dst]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rise = np.maximum(p_to - p_from, 0.0) / p_from
-    rise = np.where(np.isfinite(rise), rise, 0.0)
-    value = (1.0 + n_added) / (1.0 + rise)
     affinity = np.zeros(cand.q.size)
     if isinstance(model, SegmentedModel):
         seg_values = segments if segments is not None else np.full(n_q, None, dtype=object)
@@ -469,9 +492,21 @@ def _upgrade(
             affinity[mine] = _affinity(scorer, rows, cand, mine)
     else:
         affinity = _affinity(base, user_rows, cand, np.arange(cand.q.size))
-    score = affinity_weight * _pct_rank(_with_popularity_ties(affinity, cand.dst, base), cand.q) + (
-        1 - affinity_weight
-    ) * _pct_rank(value, cand.q)
+    score = _pct_rank(_with_popularity_ties(affinity, cand.dst, base), cand.q)
+    if affinity_weight < 1.0:  # the value-for-money blend (features of every candidate)
+        n_added = np.array(
+            [
+                len(features(d) - features(s))
+                for s, d in zip(cand.src.tolist(), cand.dst.tolist(), strict=True)
+            ],
+            dtype=np.float64,
+        )
+        p_from, p_to = view.price[cand.src], view.price[cand.dst]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rise = np.maximum(p_to - p_from, 0.0) / p_from
+        rise = np.where(np.isfinite(rise), rise, 0.0)
+        value = (1.0 + n_added) / (1.0 + rise)
+        score = affinity_weight * score + (1 - affinity_weight) * _pct_rank(value, cand.q)
 
     # ---- constrained top-n (rules inside the selection)
     compiled = rules.compile(base)
@@ -494,7 +529,10 @@ def _upgrade(
     take = taken[valid]
     src_rows, dst_rows = cand.src[take], cand.dst[take]
     price_from, price_to = view.price[src_rows], view.price[dst_rows]
-    added_taken = [tuple(sorted(added[t], key=str)) for t in take.tolist()]
+    added_taken = [
+        tuple(sorted(features(d) - features(s), key=str))
+        for s, d in zip(src_rows.tolist(), dst_rows.tolist(), strict=True)
+    ]
     columns: dict[str, Any] = {
         "from_item": external[src_rows],
         "item": external[dst_rows],
@@ -686,7 +724,9 @@ def recommend_upgrade(
     explain : bool
         Add the ``reason`` column.
     affinity_weight : float
-        Weight of the model's affinity against value for money (module docstring).
+        Weight of the model's affinity against value for money, in ``[0, 1]``
+        (module docstring): 1.0 (the default) ranks by the affinity alone;
+        0.7 blends in value for money at 30%.
     now : datetime-like, optional
         For the declines cooldown.
     return_frame : bool
