@@ -1,16 +1,26 @@
 """The best small itemsets bought with an anchor item: what bundles are ranked by.
 
-:func:`best_itemsets` finds, for each anchor item, the sets of ``size - 1``
-other items that the most orders bought *together with the anchor* (the
-support of ``{anchor} ∪ T``), counting only the anchor's own orders.  It
-never builds an array the size of the catalog per set: the items bought with
-the anchor are shortlisted, and the sets among the ``m`` shortlisted items
-are counted in one dense array of ``m ** (size - 1)`` cells.
+:func:`best_itemsets` finds, for each anchor item ``a``, the sets ``T`` of
+``size - 1`` other items bought together with the anchor, ranked by the
+numerator of the set's shrunk conditional probability
+
+``evidence(T) = s(a ∪ T) + m · Π_{j ∈ T} P̂(j | a)``,
+
+with ``s`` the orders holding the whole set, ``P̂(j | a) = (c_aj + m' p_j) /
+(n_a + m')`` the pairwise probability that an order with the anchor holds
+``j`` (``c_aj`` orders hold both, ``p_j`` is ``j``'s share of all orders,
+``m'`` the pairwise prior strength) and ``m`` the set's own prior strength:
+the set's probability is shrunk towards what conditionally independent
+purchases (given the anchor) would give.  Only the anchor's own orders are
+read; the catalog is never scanned per set: the items bought with the anchor
+are shortlisted, and the sets among the ``k`` shortlisted items are counted
+in one dense array of ``k ** (size - 1)`` cells.
 
 Apriori's property makes a small shortlist exact: a set is never bought more
-often than any of its items, so once the ``n``-th best set found beats the
-best that any set holding an item outside the shortlist could reach, no
-such set can enter the top ``n``; until then the shortlist doubles.
+often than any of its items, and its prior term is at most ``m`` times its
+items' largest ``P̂``; so once the ``n``-th best set found beats the best that
+any set holding an item outside the shortlist could reach, no such set can
+enter the top ``n``; until then the shortlist doubles.
 """
 
 from __future__ import annotations
@@ -18,9 +28,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["MAX_ITEMSET_SIZE", "best_itemsets"]
+__all__ = ["MAX_ITEMSET_SIZE", "ItemsetScratch", "best_itemsets", "prior_hits"]
 
-#: Largest itemset (the anchor included) :func:`count_itemsets` counts.
+#: Largest itemset (the anchor included) :func:`best_itemsets` ranks.
 MAX_ITEMSET_SIZE = 4
 
 
@@ -76,6 +86,7 @@ def _best_sets_kernel(
     n,
     min_support,
     prior,
+    pair_prior,
     first_m,
     cap,
     out_sets,
@@ -83,15 +94,19 @@ def _best_sets_kernel(
     out_evidence,
     out_lift,
     out_anchor,
+    seen,
+    local,
+    touched,
+    phat,
 ):  # pragma: no cover - compiled
-    """Fill the best ``n`` sets of every anchor; return how many rows were filled (-1: bad CSR)."""
+    """Fill the best ``n`` sets of every anchor; return how many rows were filled (-1: bad CSR).
+
+    ``seen`` and ``phat`` (zeros) and ``local`` (-1) are per-item scratch, restored on return.
+    """
     n_items = item_count.shape[0]
     nnz = indices.shape[0]
     n_orders_int = indptr.shape[0] - 1
     width = size - 1
-    seen = np.zeros(n_items, dtype=np.int64)
-    local = np.full(n_items, -1, dtype=np.int64)
-    touched = np.empty(n_items, dtype=np.int64)
     sets = np.empty((n, width), dtype=np.int64)
     support = np.empty(n, dtype=np.int64)
     evidence = np.empty(n, dtype=np.float64)
@@ -108,6 +123,7 @@ def _best_sets_kernel(
             continue
         # 1. what the anchor's orders hold, and how often
         n_touched = 0
+        n_entries = 0
         for p in range(r0, r1):
             r = by_item_indices[p]
             if r < 0 or r >= n_orders_int:
@@ -116,6 +132,7 @@ def _best_sets_kernel(
             stop = indptr[r + 1]
             if start < 0 or stop < start or stop > nnz:
                 return -1
+            n_entries += stop - start
             for q in range(start, stop):
                 item = indices[q]
                 if item < 0 or item >= n_items:
@@ -143,14 +160,34 @@ def _best_sets_kernel(
             seen[touched[k]] = 0
         if n_cand < width:
             continue
-        share = item_count[items] / n_orders
+        # the pairwise P(j | anchor), shrunk towards j's share of orders with strength pair_prior
+        n_anchor = float(r1 - r0)
+        share = (together + pair_prior * (item_count[items] / n_orders)) / (n_anchor + pair_prior)
         top_share = share.max() ** (width - 1)
         bound = together + prior * share * top_share
-        # by bound, then co-purchases, then row (stable sorts, least significant key first)
-        order = np.argsort(items, kind="mergesort")
-        order = order[np.argsort(-together[order], kind="mergesort")]
-        order = order[np.argsort(-bound[order], kind="mergesort")]
-        items, together, share, bound = items[order], together[order], share[order], bound[order]
+        if size > 2:
+            if n_cand > cap + 1:  # only the best cap + 1 bounds (and their ties) can be needed
+                threshold = -np.partition(-bound, cap)[cap]
+                keep = np.flatnonzero(bound >= threshold)
+                items, together, share, bound = (
+                    items[keep],
+                    together[keep],
+                    share[keep],
+                    bound[keep],
+                )
+                n_cand = items.shape[0]
+            # by bound, then co-purchases, then row (stable sorts, least significant key first)
+            order = np.argsort(items, kind="mergesort")
+            order = order[np.argsort(-together[order], kind="mergesort")]
+            order = order[np.argsort(-bound[order], kind="mergesort")]
+            items, together, share, bound = (
+                items[order],
+                together[order],
+                share[order],
+                bound[order],
+            )
+            for k in range(n_cand):
+                phat[items[k]] = share[k]
         filled = 0
         if size == 2:
             for k in range(n_cand):
@@ -165,34 +202,56 @@ def _best_sets_kernel(
                     width,
                     cand,
                     together[k],
-                    bound[k],
+                    together[k] + prior * share[k],
                     together[k] / item_count[items[k]],
                 )
         else:
-            m = min(first_m, n_cand)
+            # the anchor's orders, reduced to the shortlist's candidates and copied together:
+            # every widening of the shortlist re-reads them from one contiguous block
+            for k in range(n_cand):
+                local[items[k]] = k
+            kept = np.empty(n_entries, dtype=np.int64)  # room for every entry; filled in one pass
+            kept_indptr = np.empty(r1 - r0 + 1, dtype=np.int64)
+            kept_indptr[0] = 0
+            n_kept = 0
+            for p in range(r0, r1):
+                r = by_item_indices[p]
+                for q in range(indptr[r], indptr[r + 1]):
+                    x = local[indices[q]]
+                    if x >= 0:
+                        kept[n_kept] = x  # the candidate's place in the bound order
+                        n_kept += 1
+                kept_indptr[p - r0 + 1] = n_kept
+            for k in range(n_cand):
+                local[items[k]] = -1
+            m = min(first_m, min(n_cand, cap))
             while True:
-                for k in range(m):
-                    local[items[k]] = k
                 counts = np.zeros(m**width, dtype=np.int64)
-                for p in range(r0, r1):
-                    r = by_item_indices[p]
+                for o in range(r1 - r0):
                     length = 0
-                    for q in range(indptr[r], indptr[r + 1]):
-                        x = local[indices[q]]
-                        if x >= 0:
+                    for q in range(kept_indptr[o], kept_indptr[o + 1]):
+                        x = kept[q]
+                        if x < m:
                             members[length] = x
                             length += 1
-                    chosen = np.sort(members[:length])
                     for a in range(length):
+                        x = members[a]
                         for b in range(a + 1, length):
+                            y = members[b]
+                            lo = x if x < y else y
+                            hi = x + y - lo
                             if width == 2:
-                                counts[chosen[a] * m + chosen[b]] += 1
+                                counts[lo * m + hi] += 1
                             else:
-                                base = (chosen[a] * m + chosen[b]) * m
                                 for d in range(b + 1, length):
-                                    counts[base + chosen[d]] += 1
-                for k in range(m):
-                    local[items[k]] = -1
+                                    z = members[d]  # the three places in increasing order
+                                    if z < lo:
+                                        first, mid, last = z, lo, hi
+                                    elif z < hi:
+                                        first, mid, last = lo, z, hi
+                                    else:
+                                        first, mid, last = lo, hi, z
+                                    counts[(first * m + mid) * m + last] += 1
                 filled = 0
                 for a in range(m):
                     for b in range(a + 1, m):
@@ -203,10 +262,7 @@ def _best_sets_kernel(
                                 cand[0] = min(x, y)
                                 cand[1] = max(x, y)
                                 # products in item order: ties must not depend on rounding
-                                ev = s + prior * (
-                                    (item_count[cand[0]] / n_orders)
-                                    * (item_count[cand[1]] / n_orders)
-                                )
+                                ev = s + prior * (phat[cand[0]] * phat[cand[1]])
                                 lf = s / (item_count[cand[0]] * item_count[cand[1]])
                                 filled = _offer(
                                     sets, support, evidence, lift, filled, n, width, cand, s, ev, lf
@@ -219,11 +275,7 @@ def _best_sets_kernel(
                                     cand[0] = min(x, min(y, z))
                                     cand[2] = max(x, max(y, z))
                                     cand[1] = x + y + z - cand[0] - cand[2]
-                                    ev = s + prior * (
-                                        (item_count[cand[0]] / n_orders)
-                                        * (item_count[cand[1]] / n_orders)
-                                        * (item_count[cand[2]] / n_orders)
-                                    )
+                                    ev = s + prior * (phat[cand[0]] * phat[cand[1]] * phat[cand[2]])
                                     lf = s / (
                                         item_count[cand[0]]
                                         * item_count[cand[1]]
@@ -249,6 +301,9 @@ def _best_sets_kernel(
                 if m >= limit:
                     break
                 m = min(2 * m, limit)
+        if size > 2:
+            for k in range(n_cand):
+                phat[items[k]] = 0.0
         for k in range(filled):
             out_sets[filled_total, :] = sets[k, :]
             out_support[filled_total] = support[k]
@@ -257,6 +312,48 @@ def _best_sets_kernel(
             out_anchor[filled_total] = anchor
             filled_total += 1
     return filled_total
+
+
+class ItemsetScratch:
+    """Per-item work arrays of :func:`best_itemsets`, reusable across calls on one catalog.
+
+    A call on a large catalog otherwise allocates and clears four arrays of
+    ``n_items`` entries; a caller serving many queries keeps one scratch per
+    thread (a scratch must not be shared by concurrent calls).  The arrays are
+    restored to their initial state when a call returns.
+
+    Parameters
+    ----------
+    n_items : int
+        The catalog size.
+
+    Examples
+    --------
+    >>> ItemsetScratch(3).local.tolist()
+    [-1, -1, -1]
+    """
+
+    def __init__(self, n_items: int) -> None:
+        self.n_items = int(n_items)
+        self.seen = np.zeros(self.n_items, dtype=np.int64)
+        self.local = np.full(self.n_items, -1, dtype=np.int64)
+        self.touched = np.empty(self.n_items, dtype=np.int64)
+        self.phat = np.zeros(self.n_items, dtype=np.float64)
+
+    def reset(self) -> None:
+        """Restore the initial state (after a call that stopped on bad input).
+
+        Examples
+        --------
+        >>> scratch = ItemsetScratch(2)
+        >>> scratch.seen[0] = 5
+        >>> scratch.reset()
+        >>> scratch.seen.tolist()
+        [0, 0]
+        """
+        self.seen[:] = 0
+        self.local[:] = -1
+        self.phat[:] = 0.0
 
 
 def best_itemsets(
@@ -272,15 +369,19 @@ def best_itemsets(
     min_support: int,
     prior: float,
     *,
+    pair_prior: float = 0.0,
     first_shortlist: int = 32,
     max_shortlist: int = 512,
+    scratch: ItemsetScratch | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Return the best ``n`` sets bought with each anchor, searched as the module docstring says.
 
     A set ``T`` of ``size - 1`` items (none ``blocked``, none the anchor)
     qualifies when at least ``min_support`` orders hold ``T`` and the anchor;
-    sets rank by ``support + prior · Π_{j∈T} count_j / n_orders`` (the
-    numerator of the set's shrunk probability given the anchor), then by lift
+    sets rank by ``evidence = support + prior · Π_{j∈T} P̂(j | anchor)`` with
+    ``P̂(j | a) = (c_aj + pair_prior · count_j / n_orders) / (count_a +
+    pair_prior)`` (the numerator of the set's shrunk probability given the
+    anchor, whose denominator is ``count_a + prior``), then by lift
     (``support / Π count_j``), then by their sorted items.  The search counts
     sets among a shortlist of the items bought most with the anchor and widens
     it (doubling, up to ``max_shortlist`` items; 96 for sets of 4) until no
@@ -289,15 +390,23 @@ def best_itemsets(
     Parameters
     ----------
     indptr, indices : numpy.ndarray
-        CSR structure of the orders × items matrix (canonical).
+        CSR structure of the orders × items matrix (canonical; int64 and
+        int32 avoid a copy).
     by_item_indptr, by_item_indices : numpy.ndarray
-        The same matrix by column (CSC): the orders holding each item.
+        The same matrix by column (CSC): the orders holding each item (int64).
     item_count : numpy.ndarray of float64
         Orders holding each item (the CSC's column lengths).
     anchors : numpy.ndarray of int
     blocked : numpy.ndarray of bool, shape (n_items,)
     size, n, min_support : int
     prior : float
+        The set prior's strength ``m >= 0``.
+    pair_prior : float
+        The pairwise prior's strength ``m' >= 0`` in ``P̂(j | a)``.
+    first_shortlist, max_shortlist : int
+        The shortlist's first and largest size.
+    scratch : ItemsetScratch, optional
+        Work arrays for this catalog (allocated per call when omitted).
 
     Returns
     -------
@@ -322,6 +431,9 @@ def best_itemsets(
     """
     if size not in range(2, MAX_ITEMSET_SIZE + 1):
         raise ValueError(f"size must be 2, 3 or {MAX_ITEMSET_SIZE}, got {size!r}")
+    for name, value in (("prior", prior), ("pair_prior", pair_prior)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     anchors = np.ascontiguousarray(anchors, dtype=np.int64)
     item_count = np.ascontiguousarray(item_count, dtype=np.float64)
     n_items = item_count.size
@@ -332,9 +444,13 @@ def best_itemsets(
         raise ValueError(f"anchors must lie in 0..{n_items - 1}")
     if len(by_item_indptr) != n_items + 1:
         raise ValueError("by_item_indptr must have one entry per item, plus one")
+    if scratch is None:
+        scratch = ItemsetScratch(n_items)
+    elif scratch.n_items != n_items:
+        raise ValueError(f"scratch is for {scratch.n_items} items, the catalog has {n_items}")
     n_orders = len(indptr) - 1
     width = size - 1
-    cap = max_shortlist if size == 3 else min(max_shortlist, 96)
+    cap = max(max_shortlist if size == 3 else min(max_shortlist, 96), width)
     total = anchors.size * n
     out_sets = np.empty((total, width), dtype=np.int64)
     out_support = np.empty(total, dtype=np.int64)
@@ -356,6 +472,7 @@ def best_itemsets(
             int(n),
             int(min_support),
             float(prior),
+            float(pair_prior),
             int(max(first_shortlist, 1)),
             int(cap),
             out_sets,
@@ -363,8 +480,13 @@ def best_itemsets(
             out_evidence,
             out_lift,
             out_anchor,
+            scratch.seen,
+            scratch.local,
+            scratch.touched,
+            scratch.phat,
         )
         if filled < 0:
+            scratch.reset()
             raise ValueError(_NOT_CANONICAL)
     return (
         out_sets[:filled],
@@ -373,3 +495,269 @@ def best_itemsets(
         out_lift[:filled],
         out_anchor[:filled],
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _prior_hits_kernel(
+    indptr,
+    indices,
+    by_item_indptr,
+    by_item_indices,
+    item_count,
+    n_orders,
+    anchors,
+    query_indptr,
+    basket_indptr,
+    basket_indices,
+    min_support,
+    pair_prior,
+    grid,
+    shortlist,
+    top,
+    hits,
+    seen,
+    local,
+    touched,
+    in_basket,
+):  # pragma: no cover - compiled
+    """Count, per prior strength and query, how many of its anchor's best ``top`` pairs hit."""
+    n_items = item_count.shape[0]
+    n_grid = grid.shape[0]
+    for ai in range(anchors.shape[0]):
+        anchor = anchors[ai]
+        r0 = by_item_indptr[anchor]
+        r1 = by_item_indptr[anchor + 1]
+        if r1 - r0 < min_support:
+            continue
+        n_touched = 0
+        for p in range(r0, r1):
+            r = by_item_indices[p]
+            for q in range(indptr[r], indptr[r + 1]):
+                item = indices[q]
+                if seen[item] == 0:
+                    touched[n_touched] = item
+                    n_touched += 1
+                seen[item] += 1
+        n_cand = 0
+        for k in range(n_touched):
+            item = touched[k]
+            if seen[item] >= min_support and item != anchor:
+                n_cand += 1
+        items = np.empty(n_cand, dtype=np.int64)
+        together = np.empty(n_cand, dtype=np.float64)
+        c = 0
+        for k in range(n_touched):
+            item = touched[k]
+            if seen[item] >= min_support and item != anchor:
+                items[c] = item
+                together[c] = seen[item]
+                c += 1
+        for k in range(n_touched):
+            seen[touched[k]] = 0
+        if n_cand < 2:
+            continue
+        n_anchor = float(r1 - r0)
+        phat = (together + pair_prior * (item_count[items] / n_orders)) / (n_anchor + pair_prior)
+        # the shortlist: the items bought most with the anchor, and the most probable ones
+        order = np.argsort(items, kind="mergesort")
+        by_count = order[np.argsort(-together[order], kind="mergesort")]
+        by_prob = order[np.argsort(-phat[order], kind="mergesort")]
+        pick = np.zeros(n_cand, dtype=np.bool_)
+        for k in range(min(shortlist, n_cand)):
+            pick[by_count[k]] = True
+            pick[by_prob[k]] = True
+        chosen = order[pick[order]]  # by item row
+        m = chosen.shape[0]
+        for k in range(m):
+            local[items[chosen[k]]] = k
+        counts = np.zeros(m * m, dtype=np.int64)
+        members = np.empty(m, dtype=np.int64)
+        for p in range(r0, r1):
+            r = by_item_indices[p]
+            length = 0
+            for q in range(indptr[r], indptr[r + 1]):
+                x = local[indices[q]]
+                if x >= 0:
+                    members[length] = x
+                    length += 1
+            for a in range(length):
+                for b in range(a + 1, length):
+                    x, y = members[a], members[b]
+                    if x > y:
+                        x, y = y, x
+                    counts[x * m + y] += 1
+        for k in range(m):
+            local[items[chosen[k]]] = -1
+        n_pairs = 0
+        for x in range(m):
+            for y in range(x + 1, m):
+                if counts[x * m + y] >= min_support:
+                    n_pairs += 1
+        if n_pairs == 0:
+            continue
+        support = np.empty(n_pairs, dtype=np.float64)
+        prob = np.empty(n_pairs, dtype=np.float64)
+        lift = np.empty(n_pairs, dtype=np.float64)
+        first = np.empty(n_pairs, dtype=np.int64)
+        second = np.empty(n_pairs, dtype=np.int64)
+        k = 0
+        for x in range(m):
+            for y in range(x + 1, m):
+                s = counts[x * m + y]
+                if s >= min_support:
+                    i, j = chosen[x], chosen[y]
+                    support[k] = s
+                    prob[k] = phat[i] * phat[j]
+                    lift[k] = s / (item_count[items[i]] * item_count[items[j]])
+                    first[k] = items[i]
+                    second[k] = items[j]
+                    k += 1
+        taken = np.zeros(n_pairs, dtype=np.bool_)
+        best = np.empty(min(top, n_pairs), dtype=np.int64)
+        for g in range(n_grid):
+            evidence = support + grid[g] * prob
+            taken[:] = False
+            for t in range(best.shape[0]):
+                b = -1
+                for k in range(n_pairs):
+                    if taken[k]:
+                        continue
+                    if (
+                        b < 0
+                        or evidence[k] > evidence[b]
+                        or (evidence[k] == evidence[b] and lift[k] > lift[b])
+                    ):
+                        b = k  # pairs come in row order: an exact tie keeps the lower rows
+                taken[b] = True
+                best[t] = b
+            for qi in range(query_indptr[ai], query_indptr[ai + 1]):
+                for q in range(basket_indptr[qi], basket_indptr[qi + 1]):
+                    in_basket[basket_indices[q]] = True
+                for t in range(best.shape[0]):
+                    if in_basket[first[best[t]]] and in_basket[second[best[t]]]:
+                        hits[g, qi] += 1
+                for q in range(basket_indptr[qi], basket_indptr[qi + 1]):
+                    in_basket[basket_indices[q]] = False
+    return n_items
+
+
+def prior_hits(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    by_item_indptr: np.ndarray,
+    by_item_indices: np.ndarray,
+    item_count: np.ndarray,
+    anchors: np.ndarray,
+    baskets: list[np.ndarray],
+    grid: np.ndarray,
+    *,
+    min_support: int = 1,
+    pair_prior: float = 0.0,
+    shortlist: int = 32,
+    top: int = 3,
+) -> np.ndarray:
+    """Count, for every set-prior strength and query, the hits among the best sets of three.
+
+    The validation step behind choosing a bundle prior: for each query (an
+    ``anchor`` and the held-out ``basket`` it came from), the pairs ``T`` are
+    ranked as :func:`best_itemsets` ranks sets of three (``support + m ·
+    P̂(b | a) · P̂(c | a)``, then lift, then rows) and the best ``top`` are
+    looked up in the basket.  To count every strength in one pass, pairs are
+    formed among a fixed shortlist per anchor (its ``shortlist`` items bought
+    most often with it, and its ``shortlist`` most probable ones by ``P̂``),
+    not searched exhaustively.
+
+    Parameters
+    ----------
+    indptr, indices, by_item_indptr, by_item_indices, item_count : numpy.ndarray
+        The orders the sets are counted in, as in :func:`best_itemsets`.
+    anchors : numpy.ndarray of int
+        The anchor of every query.
+    baskets : list of numpy.ndarray of int
+        The held-out basket of every query (item rows).
+    grid : numpy.ndarray of float
+        The strengths ``m`` to try.
+    min_support : int
+        Pairs bought with the anchor in fewer orders are never proposed.
+    pair_prior : float
+        ``m'`` of ``P̂(j | a)``.
+    shortlist, top : int
+        Items per shortlist ranking; sets looked up per query.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (len(grid), n_queries)
+        ``hits[g, q]``: how many of query ``q``'s best ``top`` sets under
+        strength ``grid[g]`` lie wholly inside its basket.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> orders = sp.csr_matrix(np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 0, 0, 1]], np.float32))
+    >>> by_item = orders.tocsc()
+    >>> prior_hits(orders.indptr, orders.indices, by_item.indptr, by_item.indices,
+    ...            np.diff(by_item.indptr).astype(float), np.array([0]), [np.array([0, 1, 2])],
+    ...            np.array([0.0, 10.0]), top=1).tolist()
+    [[1], [1]]
+    >>> prior_hits(orders.indptr, orders.indices, by_item.indptr, by_item.indices,
+    ...            np.diff(by_item.indptr).astype(float), np.array([0, 0]),
+    ...            [np.array([0, 1, 2]), np.array([0, 1, 3])], np.array([0.0])).tolist()
+    [[1, 0]]
+    """
+    anchors = np.asarray(anchors, dtype=np.int64)
+    if len(baskets) != anchors.size:
+        raise ValueError(f"baskets must hold one basket per anchor ({anchors.size})")
+    item_count = np.ascontiguousarray(item_count, dtype=np.float64)
+    n_items = item_count.size
+    if anchors.size and (anchors.min() < 0 or anchors.max() >= n_items):
+        raise ValueError(f"anchors must lie in 0..{n_items - 1}")
+    grid = np.ascontiguousarray(grid, dtype=np.float64)
+    if not (np.isfinite(grid).all() and (grid >= 0).all()):
+        raise ValueError("grid must hold finite strengths >= 0")
+    order = np.argsort(anchors, kind="stable")  # queries grouped by anchor
+    unique, starts = np.unique(anchors[order], return_index=True)
+    query_indptr = np.append(starts, anchors.size).astype(np.int64)
+    sizes = np.array([len(baskets[q]) for q in order], dtype=np.int64)
+    basket_indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    basket_indices = (
+        np.concatenate([np.asarray(baskets[q], dtype=np.int64) for q in order])
+        if anchors.size
+        else np.empty(0, dtype=np.int64)
+    )
+    if basket_indices.size and (basket_indices.min() < 0 or basket_indices.max() >= n_items):
+        raise ValueError(f"baskets must hold item rows in 0..{n_items - 1}")
+    n_orders = len(indptr) - 1
+    if len(by_item_indptr) != n_items + 1 or indptr[-1] != len(indices):
+        raise ValueError("the orders' CSR and CSC structures do not match item_count")
+    if (len(indices) and (np.min(indices) < 0 or np.max(indices) >= n_items)) or (
+        len(by_item_indices)
+        and (np.min(by_item_indices) < 0 or np.max(by_item_indices) >= n_orders)
+    ):
+        raise ValueError(_NOT_CANONICAL)
+    hits = np.zeros((grid.size, anchors.size), dtype=np.int64)
+    scratch = ItemsetScratch(n_items)
+    _prior_hits_kernel(
+        np.ascontiguousarray(indptr, dtype=np.int64),
+        np.ascontiguousarray(indices, dtype=np.int32),
+        np.ascontiguousarray(by_item_indptr, dtype=np.int64),
+        np.ascontiguousarray(by_item_indices, dtype=np.int64),
+        item_count,
+        float(max(len(indptr) - 1, 1)),
+        unique.astype(np.int64),
+        query_indptr,
+        basket_indptr,
+        basket_indices,
+        int(min_support),
+        float(pair_prior),
+        grid,
+        int(max(shortlist, 1)),
+        int(max(top, 1)),
+        hits,
+        scratch.seen,
+        scratch.local,
+        scratch.touched,
+        np.zeros(n_items, dtype=np.bool_),
+    )
+    out = np.empty_like(hits)
+    out[:, order] = hits  # back to the queries' order
+    return out

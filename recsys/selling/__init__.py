@@ -42,7 +42,9 @@ Examples
 
 from recsys.selling.bundle import (
     BUNDLE_COLUMNS,
+    BundlePrior,
     BundleResult,
+    bundle_prior,
     recommend_bundle,
     recommend_bundle_batch,
 )
@@ -92,6 +94,8 @@ __all__ = [
     "TierCatalogProtocol",
     "UpgradeResult",
     "check_catalog",
+    "BundlePrior",
+    "bundle_prior",
     "recommend_bundle",
     "recommend_bundle_batch",
     "recommend_cross_sell",

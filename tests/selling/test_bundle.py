@@ -14,7 +14,12 @@ import recsys
 from recsys.exceptions import UnknownIdError
 from recsys.selling import Rules, TierCatalog
 from recsys.selling import bundle as bundle_module
-from recsys.selling.bundle import recommend_bundle, recommend_bundle_batch
+from recsys.selling.bundle import (
+    PRIOR_GRID,
+    bundle_prior,
+    recommend_bundle,
+    recommend_bundle_batch,
+)
 
 
 def fit(orders: pd.DataFrame, **kwargs) -> recsys.ItemItem:
@@ -45,8 +50,14 @@ def model(orders) -> recsys.ItemItem:
     return fit(orders)
 
 
-def brute_force(orders: pd.DataFrame, anchors, size, blocked=(), min_support=2, prior=0.0):
-    """Every set {anchor} ∪ T by shrunk probability, lift, anchor row, then the items' rows."""
+def brute_force(
+    orders: pd.DataFrame, anchors, size, blocked=(), min_support=2, prior=0.0, pair_prior=0.0
+):
+    """Every set {anchor} ∪ T by shrunk probability, lift, anchor row, then the items' rows.
+
+    The prior of T is the product of the pairwise P(j | anchor), each shrunk towards j's share
+    of the orders with strength ``pair_prior``.
+    """
     baskets = orders.groupby("order")["item"].agg(frozenset).tolist()
     items = sorted(set(orders["item"]))
     count = {i: sum(i in b for b in baskets) for i in items}
@@ -57,7 +68,15 @@ def brute_force(orders: pd.DataFrame, anchors, size, blocked=(), min_support=2, 
             s = sum(anchor in b and set(t) <= b for b in baskets)
             if s < min_support:
                 continue
-            q = np.prod([count[x] / len(baskets) for x in t])
+            pairs = [
+                (
+                    sum(anchor in b and x in b for b in baskets)
+                    + pair_prior * count[x] / len(baskets)
+                )
+                / (count[anchor] + pair_prior)
+                for x in t
+            ]
+            q = np.prod(pairs)
             score = (s + prior * q) / (count[anchor] + prior)
             lift = s * len(baskets) ** (size - 1) / np.prod([count[x] for x in (anchor, *t)])
             key = tuple(sorted(t))
@@ -123,16 +142,19 @@ def test_prices_and_discount(model) -> None:
 def test_basket_anchors_and_exclusions(model, orders) -> None:
     got = recommend_bundle(model, ["tent", "mat"], size=2, n=10, prior=3.0)
     assert not set(got.loc[~got["anchor"], "item"]) & {"tent", "mat"}
-    expected = brute_force(orders, ["mat", "tent"], 2, prior=3.0)
+    expected = brute_force(orders, ["mat", "tent"], 2, prior=3.0, pair_prior=model.basket_prior_)
     assert as_sets(got) == [(a, t) for t, (_, _, a, _) in expected][:10]
     assert got.groupby("bundle")["score"].first().tolist() == pytest.approx(
         [sc for _, (sc, _, _, _) in expected][:10]
     )
 
 
-def test_prior_auto_is_the_models_calibrated_strength(model) -> None:
+def test_prior_auto_is_the_strength_chosen_on_held_out_orders(model) -> None:
+    found = bundle_prior(model)
+    assert found.strength in PRIOR_GRID and found.pair_strength == model.basket_prior_
+    assert bundle_prior(model) is found  # cached per model
     auto = recommend_bundle(model, "tent", size=3, n=3)
-    fixed = recommend_bundle(model, "tent", size=3, n=3, prior=model.basket_prior_)
+    fixed = recommend_bundle(model, "tent", size=3, n=3, prior=found.strength)
     pd.testing.assert_frame_equal(auto, fixed)
     with pytest.raises(ValueError, match="prior must be 'auto' or a number >= 0"):
         recommend_bundle(model, "tent", prior=-1)
@@ -272,9 +294,59 @@ def test_bundle_properties(orders, data) -> None:
     assert set(got.loc[got["anchor"], "item"]) <= set(basket)
     blocked = owned | ({declined} - {None} if user else set())
     expected = brute_force(
-        orders, basket, size, blocked=blocked, min_support=min_support, prior=prior
+        orders, basket, size, blocked=blocked, min_support=min_support, prior=prior, pair_prior=1.0
     )
     assert [(a, t) for t, (_, _, a, _) in expected][:n] == sets
     assert (
         got.groupby("bundle")["support"].first().tolist() == [s for _, (_, _, _, s) in expected][:n]
     )
+
+
+def test_bundle_prior_trials_and_one_standard_error(model) -> None:
+    found = bundle_prior(model)
+    trials = found.trials
+    assert trials["prior"].tolist() == list(PRIOR_GRID)
+    assert trials["chosen"].sum() == 1
+    assert trials.loc[trials["chosen"], "prior"].item() == found.strength
+    # the rule: the strongest shrinkage whose hits are within one paired standard error
+    hits = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]])
+    assert bundle_module._one_standard_error(hits) == 1  # 2 vs 3 hits: within one error
+    hits = np.array([[1] * 40, [1] * 20 + [0] * 20, [0] * 40])
+    assert bundle_module._one_standard_error(hits) == 0
+
+
+def test_bundle_prior_without_held_out_sets_of_three() -> None:
+    pairs = pd.DataFrame(
+        {"order": [0, 0, 1, 1, 2, 2], "customer": "c", "item": ["a", "b", "a", "b", "a", "c"]}
+    )
+    model = fit(pairs)
+    found = bundle_prior(model)
+    assert found.trials.empty and found.strength == found.pair_strength == model.basket_prior_
+
+
+def test_preparation_is_redone_after_a_refit(orders) -> None:
+    model = fit(orders)
+    first = bundle_prior(model)
+    assert bundle_prior(model) is first
+    model.fit(
+        recsys.Interactions.from_pandas(
+            orders[orders["item"] != "pot"],
+            user_col="customer",
+            item_col="item",
+            basket_col="order",
+        )
+    )
+    assert bundle_prior(model) is not first
+    got = recommend_bundle(model, "mat", size=2, n=5, rules=Rules(exclude_owned=False))
+    assert "pot" not in set(got["item"])  # counted in the new orders, not the cached ones
+
+
+def test_concurrent_calls_agree_with_sequential_ones(model) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = [(b, s) for b in (["tent"], ["mat"], ["tent", "lamp"], ["stove"]) for s in (2, 3)] * 8
+    expected = [recommend_bundle(model, b, size=s, n=3) for b, s in queries]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda q: recommend_bundle(model, q[0], size=q[1], n=3), queries))
+    for g, e in zip(got, expected, strict=True):
+        pd.testing.assert_frame_equal(g, e)
