@@ -40,8 +40,9 @@ or none.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +52,18 @@ import pandas as pd
 from recsys.data.validation import require_columns, require_dataframe
 from recsys.models.base import Recommender, check_n
 from recsys.models.repurchase import Repurchase
-from recsys.selling._common import Columns, base_model, check_model, check_rules, model_kind
+from recsys.selling._common import (
+    Columns,
+    base_model,
+    check_model,
+    check_rules,
+    frame,
+    item_lookup,
+    model_kind,
+)
 from recsys.selling.bundle import order_counts, recommend_bundle
 from recsys.selling.catalog import TierCatalog, TierCatalogProtocol
+from recsys.selling.catalog_alignment import CatalogView, catalog_view
 from recsys.selling.cross_sell import recommend_cross_sell
 from recsys.selling.repurchase import recommend_repurchase
 from recsys.selling.rules import Rules
@@ -211,17 +221,111 @@ class _Offer:
     reason: str
 
 
-def _price_of(catalog: Any, items: Sequence[Any]) -> np.ndarray:
-    if catalog is None or not items:
-        return np.full(len(items), np.nan)
-    return np.asarray(catalog.price_of(list(items)), dtype=np.float64)
+class _Catalog:
+    """Prices and families of items for one slate, from the catalog aligned with the model.
+
+    A :class:`TierCatalog` is aligned with the model's item rows once
+    (:func:`~recsys.selling.catalog_alignment.catalog_view`, cached on the
+    catalog and rebuilt when the model's items change, e.g. after a re-fit), so
+    a candidate's price and family are array look-ups; other catalogs, and
+    items the model does not know, are asked through the catalog protocol.
+    """
+
+    __slots__ = ("catalog", "lookup", "view")
+
+    def __init__(self, catalog: Any, base: Recommender) -> None:
+        self.catalog = catalog
+        self.lookup, _ = item_lookup(base.item_ids_)
+        self.view: CatalogView | None = None
+        if isinstance(catalog, TierCatalog):
+            try:
+                self.view = catalog_view(catalog, base)
+            except KeyError:  # no item in common with the model: ask the catalog
+                self.view = None
+
+    def _rows(self, items: Sequence[Any]) -> np.ndarray:
+        lookup = self.lookup
+        try:
+            return np.fromiter((lookup.get(v, -1) for v in items), dtype=np.int64, count=len(items))
+        except TypeError:  # unhashable IDs: the catalog answers
+            return np.full(len(items), -1, dtype=np.int64)
+
+    def prices(self, items: Sequence[Any]) -> np.ndarray:
+        """Return the price of each item (NaN where unknown)."""
+        if self.catalog is None or not items:
+            return np.full(len(items), np.nan)
+        if self.view is not None:
+            rows = self._rows(items)
+            if (rows >= 0).all():
+                return self.view.price[rows]
+        return np.asarray(self.catalog.price_of(list(items)), dtype=np.float64)
+
+    def family(self, item: Any) -> Any:
+        """Return the key diversity counts ``item`` under: its family, else the item itself."""
+        if self.catalog is None:
+            return ("item", item)
+        if self.view is not None:
+            try:
+                row = self.lookup.get(item, -1)
+            except TypeError:  # unhashable: the catalog answers
+                row = -1
+            if row >= 0:
+                code = self.view.family[row]
+                return ("item", item) if code < 0 else ("family", self.view.family_names[code])
+        family = self.catalog.family_of([item])[0]
+        return ("item", item) if family is None or pd.isna(family) else ("family", family)
+
+    def value(self, items: Sequence[Any]) -> float:
+        """Return the total price of ``items`` (those with a known price)."""
+        prices = self.prices(items)
+        return float(prices[~np.isnan(prices)].sum())
+
+    def upgradable(self, catalog: Any, items: list[Any]) -> list[Any]:
+        """Return the ``items`` that may have upgrades in ``catalog`` (this catalog's known part).
+
+        With the aligned view: the items whose family has a higher tier among
+        the model's items (the others have none to offer, no need to ask);
+        else every item in a family.
+        """
+        if self.view is not None:
+            rows = self._rows(items)
+            if (rows >= 0).all():
+                top = _top_tiers(self.view)
+                family, tier = self.view.family, self.view.tier
+                return [
+                    i
+                    for i, r in zip(items, rows.tolist(), strict=True)
+                    if family[r] >= 0 and top[family[r]] > tier[r]
+                ]
+        families = catalog.family_of(items)
+        return [
+            i
+            for i, f in zip(items, families.tolist(), strict=True)
+            if f is not None and not pd.isna(f)
+        ]
 
 
-def _family_of(catalog: Any, item: Any) -> Any:
-    if catalog is None:
-        return ("item", item)
-    family = catalog.family_of([item])[0]
-    return ("item", item) if family is None or pd.isna(family) else ("family", family)
+_TOP_TIERS: weakref.WeakKeyDictionary[CatalogView, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def _top_tiers(view: CatalogView) -> np.ndarray:
+    """Return the highest tier of each family of ``view`` (cached per view).
+
+    Examples
+    --------
+    >>> view = CatalogView(np.array([0, 0, 1], dtype=np.int32), np.array(["f", "g"], dtype=object),
+    ...                    np.array([0, 2, 3]), np.array([0, 1, 2], dtype=np.int32),
+    ...                    np.array([1.0, 2.0, 5.0]), np.array([0, 1, 0], dtype=np.int32),
+    ...                    np.full(3, np.nan))
+    >>> _top_tiers(view).tolist()
+    [2.0, 5.0]
+    """
+    top = _TOP_TIERS.get(view)
+    if top is None:
+        top = np.full(len(view.family_names), -np.inf)
+        np.maximum.at(top, view.family[view.members], view.tier[view.members])
+        _TOP_TIERS[view] = top
+    return top
 
 
 def _cross_sells(
@@ -230,13 +334,17 @@ def _cross_sells(
     user: Any,
     segment: Any,
     rules: Rules,
-    catalog: Any,
+    catalog: _Catalog,
     k: int,
     policy: OfferPolicy,
-    checkout: bool,
-) -> list[_Offer]:
+    cap: float | None,
+) -> Iterator[_Offer]:
+    """Yield the cross-sell offers, best first (each built when the slate asks for it).
+
+    ``cap``: the highest price an add-on may have (at checkout), ``None`` for no cap.
+    """
     if not basket:
-        return []
+        return
     recs = recommend_cross_sell(
         model, basket, n=k, user=user, segment=segment, rules=rules, return_frame=False
     )
@@ -247,18 +355,16 @@ def _cross_sells(
         keep = recs.score >= policy.min_probability
     else:
         keep = recs.together_count >= policy.min_together
-    prices = _price_of(catalog, recs.item.tolist())
-    if checkout and policy.max_addon_price_share is not None and catalog is not None:
-        value = np.nansum(_price_of(catalog, basket))
-        if value > 0:
-            keep &= ~(prices > value * policy.max_addon_price_share)  # unknown prices pass
-    counts = order_counts(base) if policy.social_proof else None
-    out = []
+    prices = catalog.prices(recs.item.tolist())
+    if cap is not None:
+        keep &= ~(prices > cap)  # unknown prices pass
+    counts = None
     for j in np.flatnonzero(keep).tolist():
         reason = str(recs.reason[j])
         because = recs.because[j]
         together = int(recs.together_count[j])
-        if counts is not None and because is not None and together > 0:
+        if policy.social_proof and because is not None and together > 0:
+            counts = order_counts(base) if counts is None else counts
             seen = counts.get(because)
             if seen:
                 share = f"{min(together / seen, 1.0):.0%}"
@@ -268,12 +374,9 @@ def _cross_sells(
                     else f"; bought by {share} of the customers who bought {because}"
                 )
         price = float(prices[j])
-        out.append(
-            _Offer(
-                "cross_sell", (recs.item[j],), because, float(recs.score[j]), price, price, reason
-            )
+        yield _Offer(
+            "cross_sell", (recs.item[j],), because, float(recs.score[j]), price, price, reason
         )
-    return out
 
 
 _RESTRICTED: dict[int, tuple[weakref.ref, weakref.ref, TierCatalog | None]] = {}
@@ -304,7 +407,7 @@ def _known_catalog(catalog: Any, base: Recommender) -> Any:
 
 def _upgrades(
     model: Recommender | SegmentedModel,
-    catalog: Any,
+    catalog: _Catalog,
     basket: list[Any],
     user: Any,
     segment: Any,
@@ -312,17 +415,16 @@ def _upgrades(
     k: int,
     policy: OfferPolicy,
 ) -> list[_Offer]:
-    catalog = _known_catalog(catalog, base_model(model)) if catalog is not None else None
-    if catalog is None or not basket:
+    if catalog.catalog is None or not basket:
         return []
-    families = catalog.family_of(basket)
+    known = _known_catalog(catalog.catalog, base_model(model))
+    if known is None:
+        return []
     offers = []
-    for item, family in zip(basket, families.tolist(), strict=True):
-        if family is None:
-            continue
+    for item in catalog.upgradable(known, basket):
         got = recommend_upgrade(
             model,
-            catalog,
+            known,
             item=item,
             user=user,
             segment=segment,
@@ -351,58 +453,49 @@ def _upgrades(
 
 def _bundles(
     model: Recommender | SegmentedModel,
-    catalog: Any,
+    catalog: _Catalog,
     basket: list[Any],
     user: Any,
     segment: Any,
     rules: Rules,
     k: int,
     policy: OfferPolicy,
-    checkout: bool,
-) -> list[_Offer]:
+    cap: float | None,
+) -> Iterator[_Offer]:
+    """Yield the bundle offers, best first (``cap``: the most the added items may cost)."""
     if not basket:
-        return []
+        return
     got = recommend_bundle(
         model,
         basket,
         size=policy.bundle_size,
         n=k,
-        catalog=catalog,
+        catalog=catalog.catalog,
         rules=rules,
         user=user,
         segment=segment,
         min_support=policy.min_together,
         return_frame=False,
     )
+    if len(got) == 0:
+        return
     assert got.reason is not None
-    value = np.nansum(_price_of(catalog, basket)) if catalog is not None else 0.0
-    out = []
-    starts: list[int] = (
-        np.flatnonzero(np.r_[True, got.bundle[1:] != got.bundle[:-1]]).tolist() if len(got) else []
-    )
-    for start in starts:
-        stop = start + int((got.bundle == got.bundle[start]).sum())
+    bounds = np.flatnonzero(np.diff(got.bundle)) + 1
+    starts, stops = [0, *bounds.tolist()], [*bounds.tolist(), len(got)]
+    for start, stop in zip(starts, stops, strict=True):
         added = got.item[start + 1 : stop].tolist()  # the anchor comes first
-        step = float(np.sum(_price_of(catalog, added)))  # NaN when a price is unknown
-        if (
-            checkout
-            and policy.max_addon_price_share is not None
-            and value > 0
-            and step > value * policy.max_addon_price_share
-        ):
+        step = float(catalog.prices(added).sum())  # NaN when a price is unknown
+        if cap is not None and step > cap:
             continue
-        out.append(
-            _Offer(
-                "bundle",
-                tuple(added),
-                got.item[start],
-                float(got.score[start]),
-                float(got.price[start]),
-                step,
-                str(got.reason[start]),
-            )
+        yield _Offer(
+            "bundle",
+            tuple(added),
+            got.item[start],
+            float(got.score[start]),
+            float(got.price[start]),
+            step,
+            str(got.reason[start]),
         )
-    return out
 
 
 _OWNED_ALLOWED: dict[int, tuple[weakref.ref, Rules]] = {}
@@ -425,7 +518,7 @@ def _owned_allowed(rules: Rules) -> Rules:
 def _buy_again(
     model: Recommender | SegmentedModel,
     repurchase: Repurchase | None,
-    catalog: Any,
+    catalog: _Catalog,
     user: Any,
     segment: Any,
     rules: Rules,
@@ -458,7 +551,7 @@ def _buy_again(
     if constraints.has_allowed:
         blocked[:-1] |= ~constraints.allowed[constraints.allowed_of_query[0]]
     allowed = ~blocked[np.where(rows >= 0, rows, len(base.item_ids_))]
-    prices = _price_of(catalog, items.tolist())
+    prices = catalog.prices(items.tolist())
     return [
         _Offer(
             "buy_again", (items[j],), None, float(scores[j]), prices[j], prices[j], str(reasons[j])
@@ -472,7 +565,7 @@ def _slate(
     *,
     user: Any,
     basket: list[Any],
-    catalog: Any,
+    catalog: _Catalog,
     moment: str,
     n: int,
     at: Any,
@@ -482,7 +575,14 @@ def _slate(
     policy: OfferPolicy,
 ) -> list[_Offer]:
     slots = policy.slots(moment)
-    checkout = moment == "checkout"
+    cap = None  # at checkout, the most an add-on may cost: a share of the basket's value
+    if (
+        moment == "checkout"
+        and policy.max_addon_price_share is not None
+        and catalog.catalog is not None
+    ):
+        value = catalog.value(basket)
+        cap = value * policy.max_addon_price_share if value > 0 else None
     taken: set[Any] = set(basket)
     families: dict[Any, int] = {}
     slate: list[_Offer] = []
@@ -491,15 +591,13 @@ def _slate(
             break
         depth = k + n + len(basket)  # enough spares for the ones the slate's own rules drop
         if offer_type == "cross_sell":
-            candidates = _cross_sells(
-                model, basket, user, segment, rules, catalog, depth, policy, checkout
+            candidates: Iterable[_Offer] = _cross_sells(
+                model, basket, user, segment, rules, catalog, depth, policy, cap
             )
         elif offer_type == "upgrade":
             candidates = _upgrades(model, catalog, basket, user, segment, rules, depth, policy)
         elif offer_type == "bundle":
-            candidates = _bundles(
-                model, catalog, basket, user, segment, rules, depth, policy, checkout
-            )
+            candidates = _bundles(model, catalog, basket, user, segment, rules, depth, policy, cap)
         else:
             candidates = _buy_again(
                 model, repurchase, catalog, user, segment, rules, at, depth, policy
@@ -510,7 +608,7 @@ def _slate(
                 break
             if any(item in taken for item in offer.items):
                 continue
-            offer_families = [_family_of(catalog, item) for item in offer.items]
+            offer_families = [catalog.family(item) for item in offer.items]
             if any(families.get(f, 0) >= policy.max_per_family for f in offer_families):
                 continue
             slate.append(offer)
@@ -551,7 +649,8 @@ class OfferResult(Columns):
     items : numpy.ndarray of object
         Tuples: every item of the offer (several for a bundle).
     from_item : numpy.ndarray of object
-        The basket item the offer comes from (``None`` for ``buy_again``).
+        The basket item the offer comes from (``None`` for ``buy_again``; the
+        frame keeps it an ``object`` column, as ``items``).
     score, price, price_step : numpy.ndarray of float64
         The offer type's own score; the offer's price and what it adds to the bill.
     reason : numpy.ndarray of object
@@ -588,7 +687,37 @@ class OfferResult(Columns):
         >>> list(_result([]).to_pandas().columns) == OFFER_COLUMNS
         True
         """
-        return pd.DataFrame(self.columns(), copy=False)
+        return _slate_frame(self.columns())
+
+
+@functools.cache
+def _empty_frame() -> pd.DataFrame:
+    """Return the frame of an empty slate (built once; callers get copies)."""
+    return pd.DataFrame({name: pd.Series(values) for name, values in _result([]).columns().items()})
+
+
+def _slate_frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """Return a slate's columns as a frame (built by :func:`~recsys.selling._common.frame`).
+
+    ``items`` (tuples) and ``from_item`` stay ``object`` columns whatever they
+    hold: ``from_item`` is ``None`` for ``buy_again``, as cross-sell's
+    ``because`` (pandas would otherwise make a column of strings with NaN of
+    one slate and keep ``None`` in another).
+
+    Examples
+    --------
+    >>> _slate_frame(_result([]).columns())["from_item"].dtype
+    dtype('O')
+    """
+    if len(columns["rank"]) == 0 and list(columns) == OFFER_COLUMNS:  # no offer: a common answer
+        return _empty_frame().copy()
+    columns = dict(columns)
+    items = columns["items"]
+    # tuples as a list: frame() stores them as objects without inferring (an empty list it
+    # would not know: an object Series then)
+    columns["items"] = items.tolist() if len(items) else pd.Series(items, dtype=object)
+    columns["from_item"] = pd.Series(columns["from_item"], dtype=object)
+    return frame(columns)
 
 
 def _objects(values: list[Any]) -> np.ndarray:
@@ -625,7 +754,11 @@ def _check_common(
             "repurchase must be a fitted recsys.models.repurchase.Repurchase, "
             f"got {type(repurchase).__name__}"
         )
-    if catalog is not None and not isinstance(catalog, TierCatalogProtocol):
+    if (
+        catalog is not None
+        and not isinstance(catalog, TierCatalog)  # the concrete class first: cheaper
+        and not isinstance(catalog, TierCatalogProtocol)
+    ):
         raise TypeError(f"catalog must implement TierCatalogProtocol, got {type(catalog).__name__}")
     return model, n, policy
 
@@ -636,6 +769,8 @@ def _basket_list(basket: Any) -> list[Any]:
     if isinstance(basket, (str, bytes)) or np.isscalar(basket):
         return [basket]
     items = basket.tolist() if isinstance(basket, (np.ndarray, pd.Series)) else list(basket)
+    if all(type(v) is str or type(v) is int for v in items):  # the usual IDs: none missing
+        return list(dict.fromkeys(items))
     missing = pd.isna(np.asarray(items, dtype=object)) if items else np.zeros(0, dtype=bool)
     return list(
         dict.fromkeys(v for v, gone in zip(items, missing.tolist(), strict=True) if not gone)
@@ -698,6 +833,19 @@ def recommend_offers(
         ``price``, ``price_step`` (what it adds to the bill: an upgrade's price
         difference, an add-on's price) and ``reason``.
 
+    Notes
+    -----
+    Built for a shop front's request: each offer type the moment's policy
+    mixes is asked once, through its array form (upgrades once per basket
+    item with a higher tier above it: an item at the top of its family is not
+    asked about), and only while the slate has room (a full slate asks no
+    further type).  Prices and families are read from
+    the catalog aligned with the model's items, prepared once per catalog and
+    model and again after a re-fit changes the model's items; the offers of
+    each type are explained only as far as the slate takes them.
+    ``return_frame=False`` saves the DataFrame (about 0.1 ms).  The batch
+    form builds the same slates, row for row.
+
     Examples
     --------
     >>> import recsys
@@ -727,7 +875,7 @@ def recommend_offers(
         model,
         user=user,
         basket=_basket_list(basket),
-        catalog=catalog,
+        catalog=_Catalog(catalog, base_model(model)),
         moment=moment,
         n=n,
         at=at,
@@ -794,7 +942,15 @@ def recommend_offers_batch(
     queries = require_dataframe(queries, "queries")
     wanted = [c for c in (query_col, item_col, user_col, moment_col, segment_col) if c is not None]
     require_columns(queries, wanted, "queries")
-    frames = []
+    if query_col in OFFER_COLUMNS:
+        raise ValueError(
+            f"query_col {query_col!r} is also a column of the slates ({OFFER_COLUMNS}): "
+            "rename it in queries"
+        )
+    prices_and_families = _Catalog(catalog, base_model(model))
+    keys: list[Any] = []
+    slates: list[_Offer] = []
+    sizes: list[int] = []
     for key, group in queries.groupby(query_col, sort=False, dropna=False):
         first = group.iloc[0]
 
@@ -810,7 +966,7 @@ def recommend_offers_batch(
             model,
             user=value(user_col),
             basket=_basket_list(group[item_col]) if item_col is not None else [],
-            catalog=catalog,
+            catalog=prices_and_families,
             moment=when,
             n=n,
             at=at,
@@ -819,11 +975,13 @@ def recommend_offers_batch(
             segment=value(segment_col),
             policy=policy,
         )
-        frame = _result(slate).to_pandas()
-        frame.insert(0, query_col, key)
-        frames.append(frame)
-    if not frames:
-        empty = _result([]).to_pandas()
-        empty.insert(0, query_col, pd.Series(dtype=object))
-        return empty
-    return pd.concat(frames, ignore_index=True)
+        keys.append(key)
+        slates.extend(slate)
+        sizes.append(len(slate))
+    # one frame for the whole campaign: each column's dtype decided once, over every query
+    labels = pd.Index(keys).repeat(sizes).to_numpy()
+    columns = _result(slates).columns()
+    counts = np.asarray(sizes, dtype=np.int64)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    columns["rank"] = np.arange(1, len(slates) + 1, dtype=np.int64) - starts  # 1.. per query
+    return _slate_frame({query_col: labels, **columns})
