@@ -431,11 +431,12 @@ def sparse_vs_dense(threads: int, seeds: int, density: float = 0.005) -> pd.Data
                 EASE(l2=25.0, density=density, num_threads=threads),
             ),
         ],
-        ("anonymous",),
+        ("anonymous", "user"),
     )
     out = pd.concat([table, retail], ignore_index=True)
+    call = out["call"].fillna("") if "call" in out else pd.Series("", index=out.index)
     for metric in ("NDCG@10", "HR@10"):
-        base = out.groupby("data")[metric].transform("first")
+        base = out.groupby([out["data"], call])[metric].transform("first")
         out[f"{metric} / dense"] = out[metric] / base
     return out
 

@@ -24,8 +24,7 @@ How each model scores a basket ``B``
   with a neighbour table (``neighbours_``) is scored this way: a sparse
   :class:`~recsys.models.ease.EASE` (``density=...``) exposes its ``B`` as
   one (:mod:`recsys.models.weight_neighbours`), so a basket reads only its
-  items' rows of ``B`` — the mean of EASE's sum ``x B``, in the same order —
-  and a known customer's history is blended in as below.
+  items' rows of ``B``: EASE's sum ``x B``, with the repeat term below.
 * :class:`~recsys.ALS`, :class:`~recsys.models.ease.EASE` (and any other
   model): the basket's scores through the public scoring hook
   (``score_history_rows``; ALS folds the basket in as a new user), every item
@@ -64,9 +63,11 @@ On Online Retail this lifts ``recommend_cross_sell(EASE().fit(...), basket,
 user=...)`` from HR@10 0.198 to 0.347 and ``ALS()`` from 0.128 to 0.268
 (``python -m benchmarks ease --part online-retail``).
 
-The repeat term belongs to the models scored densely (every item): a sparse
-EASE, served through its neighbour table, blends the customer's history in
-as an item-item model does.
+A sparse EASE, served through its neighbour table, gets the same repeat term
+without scoring every item: the basket's top ``n + R`` neighbours (``R``
+repeat entries; only they can move ahead of a neighbour) and the customer's
+repeat items, each with its own basket score, are the candidates of a second
+constrained top-n — the list the dense formula gives.
 
 For the other models (and models without a repeat term), a known ``user``'s
 own history is blended in: ``(1 - user_weight) * basket + user_weight *
@@ -378,6 +379,159 @@ def _neighbour_path(
             sim_pos >= 0, FROM_BASKET, np.where(scores > 0, FROM_HISTORY, FROM_POPULARITY)
         )
         out.unit[pos] = _co_purchase_unit(scorer, table)
+
+
+def _summed_queries(
+    scorer: Recommender, batch: _Batch, user_rows: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Query CSR (indptr, rows, weights, explain): each basket's items, summed.
+
+    A model with a repeat term scores a basket as the sum of its items' rows
+    (EASE's ``X B``); a known customer with an empty basket is scored by their
+    own history instead (personal picks), as on the dense path.
+    """
+    b_len = np.diff(batch.indptr)
+    personal = (b_len == 0) & (user_rows >= 0)
+    if not personal.any():
+        weights = np.ones(batch.rows.size, dtype=np.float32)
+        return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
+    ui = scorer.user_items_
+    h_ip, h_ix = select_csr_rows(ui.indptr, ui.indices, np.where(personal, user_rows, -1))
+    h_len = np.diff(h_ip)
+    n_q = batch.size
+    q_of = np.concatenate([np.repeat(np.arange(n_q), b_len), np.repeat(np.arange(n_q), h_len)])
+    rows = np.concatenate([batch.rows, h_ix])
+    explain = np.concatenate(
+        [np.ones(batch.rows.size, dtype=bool), np.zeros(h_ix.size, dtype=bool)]
+    )
+    order = np.argsort(q_of, kind="stable")
+    indptr = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(b_len + h_len, out=indptr[1:])
+    return indptr, rows[order], np.ones(rows.size, dtype=np.float32), explain[order]
+
+
+def _entry_lookup(
+    keys: np.ndarray, values: np.ndarray, wanted: np.ndarray, missing: int
+) -> np.ndarray:
+    """Return ``values`` at each of ``wanted`` among ``keys`` (unique), ``missing`` elsewhere."""
+    if keys.size == 0:
+        return np.full(wanted.shape, missing, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    at = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+    return np.where(keys[at] == wanted, values[at], missing).astype(np.int64)
+
+
+def _neighbour_repeat_path(
+    scorer: Recommender,
+    base: Recommender,
+    batch: _Batch,
+    n: int,
+    make_constraints: Callable,
+    repeats: RepeatPurchases,
+    repeat_scale: float,
+    explain: bool,
+    num_threads: int,
+    out: _Result,
+    pos: np.ndarray,
+) -> None:
+    """Cross-sell with a neighbour table and a repeat term (a sparse EASE served by its ``B``).
+
+    Exact top-n of the basket score combined with the customer's repeat
+    probabilities (:func:`recsys.models.repeats.combine`), as the dense path
+    computes it, without scoring every item: the basket's top ``n + R``
+    neighbours (``R``: the query's repeat entries; only they can outrank a
+    neighbour) and the repeat items with their own basket scores are the
+    candidates of one more constrained top-n, which also fills to ``n``.
+    """
+    table = scorer.neighbours_  # type: ignore[attr-defined]
+    n_items = len(base.item_ids_)
+    user_rows = _scorer_user_rows(scorer, base, batch)
+    r_q, r_item, r_p, r_h = repeats.entries(user_rows, repeat_scale)
+    per_query = np.bincount(r_q, minlength=batch.size)
+    q_ip, q_rows, q_w, q_ex = _summed_queries(scorer, batch, user_rows)
+    wide = n + (int(per_query.max()) if per_query.size else 0)
+    ids1, scores1, sim1 = constrained_topn_neighbours(
+        q_ip,
+        q_rows,
+        q_w,
+        table.indptr,
+        table.indices,
+        table.scores,
+        wide,
+        make_constraints(),  # no fill: only items the basket's rows reach
+        query_explain=q_ex,
+        num_threads=num_threads,
+    )
+    assert sim1 is not None
+    # the repeat items' own basket scores (the public scoring hook), chunk by chunk
+    basket_score = np.zeros(r_q.size, dtype=np.float32)
+    if r_q.size:
+        starts = np.searchsorted(r_q, np.arange(0, batch.size, 256))
+        ends = np.append(starts[1:], r_q.size)
+        for a, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            if lo == hi:
+                continue
+            qs = np.arange(a * 256, min((a + 1) * 256, batch.size))
+            union, col = np.unique(r_item[lo:hi], return_inverse=True)
+            entries = sp.csr_matrix(
+                (
+                    q_w[q_ip[qs[0]] : q_ip[qs[-1] + 1]],
+                    q_rows[q_ip[qs[0]] : q_ip[qs[-1] + 1]],
+                    q_ip[qs[0] : qs[-1] + 2] - q_ip[qs[0]],
+                ),
+                shape=(qs.size, n_items),
+            )
+            block = scorer.score_history_rows(entries, union)
+            basket_score[lo:hi] = block[r_q[lo:hi] - qs[0], col]
+    combined = combine(basket_score, r_p, repeats.scale).astype(np.float32)
+    # candidates: the neighbours found, then the repeat items (an item listed twice counts once,
+    # at its best score: its combined one, never below its basket score)
+    taken = ids1 >= 0
+    c_q = np.concatenate([np.nonzero(taken)[0], r_q]).astype(np.int64)
+    c_item = np.concatenate([ids1[taken], r_item]).astype(np.int32)
+    c_score = np.concatenate([scores1[taken], combined]).astype(np.float32)
+    order = np.argsort(c_q, kind="stable")
+    c_ip = np.zeros(batch.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(c_q, minlength=batch.size), out=c_ip[1:])
+    ids, scores, _ = constrained_topn_candidates(
+        c_ip,
+        c_item[order],
+        c_score[order],
+        n,
+        n_items,
+        make_constraints(fill=(scorer.popular_item_rows(), None, np.zeros(batch.size, np.int32))),
+        num_threads=num_threads,
+    )
+    out.ids[pos], out.scores[pos] = ids, scores
+    if not explain:
+        return
+    # where each result came from: its neighbour entry (the evidence), its repeat entry
+    wanted = np.arange(batch.size, dtype=np.int64)[:, None] * n_items + ids
+    sim_pos = _entry_lookup(
+        np.nonzero(taken)[0].astype(np.int64) * n_items + ids1[taken], sim1[taken], wanted, -1
+    )
+    key = r_q.astype(np.int64) * n_items + r_item  # sorted (query, then item)
+    hit_at = _entry_lookup(key, np.arange(key.size), wanted, -1)
+    repeat = (ids >= 0) & (hit_at >= 0)
+    if repeat.any():
+        h = hit_at[repeat]
+        repeat[repeat] = r_p[h] >= np.maximum(basket_score[h], 0.0) * repeats.scale
+    because, together, lift = neighbour_evidence(table, sim_pos, ids)
+    kind = np.where(
+        sim_pos >= 0, FROM_BASKET, np.where(scores > 0, FROM_HISTORY, FROM_POPULARITY)
+    ).astype(np.int8)
+    kind[repeat] = FROM_REPEAT
+    known = repeats.known(user_rows)
+    orders = np.where(known >= 0, repeats.orders[np.maximum(known, 0)], 0)
+    rq, rs = np.nonzero(repeat)
+    out.repeat_count[pos[rq], rs] = r_h[hit_at[rq, rs]]
+    out.order_count[pos[rq], rs] = orders[rq]
+    out.because[pos] = np.where(repeat, -1, because)
+    out.together[pos] = np.where(repeat, 0, together)
+    out.lift[pos] = np.where(repeat, np.nan, lift)
+    out.kind[pos] = kind
+    out.unit[pos] = _co_purchase_unit(scorer, table)
 
 
 def _scorer_user_rows(scorer: Recommender, base: Recommender, batch: _Batch) -> np.ndarray:
@@ -728,7 +882,8 @@ def _repeat_purchases(scorer: Recommender) -> RepeatPurchases | None:
     """Return the repeat term of a model that cross-sell scores through its scoring hook.
 
     A model's ``repeat_purchases_`` (:mod:`recsys.models.repeats`; EASE and
-    ALS learn it from baskets), for the models of the dense path;
+    ALS learn it from baskets), for the models of the dense path and a
+    sparse EASE on the neighbour path;
     ``None`` for the others (the basket-probability ItemItem has its own
     repeat probability) and for models without one.
 
@@ -738,7 +893,7 @@ def _repeat_purchases(scorer: Recommender) -> RepeatPurchases | None:
     >>> _repeat_purchases(recsys.Popularity()) is None
     True
     """
-    if model_kind(scorer) != "dense":
+    if model_kind(scorer) not in ("dense", "neighbours"):
         return None
     found = getattr(scorer, "repeat_purchases_", None)
     return found if isinstance(found, RepeatPurchases) else None
@@ -942,11 +1097,28 @@ def _cross_sell(
             else:
                 order = scorer.popular_item_rows()
             fill_rows = np.zeros(sub.size, dtype=np.int32)
-            constraints = make_constraints(fill=(order, None, fill_rows))
-            item_item = cast(ItemItem, scorer)  # model_kind found its neighbour table
-            _neighbour_path(
-                item_item, base, sub, n, constraints, blend, explain, num_threads, out, pos
-            )
+            repeats = _repeat_purchases(scorer)
+            repeat_scale = 1.0 if user_weight is None else user_weight
+            if repeats is not None and repeat_scale > 0:
+                _neighbour_repeat_path(
+                    scorer,
+                    base,
+                    sub,
+                    n,
+                    make_constraints,
+                    repeats,
+                    repeat_scale,
+                    explain,
+                    num_threads,
+                    out,
+                    pos,
+                )
+            else:
+                constraints = make_constraints(fill=(order, None, fill_rows))
+                item_item = cast(ItemItem, scorer)  # model_kind found its neighbour table
+                _neighbour_path(
+                    item_item, base, sub, n, constraints, blend, explain, num_threads, out, pos
+                )
             if isinstance(model, SegmentedModel) and scorer is not model.default:
                 out.segment_label[pos] = sub_segments
         elif kind == "popularity":

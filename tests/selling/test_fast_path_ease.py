@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import recsys.models.weight_neighbours as wn
 from recsys import Interactions
 from recsys.models.ease import EASE
+from recsys.models.repeats import combine
 from recsys.selling import recommend_cross_sell, recommend_cross_sell_batch
 from recsys.selling._common import model_kind
 from tests.selling.test_fast_path import interactions, make_orders, same_frame
@@ -80,14 +81,71 @@ def test_a_sparse_ease_is_served_by_its_neighbour_table(data, sparse) -> None:
     basket=st.lists(st.integers(0, 23), min_size=1, max_size=4, unique=True), n=st.integers(1, 8)
 )
 def test_anonymous_cross_sell_ranks_as_the_model(sparse, basket, n) -> None:
-    """Without a customer, the list is the model's own for the basket (EASE sums, cross-sell
-    averages over the basket: the same order, scores divided by the basket's size)."""
+    """Without a customer, the list is the model's own for the basket: the sum of its rows."""
     items = [f"i{i:02d}" for i in basket]
     recs = recommend_cross_sell(sparse, items, n=n)
     cart = pd.DataFrame({"cart": ["c"] * len(items), "item": items})
     direct = sparse.recommend_for_history(cart, n=n, query_col="cart")
     assert recs["item"].tolist() == direct["item"].tolist()
-    np.testing.assert_allclose(recs["score"] * len(items), direct["score"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(recs["score"], direct["score"], rtol=1e-5, atol=1e-6)
+
+
+def reference_with_repeats(model: EASE, basket: list[int], user: int, n: int) -> list[float]:
+    """Top-n scores by hand: the basket's summed rows of B for the items they reach, each owned
+    item's repeat probability combined with it (noisy-or), owned durables and the basket out,
+    then the best sellers as the fill (score 0)."""
+    B = model.weights_.toarray().astype(np.float64)
+    rp = model.repeat_purchases_
+    rows = np.asarray(basket, dtype=np.int64)
+    score = B[rows].sum(axis=0) if rows.size else np.zeros(B.shape[0])
+    candidate = (B[rows] != 0).any(axis=0) if rows.size else np.zeros(B.shape[0], bool)
+    _, items, p, _ = rp.entries(np.array([user]))
+    score[items] = combine(score[items], p, rp.scale)
+    candidate[items] = True
+    owned = model.user_items_[user].indices
+    out = np.zeros(B.shape[0], bool)
+    out[rows] = True
+    out[owned[rp.durable[owned]]] = True
+    chosen = sorted(np.flatnonzero(candidate & ~out), key=lambda j: (-score[j], j))[:n]
+    top = [float(score[j]) for j in chosen]
+    fill = [j for j in model.popular_item_rows() if not out[j] and j not in chosen]
+    return top + [0.0] * min(n - len(top), len(fill))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    basket=st.lists(st.integers(0, 23), min_size=0, max_size=4, unique=True),
+    user=st.integers(0, 29),
+    n=st.integers(1, 12),
+)
+def test_a_customer_gets_the_exact_repeat_term_on_the_neighbour_path(
+    sparse, basket, user, n
+) -> None:
+    """The neighbour path with the customer's repeat probabilities ranks as the dense formula
+    (every item scored) would: the top n + R neighbours and the repeat items are enough."""
+    rows = sparse.item_ids_.to_rows([f"i{i:02d}" for i in basket]).tolist()
+    u = f"u{user}"
+    if not basket:
+        return  # an empty basket scores the customer's own history: covered elsewhere
+    recs = recommend_cross_sell(sparse, [f"i{i:02d}" for i in basket], n=n, user=u)
+    want = reference_with_repeats(sparse, rows, int(sparse.user_ids_.to_rows([u])[0]), n)
+    np.testing.assert_allclose(recs["score"].to_numpy(), want, rtol=1e-4, atol=1e-5)
+    B = sparse.weights_.toarray()
+    got_rows = sparse.item_ids_.to_rows(recs["item"].tolist())
+    for row, reason, score in zip(got_rows, recs["reason"], recs["score"], strict=True):
+        if score > 0 and "you bought" not in str(reason).lower():
+            assert (B[rows, row] != 0).any()  # explained by the basket: it reaches the item
+
+
+def test_repeat_rows_say_so_and_owned_items_may_return(sparse) -> None:
+    rp = sparse.repeat_purchases_
+    user = int(np.argmax(rp.orders))
+    u = sparse.user_ids_.to_external([user])[0]
+    recs = recommend_cross_sell(sparse, ["i00"], n=20, user=u)
+    owned = set(sparse.item_ids_.to_external(sparse.user_items_[user].indices).tolist())
+    back = recs[recs["item"].isin(owned)]
+    assert len(back) > 0
+    assert back["reason"].str.contains("bought it in").any()
 
 
 def test_explanations_count_customers(data, sparse) -> None:
