@@ -118,6 +118,7 @@ import scipy.sparse as sp
 from recsys._utils.sparse import row_positions, select_csr_rows
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.constraints import Constraints
+from recsys.core.neighbour_scores import neighbour_item_scores
 from recsys.core.topn_candidates import constrained_topn_candidates
 from recsys.core.topn_dense import constrained_topn_dense
 from recsys.core.topn_neighbours import constrained_topn_neighbours
@@ -464,7 +465,7 @@ def _neighbour_repeat_path(
         num_threads=num_threads,
     )
     assert sim1 is not None
-    # the repeat items' own basket scores (the public scoring hook), chunk by chunk
+    # the repeat items' own basket scores, read from the same rows of B (chunks of queries)
     basket_score = np.zeros(r_q.size, dtype=np.float32)
     if r_q.size:
         starts = np.searchsorted(r_q, np.arange(0, batch.size, 256))
@@ -472,18 +473,18 @@ def _neighbour_repeat_path(
         for a, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
             if lo == hi:
                 continue
-            qs = np.arange(a * 256, min((a + 1) * 256, batch.size))
+            first, last = a * 256, min((a + 1) * 256, batch.size)
             union, col = np.unique(r_item[lo:hi], return_inverse=True)
-            entries = sp.csr_matrix(
-                (
-                    q_w[q_ip[qs[0]] : q_ip[qs[-1] + 1]],
-                    q_rows[q_ip[qs[0]] : q_ip[qs[-1] + 1]],
-                    q_ip[qs[0] : qs[-1] + 2] - q_ip[qs[0]],
-                ),
-                shape=(qs.size, n_items),
+            block = neighbour_item_scores(
+                q_ip[first : last + 1] - q_ip[first],
+                q_rows[q_ip[first] : q_ip[last]],
+                q_w[q_ip[first] : q_ip[last]],
+                table.indptr,
+                table.indices,
+                table.scores,
+                union,
             )
-            block = scorer.score_history_rows(entries, union)
-            basket_score[lo:hi] = block[r_q[lo:hi] - qs[0], col]
+            basket_score[lo:hi] = block[r_q[lo:hi] - first, col]
     combined = combine(basket_score, r_p, repeats.scale).astype(np.float32)
     # candidates: the neighbours found, then the repeat items (an item listed twice counts once,
     # at its best score: its combined one, never below its basket score)
