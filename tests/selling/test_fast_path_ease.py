@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import recsys.models.weight_neighbours as wn
@@ -91,17 +91,16 @@ def test_anonymous_cross_sell_ranks_as_the_model(sparse, basket, n) -> None:
 
 
 def reference_with_repeats(model: EASE, basket: list[int], user: int, n: int) -> list[float]:
-    """Top-n scores by hand: the basket's summed rows of B for the items they reach, each owned
-    item's repeat probability combined with it (noisy-or), owned durables and the basket out,
-    then the best sellers as the fill (score 0)."""
+    """Top-n scores by hand: the basket's summed rows of B, each owned item's repeat probability
+    combined with it (noisy-or); the items scoring > 0 are the candidates (the neighbour
+    kernels' rule), owned durables and the basket out, then the best sellers as the fill."""
     B = model.weights_.toarray().astype(np.float64)
     rp = model.repeat_purchases_
     rows = np.asarray(basket, dtype=np.int64)
     score = B[rows].sum(axis=0) if rows.size else np.zeros(B.shape[0])
-    candidate = (B[rows] != 0).any(axis=0) if rows.size else np.zeros(B.shape[0], bool)
     _, items, p, _ = rp.entries(np.array([user]))
     score[items] = combine(score[items], p, rp.scale)
-    candidate[items] = True
+    candidate = score > 0
     owned = model.user_items_[user].indices
     out = np.zeros(B.shape[0], bool)
     out[rows] = True
@@ -118,6 +117,7 @@ def reference_with_repeats(model: EASE, basket: list[int], user: int, n: int) ->
     user=st.integers(0, 29),
     n=st.integers(1, 12),
 )
+@example(basket=[7], user=0, n=11)  # an item the basket reaches with a negative weight
 def test_a_customer_gets_the_exact_repeat_term_on_the_neighbour_path(
     sparse, basket, user, n
 ) -> None:
