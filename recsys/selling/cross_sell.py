@@ -318,7 +318,6 @@ def _history_queries(
     base: Recommender, batch: _Batch, user_weight: float
 ) -> tuple[np.ndarray, ...]:
     """Query CSR (indptr, rows, weights, explain) of basket means blended with history means."""
-    n_q = batch.size
     b_len = np.diff(batch.indptr)
     if user_weight == 0 or (batch.user_rows < 0).all():
         weights = np.repeat((1.0 / np.maximum(b_len, 1)).astype(np.float32), b_len)
@@ -331,6 +330,22 @@ def _history_queries(
     if h_ix.size == 0:
         weights = np.repeat(basket_share, b_len).astype(np.float32)
         return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
+    return _join_entries(batch, h_ip, h_ix, basket_share, history_share)
+
+
+def _join_entries(
+    batch: _Batch,
+    h_ip: np.ndarray,
+    h_ix: np.ndarray,
+    basket_share: np.ndarray,
+    history_share: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Query CSR of each query's basket entries, then its history entries (not explained).
+
+    ``basket_share``/``history_share`` (one per query) weigh every entry of the part.
+    """
+    n_q = batch.size
+    b_len, h_len = np.diff(batch.indptr), np.diff(h_ip)
     q_of = np.concatenate([np.repeat(np.arange(n_q), b_len), np.repeat(np.arange(n_q), h_len)])
     rows = np.concatenate([batch.rows, h_ix])
     weights = np.concatenate(
@@ -398,17 +413,8 @@ def _summed_queries(
         return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
     ui = scorer.user_items_
     h_ip, h_ix = select_csr_rows(ui.indptr, ui.indices, np.where(personal, user_rows, -1))
-    h_len = np.diff(h_ip)
-    n_q = batch.size
-    q_of = np.concatenate([np.repeat(np.arange(n_q), b_len), np.repeat(np.arange(n_q), h_len)])
-    rows = np.concatenate([batch.rows, h_ix])
-    explain = np.concatenate(
-        [np.ones(batch.rows.size, dtype=bool), np.zeros(h_ix.size, dtype=bool)]
-    )
-    order = np.argsort(q_of, kind="stable")
-    indptr = np.zeros(n_q + 1, dtype=np.int64)
-    np.cumsum(b_len + h_len, out=indptr[1:])
-    return indptr, rows[order], np.ones(rows.size, dtype=np.float32), explain[order]
+    ones = np.ones(batch.size)
+    return _join_entries(batch, h_ip, h_ix, ones, ones)
 
 
 def _entry_lookup(

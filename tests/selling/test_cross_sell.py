@@ -419,6 +419,11 @@ def test_rules_always_hold(models, data, attributes, scenario) -> None:
     if user in data.user_ids and rules.exclude_owned:
         row = data.user_ids.to_rows([user])[0]
         banned |= set(data.item_ids.to_external(data.matrix[row].indices))
+    repeats = getattr(model, "repeat_purchases_", None)
+    if user in data.user_ids and not rules.exclude_owned and repeats is not None:
+        # owned items come back only through their repeat term, which durables never have
+        owned = data.matrix[data.user_ids.to_rows([user])[0]].indices
+        banned |= set(data.item_ids.to_external(owned[repeats.durable[owned]]))
     if "declines" in kw:
         d = kw["declines"]
         recent = (d["time"] > NOW - pd.Timedelta(days=kw["cooldown_days"])) & (d["time"] <= NOW)
