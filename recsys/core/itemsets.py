@@ -25,10 +25,19 @@ enter the top ``n``; until then the shortlist doubles.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 
-__all__ = ["MAX_ITEMSET_SIZE", "ItemsetScratch", "best_itemsets", "prior_hits"]
+__all__ = [
+    "MAX_ITEMSET_SIZE",
+    "CoPurchaseLists",
+    "ItemsetScratch",
+    "best_itemsets",
+    "co_purchase_lists",
+    "prior_hits",
+]
 
 #: Largest itemset (the anchor included) :func:`best_itemsets` ranks.
 MAX_ITEMSET_SIZE = 4
@@ -73,6 +82,14 @@ def _offer(sets, support, evidence, lift, filled, n, width, cand, sup, ev, lf): 
 
 
 @numba.njit(cache=True, nogil=True)
+def _grown(cells):  # pragma: no cover - compiled
+    """Return ``cells`` copied into an array twice as long."""
+    out = np.empty(2 * cells.shape[0], dtype=np.int64)
+    out[: cells.shape[0]] = cells
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def _best_sets_kernel(
     indptr,
     indices,
@@ -98,10 +115,18 @@ def _best_sets_kernel(
     local,
     touched,
     phat,
+    list_of,
+    list_indptr,
+    list_items,
+    list_counts,
+    list_min,
 ):  # pragma: no cover - compiled
     """Fill the best ``n`` sets of every anchor; return how many rows were filled (-1: bad CSR).
 
     ``seen`` and ``phat`` (zeros) and ``local`` (-1) are per-item scratch, restored on return.
+    ``list_of[anchor] >= 0`` points to the anchor's ready co-purchase list (items bought with
+    it in at least ``list_min`` orders, :func:`co_purchase_lists`), read instead of its orders
+    when ``min_support >= list_min``; ``list_of`` may be empty.
     """
     n_items = item_count.shape[0]
     nnz = indices.shape[0]
@@ -122,7 +147,6 @@ def _best_sets_kernel(
         if r1 - r0 < min_support:
             continue
         # 1. what the anchor's orders hold, and how often
-        n_touched = 0
         n_entries = 0
         for p in range(r0, r1):
             r = by_item_indices[p]
@@ -133,31 +157,72 @@ def _best_sets_kernel(
             if start < 0 or stop < start or stop > nnz:
                 return -1
             n_entries += stop - start
-            for q in range(start, stop):
-                item = indices[q]
+        listed = -1
+        if list_of.shape[0] > 0 and min_support >= list_min:
+            listed = list_of[anchor]
+        if listed >= 0:  # a best-seller's co-purchases, counted once per fit
+            c0 = list_indptr[listed]
+            c1 = list_indptr[listed + 1]
+            if c0 < 0 or c1 < c0 or c1 > list_items.shape[0]:
+                return -1
+            n_cand = 0
+            for k in range(c0, c1):
+                item = list_items[k]
                 if item < 0 or item >= n_items:
                     return -1
-                if seen[item] == 0:
-                    touched[n_touched] = item
-                    n_touched += 1
-                seen[item] += 1
-        # 2. the candidates: frequent enough, allowed, not the anchor
-        n_cand = 0
-        for k in range(n_touched):
-            item = touched[k]
-            if seen[item] >= min_support and not blocked[item] and item != anchor:
-                n_cand += 1
-        items = np.empty(n_cand, dtype=np.int64)
-        together = np.empty(n_cand, dtype=np.int64)
-        c = 0
-        for k in range(n_touched):
-            item = touched[k]
-            if seen[item] >= min_support and not blocked[item] and item != anchor:
-                items[c] = item
-                together[c] = seen[item]
-                c += 1
-        for k in range(n_touched):
-            seen[touched[k]] = 0
+                if list_counts[k] >= min_support and not blocked[item] and item != anchor:
+                    n_cand += 1
+            items = np.empty(n_cand, dtype=np.int64)
+            together = np.empty(n_cand, dtype=np.int64)
+            c = 0
+            for k in range(c0, c1):
+                item = list_items[k]
+                if list_counts[k] >= min_support and not blocked[item] and item != anchor:
+                    items[c] = item
+                    together[c] = list_counts[k]
+                    c += 1
+            entries = np.empty(0, dtype=np.int32)
+            ends = np.empty(0, dtype=np.int64)
+        else:
+            # (sets of 3 or more read the orders again: copied here into one contiguous
+            # block, they are not fetched from all over the matrix twice)
+            copy = size > 2
+            entries = np.empty(n_entries if copy else 0, dtype=np.int32)
+            ends = np.empty(r1 - r0 if copy else 0, dtype=np.int64)
+            n_touched = 0
+            e = 0
+            for p in range(r0, r1):
+                r = by_item_indices[p]
+                for q in range(indptr[r], indptr[r + 1]):
+                    item = indices[q]
+                    if item < 0 or item >= n_items:
+                        return -1
+                    if seen[item] == 0:
+                        touched[n_touched] = item
+                        n_touched += 1
+                    seen[item] += 1
+                    if copy:
+                        entries[e] = item
+                        e += 1
+                if copy:
+                    ends[p - r0] = e
+            # 2. the candidates: frequent enough, allowed, not the anchor
+            n_cand = 0
+            for k in range(n_touched):
+                item = touched[k]
+                if seen[item] >= min_support and not blocked[item] and item != anchor:
+                    n_cand += 1
+            items = np.empty(n_cand, dtype=np.int64)
+            together = np.empty(n_cand, dtype=np.int64)
+            c = 0
+            for k in range(n_touched):
+                item = touched[k]
+                if seen[item] >= min_support and not blocked[item] and item != anchor:
+                    items[c] = item
+                    together[c] = seen[item]
+                    c += 1
+            for k in range(n_touched):
+                seen[touched[k]] = 0
         if n_cand < width:
             continue
         # the pairwise P(j | anchor), shrunk towards j's share of orders with strength pair_prior
@@ -191,6 +256,8 @@ def _best_sets_kernel(
         filled = 0
         if size == 2:
             for k in range(n_cand):
+                if filled == n and together[k] + prior * share[k] < evidence[n - 1]:
+                    continue  # less evidence than the n-th set kept: cannot enter
                 cand[0] = items[k]
                 filled = _offer(
                     sets,
@@ -208,25 +275,43 @@ def _best_sets_kernel(
         else:
             # the anchor's orders, reduced to the shortlist's candidates and copied together:
             # every widening of the shortlist re-reads them from one contiguous block
-            for k in range(n_cand):
+            reach = min(cap, n_cand)  # the shortlist never widens past its first ``reach``
+            for k in range(reach):
                 local[items[k]] = k
             kept = np.empty(n_entries, dtype=np.int64)  # room for every entry; filled in one pass
             kept_indptr = np.empty(r1 - r0 + 1, dtype=np.int64)
             kept_indptr[0] = 0
             n_kept = 0
-            for p in range(r0, r1):
-                r = by_item_indices[p]
-                for q in range(indptr[r], indptr[r + 1]):
-                    x = local[indices[q]]
-                    if x >= 0:
-                        kept[n_kept] = x  # the candidate's place in the bound order
-                        n_kept += 1
-                kept_indptr[p - r0 + 1] = n_kept
-            for k in range(n_cand):
+            if listed >= 0:  # the orders were not copied: read them where they are
+                for p in range(r0, r1):
+                    r = by_item_indices[p]
+                    for q in range(indptr[r], indptr[r + 1]):
+                        x = local[indices[q]]
+                        if x >= 0:
+                            kept[n_kept] = x  # the candidate's place in the bound order
+                            n_kept += 1
+                    kept_indptr[p - r0 + 1] = n_kept
+            else:
+                e = 0
+                for o in range(r1 - r0):
+                    while e < ends[o]:
+                        x = local[entries[e]]
+                        e += 1
+                        if x >= 0:
+                            kept[n_kept] = x
+                            n_kept += 1
+                    kept_indptr[o + 1] = n_kept
+            for k in range(reach):
                 local[items[k]] = -1
             m = min(first_m, min(n_cand, cap))
             while True:
+                # the sets' counts, in a table of m**width cells of which only the sets some
+                # order holds are touched: those cells are listed (``cells``), read and the
+                # table is dropped; a best-seller's shortlist of 512 would otherwise cost a
+                # scan of 131k empty pairs per widening
                 counts = np.zeros(m**width, dtype=np.int64)
+                cells = np.empty(64, dtype=np.int64)
+                n_cells = 0
                 for o in range(r1 - r0):
                     length = 0
                     for q in range(kept_indptr[o], kept_indptr[o + 1]):
@@ -241,7 +326,13 @@ def _best_sets_kernel(
                             lo = x if x < y else y
                             hi = x + y - lo
                             if width == 2:
-                                counts[lo * m + hi] += 1
+                                cell = lo * m + hi
+                                if counts[cell] == 0:
+                                    if n_cells == cells.shape[0]:
+                                        cells = _grown(cells)
+                                    cells[n_cells] = cell
+                                    n_cells += 1
+                                counts[cell] += 1
                             else:
                                 for d in range(b + 1, length):
                                     z = members[d]  # the three places in increasing order
@@ -251,49 +342,41 @@ def _best_sets_kernel(
                                         first, mid, last = lo, z, hi
                                     else:
                                         first, mid, last = lo, hi, z
-                                    counts[(first * m + mid) * m + last] += 1
+                                    cell = (first * m + mid) * m + last
+                                    if counts[cell] == 0:
+                                        if n_cells == cells.shape[0]:
+                                            cells = _grown(cells)
+                                        cells[n_cells] = cell
+                                        n_cells += 1
+                                    counts[cell] += 1
+                # the best n of the sets counted: the buffer keeps the n best under a strict
+                # order (evidence, lift, items), so the order the sets are offered in is free
                 filled = 0
-                for a in range(m):
-                    for b in range(a + 1, m):
-                        if width == 2:
-                            s = counts[a * m + b]
-                            if s >= min_support:
-                                x, y = items[a], items[b]
-                                cand[0] = min(x, y)
-                                cand[1] = max(x, y)
-                                # products in item order: ties must not depend on rounding
-                                ev = s + prior * (phat[cand[0]] * phat[cand[1]])
-                                lf = s / (item_count[cand[0]] * item_count[cand[1]])
-                                filled = _offer(
-                                    sets, support, evidence, lift, filled, n, width, cand, s, ev, lf
-                                )
-                        else:
-                            for d in range(b + 1, m):
-                                s = counts[(a * m + b) * m + d]
-                                if s >= min_support:
-                                    x, y, z = items[a], items[b], items[d]
-                                    cand[0] = min(x, min(y, z))
-                                    cand[2] = max(x, max(y, z))
-                                    cand[1] = x + y + z - cand[0] - cand[2]
-                                    ev = s + prior * (phat[cand[0]] * phat[cand[1]] * phat[cand[2]])
-                                    lf = s / (
-                                        item_count[cand[0]]
-                                        * item_count[cand[1]]
-                                        * item_count[cand[2]]
-                                    )
-                                    filled = _offer(
-                                        sets,
-                                        support,
-                                        evidence,
-                                        lift,
-                                        filled,
-                                        n,
-                                        width,
-                                        cand,
-                                        s,
-                                        ev,
-                                        lf,
-                                    )
+                for k in range(n_cells):
+                    cell = cells[k]
+                    s = counts[cell]
+                    if s < min_support:
+                        continue
+                    if width == 2:
+                        x, y = items[cell // m], items[cell % m]
+                        cand[0] = min(x, y)
+                        cand[1] = max(x, y)
+                        # products in item order: ties must not depend on rounding
+                        ev = s + prior * (phat[cand[0]] * phat[cand[1]])
+                        lf = s / (item_count[cand[0]] * item_count[cand[1]])
+                    else:
+                        x = items[cell // (m * m)]
+                        y = items[(cell // m) % m]
+                        z = items[cell % m]
+                        cand[0] = min(x, min(y, z))
+                        cand[2] = max(x, max(y, z))
+                        cand[1] = x + y + z - cand[0] - cand[2]
+                        ev = s + prior * (phat[cand[0]] * phat[cand[1]] * phat[cand[2]])
+                        lf = s / (item_count[cand[0]] * item_count[cand[1]] * item_count[cand[2]])
+                    if filled < n or ev >= evidence[n - 1]:
+                        filled = _offer(
+                            sets, support, evidence, lift, filled, n, width, cand, s, ev, lf
+                        )
                 outside = bound[m] if m < n_cand else 0.0
                 if m == n_cand or (filled == n and evidence[n - 1] > outside):
                     break
@@ -312,6 +395,159 @@ def _best_sets_kernel(
             out_anchor[filled_total] = anchor
             filled_total += 1
     return filled_total
+
+
+@dataclass(frozen=True, eq=False)
+class CoPurchaseLists:
+    """How often each item is bought with some anchors, counted once (:func:`co_purchase_lists`).
+
+    Attributes
+    ----------
+    list_of : numpy.ndarray of int64, shape (n_items,)
+        The anchor's list number, -1 for an item without a list (empty: no lists at all).
+    indptr : numpy.ndarray of int64
+        List ``k`` is ``items[indptr[k]:indptr[k + 1]]`` (in increasing item order).
+    items : numpy.ndarray of int32
+    counts : numpy.ndarray of int64
+        The orders holding both the anchor and the item (at least ``min_count``).
+    min_count : int
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> orders = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [1, 0, 1]], dtype=np.float32))
+    >>> by_item = orders.tocsc()
+    >>> lists = co_purchase_lists(orders.indptr, orders.indices, by_item.indptr,
+    ...                           by_item.indices, np.array([0]), min_count=2)
+    >>> lists.list_of.tolist(), lists.items.tolist(), lists.counts.tolist()
+    ([0, -1, -1], [1, 2], [2, 2])
+    """
+
+    list_of: np.ndarray
+    indptr: np.ndarray
+    items: np.ndarray
+    counts: np.ndarray
+    min_count: int
+
+
+_NO_LISTS = CoPurchaseLists(
+    np.empty(0, dtype=np.int64),
+    np.zeros(1, dtype=np.int64),
+    np.empty(0, dtype=np.int32),
+    np.empty(0, dtype=np.int64),
+    0,
+)
+
+
+@numba.njit(cache=True, nogil=True)
+def _co_purchase_kernel(
+    indptr, indices, by_item_indptr, by_item_indices, anchors, min_count, seen, touched
+):  # pragma: no cover - compiled
+    """Return (list indptr, items, counts) of the anchors' co-purchases (empty items: bad CSR)."""
+    n_items = seen.shape[0]
+    nnz = indices.shape[0]
+    n_orders = indptr.shape[0] - 1
+    out_indptr = np.zeros(anchors.shape[0] + 1, dtype=np.int64)
+    items = np.empty(1024, dtype=np.int32)
+    counts = np.empty(1024, dtype=np.int64)
+    filled = 0
+    bad = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64))
+    for a in range(anchors.shape[0]):
+        anchor = anchors[a]
+        n_touched = 0
+        for p in range(by_item_indptr[anchor], by_item_indptr[anchor + 1]):
+            r = by_item_indices[p]
+            if r < 0 or r >= n_orders or indptr[r] < 0 or indptr[r + 1] > nnz:
+                return bad
+            for q in range(indptr[r], indptr[r + 1]):
+                item = indices[q]
+                if item < 0 or item >= n_items:
+                    return bad
+                if seen[item] == 0:
+                    touched[n_touched] = item
+                    n_touched += 1
+                seen[item] += 1
+        chosen = np.sort(touched[:n_touched])
+        for k in range(n_touched):
+            item = chosen[k]
+            if seen[item] >= min_count and item != anchor:
+                if filled == items.shape[0]:
+                    grown_items = np.empty(2 * filled, dtype=np.int32)
+                    grown_items[:filled] = items
+                    items = grown_items
+                    grown_counts = np.empty(2 * filled, dtype=np.int64)
+                    grown_counts[:filled] = counts
+                    counts = grown_counts
+                items[filled] = item
+                counts[filled] = seen[item]
+                filled += 1
+            seen[item] = 0
+        out_indptr[a + 1] = filled
+    return out_indptr, items[:filled].copy(), counts[:filled].copy()
+
+
+def co_purchase_lists(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    by_item_indptr: np.ndarray,
+    by_item_indices: np.ndarray,
+    anchors: np.ndarray,
+    *,
+    min_count: int = 2,
+) -> CoPurchaseLists:
+    """Count, once, the items bought with each of ``anchors`` (for :func:`best_itemsets`).
+
+    A best-seller held by thousands of orders costs :func:`best_itemsets`
+    a read of every one of them on every call (about 1 ms for 5,000 orders:
+    they lie all over the matrix); a service counts them once per fit.
+
+    Parameters
+    ----------
+    indptr, indices, by_item_indptr, by_item_indices : numpy.ndarray
+        The orders × items matrix by row and by column, as for :func:`best_itemsets`.
+    anchors : numpy.ndarray of int
+        The items to list (distinct).
+    min_count : int
+        Keep the items bought with the anchor in at least this many orders (>= 1).
+
+    Returns
+    -------
+    CoPurchaseLists
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> orders = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1]], dtype=np.float32))
+    >>> by_item = orders.tocsc()
+    >>> co_purchase_lists(orders.indptr, orders.indices, by_item.indptr, by_item.indices,
+    ...                   np.array([1]), min_count=1).counts.tolist()
+    [2, 1]
+    """
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)):
+        raise TypeError(f"min_count must be an int, got {type(min_count).__name__}")
+    if min_count < 1:
+        raise ValueError(f"min_count must be >= 1, got {min_count}")
+    n_items = len(by_item_indptr) - 1
+    anchors = np.ascontiguousarray(anchors, dtype=np.int64)
+    if anchors.size and (anchors.min() < 0 or anchors.max() >= n_items):
+        raise ValueError(f"anchors must lie in 0..{n_items - 1}")
+    if np.unique(anchors).size != anchors.size:
+        raise ValueError("anchors must be distinct")
+    list_indptr, items, counts = _co_purchase_kernel(
+        np.ascontiguousarray(indptr, dtype=np.int64),
+        np.ascontiguousarray(indices, dtype=np.int32),
+        np.ascontiguousarray(by_item_indptr, dtype=np.int64),
+        np.ascontiguousarray(by_item_indices, dtype=np.int64),
+        anchors,
+        int(min_count),
+        np.zeros(n_items, dtype=np.int64),
+        np.empty(n_items, dtype=np.int64),
+    )
+    if list_indptr.size == 0:
+        raise ValueError(_NOT_CANONICAL)
+    list_of = np.full(n_items, -1, dtype=np.int64)
+    list_of[anchors] = np.arange(anchors.size)
+    return CoPurchaseLists(list_of, list_indptr, items, counts, int(min_count))
 
 
 class ItemsetScratch:
@@ -373,6 +609,7 @@ def best_itemsets(
     first_shortlist: int = 32,
     max_shortlist: int = 512,
     scratch: ItemsetScratch | None = None,
+    co_purchases: CoPurchaseLists | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Return the best ``n`` sets bought with each anchor, searched as the module docstring says.
 
@@ -407,6 +644,13 @@ def best_itemsets(
         The shortlist's first and largest size.
     scratch : ItemsetScratch, optional
         Work arrays for this catalog (allocated per call when omitted).
+    co_purchases : CoPurchaseLists, optional
+        The best-sellers' co-purchase counts of these orders
+        (:func:`co_purchase_lists`): an anchor listed there is not counted
+        from its orders again when ``min_support`` is at least the lists'
+        ``min_count`` (the answer is the same; a best-seller's thousands of
+        orders are read only for sets of 3 or more, and only for the
+        shortlist).
 
     Returns
     -------
@@ -449,6 +693,12 @@ def best_itemsets(
     elif scratch.n_items != n_items:
         raise ValueError(f"scratch is for {scratch.n_items} items, the catalog has {n_items}")
     n_orders = len(indptr) - 1
+    if co_purchases is None:
+        co_purchases = _NO_LISTS
+    elif co_purchases.list_of.shape != (n_items,):
+        raise ValueError(
+            f"co_purchases are for {co_purchases.list_of.size} items, the catalog has {n_items}"
+        )
     width = size - 1
     cap = max(max_shortlist if size == 3 else min(max_shortlist, 96), width)
     total = anchors.size * n
@@ -484,6 +734,11 @@ def best_itemsets(
             scratch.local,
             scratch.touched,
             scratch.phat,
+            co_purchases.list_of,
+            co_purchases.indptr,
+            co_purchases.items,
+            co_purchases.counts,
+            int(co_purchases.min_count),
         )
         if filled < 0:
             scratch.reset()

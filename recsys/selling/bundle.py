@@ -70,7 +70,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.core.itemsets import MAX_ITEMSET_SIZE, ItemsetScratch, best_itemsets, prior_hits
+from recsys.core.itemsets import (
+    MAX_ITEMSET_SIZE,
+    CoPurchaseLists,
+    ItemsetScratch,
+    best_itemsets,
+    co_purchase_lists,
+    prior_hits,
+)
 from recsys.data.validation import require_columns, require_dataframe
 from recsys.models.base import Recommender, check_n
 from recsys.selling._common import (
@@ -116,6 +123,12 @@ BUNDLE_COLUMNS = [
 #: The most items bought with the anchor that the exact search considers (sets of 3; 96 for 4).
 MAX_SHORTLIST = 512
 _FIRST_SHORTLIST = 32
+#: An item whose orders hold at least this many items (a best-seller's thousands of orders)
+#: has its co-purchase counts kept per fit, not counted from its orders on every call.
+CO_PURCHASE_LIST_ENTRIES = 4_096
+#: ... for the items bought with it in at least this many orders (``min_support`` below it
+#: counts from the orders).
+_CO_PURCHASE_MIN_COUNT = 2
 #: The set-prior strengths ``m`` that :func:`bundle_prior` tries.
 PRIOR_GRID = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0, 100_000.0)
 _HOLD_OUT = 6  # one order in six is held out to choose m
@@ -240,6 +253,35 @@ class _Orders:
         self.prior: BundlePrior | None = None
         self.lock = threading.Lock()
         self._local = threading.local()
+        self._co_purchases: CoPurchaseLists | None = None
+        self._co_purchases_lock = threading.Lock()
+
+    def co_purchases(self) -> CoPurchaseLists:
+        """Return the best-sellers' co-purchase counts (built on first use, once per fit).
+
+        A bulky item's orders are then read once per fit, not on every call (see
+        :data:`CO_PURCHASE_LIST_ENTRIES`).
+        """
+        lists = self._co_purchases
+        if lists is None:
+            with self._co_purchases_lock:
+                if self._co_purchases is None:
+                    lengths = np.diff(self.indptr)
+                    entries = np.bincount(
+                        self.indices,
+                        weights=np.repeat(lengths, lengths).astype(np.float64),
+                        minlength=self.n_items,
+                    )  # what reading each item's orders reads
+                    self._co_purchases = co_purchase_lists(
+                        self.indptr,
+                        self.indices,
+                        self.by_item_indptr,
+                        self.by_item_indices,
+                        np.flatnonzero(entries >= CO_PURCHASE_LIST_ENTRIES),
+                        min_count=_CO_PURCHASE_MIN_COUNT,
+                    )
+                lists = self._co_purchases
+        return lists
 
     def scratch(self) -> ItemsetScratch:
         """Return this thread's work arrays for :func:`best_itemsets`."""
@@ -274,6 +316,7 @@ class _Orders:
             first_shortlist=_FIRST_SHORTLIST,
             max_shortlist=MAX_SHORTLIST,
             scratch=self.scratch(),
+            co_purchases=self.co_purchases() if min_support >= _CO_PURCHASE_MIN_COUNT else None,
         )
 
 

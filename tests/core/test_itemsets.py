@@ -10,7 +10,12 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys.core.itemsets import ItemsetScratch, best_itemsets, prior_hits
+from recsys.core.itemsets import (
+    ItemsetScratch,
+    best_itemsets,
+    co_purchase_lists,
+    prior_hits,
+)
 
 
 def reference(
@@ -90,12 +95,25 @@ SCRATCH: dict[int, ItemsetScratch] = {}  # reused across examples, as a server r
 
 
 @settings(max_examples=250, deadline=None)
-@given(problems(), st.sampled_from([1, 2, 512]))
-def test_matches_brute_force(problem, max_shortlist) -> None:
+@given(problems(), st.sampled_from([1, 2, 512]), st.data())
+def test_matches_brute_force(problem, max_shortlist, data) -> None:
     dense, anchors, blocked, size, n, min_support, prior, pair_prior, first = problem
     orders = sp.csr_matrix(dense.astype(np.float32))
     by_item = orders.tocsc()
     by_item.sort_indices()
+    listed = data.draw(st.lists(st.integers(0, dense.shape[1] - 1), unique=True, max_size=4))
+    co_purchases = (  # some anchors' (and other items') co-purchases counted beforehand
+        co_purchase_lists(
+            orders.indptr,
+            orders.indices,
+            by_item.indptr,
+            by_item.indices,
+            np.array(listed, dtype=np.int64),
+            min_count=data.draw(st.integers(1, 3)),
+        )
+        if data.draw(st.booleans())
+        else None
+    )
     sets, support, evidence, lift, anchor = best_itemsets(
         orders.indptr,
         orders.indices,
@@ -112,6 +130,7 @@ def test_matches_brute_force(problem, max_shortlist) -> None:
         first_shortlist=first,
         max_shortlist=max_shortlist,
         scratch=SCRATCH.setdefault(dense.shape[1], ItemsetScratch(dense.shape[1])),
+        co_purchases=co_purchases,
     )
     cap = max_shortlist if size == 3 else min(max_shortlist, 96)
     expected = reference(dense, anchors, blocked, size, n, min_support, prior, pair_prior, cap)
@@ -308,4 +327,57 @@ def test_prior_hits_rejects_bad_arguments() -> None:
             np.array([0]),
             [np.array([0])],
             np.array([0.0]),
+        )
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(), st.integers(1, 4))
+def test_co_purchase_lists_match_the_matrix_product(problem, min_count) -> None:
+    dense = problem[0]
+    anchors = np.array(problem[1], dtype=np.int64)
+    orders = sp.csr_matrix(dense.astype(np.float32))
+    by_item = orders.tocsc()
+    lists = co_purchase_lists(
+        orders.indptr, orders.indices, by_item.indptr, by_item.indices, anchors, min_count=min_count
+    )
+    together = dense.astype(np.int64).T @ dense.astype(np.int64)  # orders holding both
+    assert lists.list_of[anchors].tolist() == list(range(anchors.size))
+    assert (lists.list_of >= 0).sum() == anchors.size
+    for k, a in enumerate(anchors.tolist()):
+        want = [j for j in range(dense.shape[1]) if j != a and together[a, j] >= min_count]
+        got = lists.items[lists.indptr[k] : lists.indptr[k + 1]].tolist()
+        assert got == want
+        assert lists.counts[lists.indptr[k] : lists.indptr[k + 1]].tolist() == [
+            together[a, j] for j in want
+        ]
+
+
+def test_co_purchase_lists_reject_bad_arguments() -> None:
+    orders = sp.csr_matrix(np.eye(3, dtype=np.float32))
+    by_item = orders.tocsc()
+    args = (orders.indptr, orders.indices, by_item.indptr, by_item.indices)
+    with pytest.raises(ValueError, match="min_count must be >= 1"):
+        co_purchase_lists(*args, np.array([0]), min_count=0)
+    with pytest.raises(ValueError, match="distinct"):
+        co_purchase_lists(*args, np.array([0, 0]))
+    with pytest.raises(ValueError, match="anchors must lie"):
+        co_purchase_lists(*args, np.array([3]))
+    bad = orders.indices.copy()
+    bad[0] = 7
+    with pytest.raises(ValueError, match="canonical"):
+        co_purchase_lists(orders.indptr, bad, by_item.indptr, by_item.indices, np.array([1, 0]))
+    lists = co_purchase_lists(*args, np.array([0]))
+    with pytest.raises(ValueError, match="co_purchases are for 3 items"):
+        best_itemsets(
+            *args[:2],
+            by_item.indptr[:3],
+            by_item.indices,
+            np.ones(2),
+            np.array([0]),
+            np.zeros(2, bool),
+            2,
+            1,
+            1,
+            0.0,
+            co_purchases=lists,
         )
