@@ -68,7 +68,7 @@ from recsys.selling.cross_sell import recommend_cross_sell
 from recsys.selling.repurchase import recommend_repurchase
 from recsys.selling.rules import Rules
 from recsys.selling.segments import SegmentedModel
-from recsys.selling.upgrade import recommend_upgrade
+from recsys.selling.upgrade import DEFAULT_AFFINITY_WEIGHT, _upgrade
 from recsys.types import ExternalId, ExternalIds
 
 __all__ = [
@@ -420,32 +420,39 @@ def _upgrades(
     known = _known_catalog(catalog.catalog, base_model(model))
     if known is None:
         return []
-    offers = []
-    for item in catalog.upgradable(known, basket):
-        got = recommend_upgrade(
-            model,
-            known,
-            item=item,
-            user=user,
-            segment=segment,
-            n=k,
-            max_price_ratio=policy.max_upgrade_price_ratio,
-            rules=rules,
-            return_frame=False,
+    items = catalog.upgradable(known, basket)
+    if not items:
+        return []
+    # every basket item with a higher tier above it, in one pass (as recommend_upgrade
+    # would answer each, with the same rules; see _upgrade)
+    columns, _ = _upgrade(
+        model,
+        known,
+        _objects(items),
+        _objects([user] * len(items)),
+        None if segment is None else _objects([segment] * len(items)),
+        min(k, max(1, len(known.items))),
+        max_price_ratio=policy.max_upgrade_price_ratio,
+        max_tier_jump=None,
+        segment_price_caps=None,
+        rules=rules,
+        explain=True,
+        affinity_weight=DEFAULT_AFFINITY_WEIGHT,
+        now=None,
+        num_threads=0,
+    )
+    offers = [
+        _Offer("upgrade", (item,), source, score, price_to, price_diff, reason)
+        for item, source, score, price_to, price_diff, reason in zip(
+            columns["item"].tolist(),
+            columns["from_item"].tolist(),
+            columns["score"].tolist(),
+            columns["price_to"].tolist(),
+            columns["price_diff"].tolist(),
+            list(columns["reason"]),
+            strict=True,
         )
-        assert got.reason is not None
-        for j in range(len(got)):
-            offers.append(
-                _Offer(
-                    "upgrade",
-                    (got.item[j],),
-                    got.from_item[j],
-                    float(got.score[j]),
-                    float(got.price_to[j]),
-                    float(got.price_diff[j]),
-                    str(got.reason[j]),
-                )
-            )
+    ]
     # across the basket's items: the best upgrades first (stable: each item's own order kept)
     offers.sort(key=lambda o: -o.score)
     return offers
@@ -711,13 +718,7 @@ def _slate_frame(columns: dict[str, Any]) -> pd.DataFrame:
     """
     if len(columns["rank"]) == 0 and list(columns) == OFFER_COLUMNS:  # no offer: a common answer
         return _empty_frame().copy()
-    columns = dict(columns)
-    items = columns["items"]
-    # tuples as a list: frame() stores them as objects without inferring (an empty list it
-    # would not know: an object Series then)
-    columns["items"] = items.tolist() if len(items) else pd.Series(items, dtype=object)
-    columns["from_item"] = pd.Series(columns["from_item"], dtype=object)
-    return frame(columns)
+    return frame(columns, objects=("items", "from_item"))  # object arrays, kept as they are
 
 
 def _objects(values: list[Any]) -> np.ndarray:

@@ -54,6 +54,7 @@ split: it is not part of the score.)
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -211,6 +212,17 @@ def _from_rows(
     base: Recommender, view: CatalogView, items: np.ndarray, user_rows: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """Return (query, from row) pairs: the item given, else the top tier owned in each family."""
+    if items.size == 1 and not pd.isna(items[0]):  # one item asked about (a shop-front call)
+        lookup, _ = item_lookup(base.item_ids_)
+        row = lookup.get(items[0], -1)
+        if row < 0:
+            base.item_ids_.to_rows(items)  # raises UnknownIdError naming it
+        if view.family[row] < 0:
+            raise UnknownIdError(
+                f"item(s) {[items[0]]} are not in any family of the catalog: no upgrades are "
+                "defined"
+            )
+        return np.zeros(1, dtype=np.int64), np.array([row], dtype=np.int64)
     has_item = ~pd.isna(items)
     q_parts, r_parts = [], []
     if has_item.any():
@@ -273,6 +285,11 @@ def _candidates(
     same items, lowest tier first); other catalogs are asked item by item,
     and their answers checked.
     """
+    if isinstance(catalog, TierCatalog) and src.size == 1:  # one item: one family's members
+        family = int(view.family[src[0]])
+        dst = view.members[view.members_indptr[family] : view.members_indptr[family + 1]]
+        dst = dst[view.tier[dst] > view.tier[src[0]]].astype(np.int64)
+        return _Candidates(np.repeat(q, dst.size), np.repeat(src, dst.size), dst)
     if isinstance(catalog, TierCatalog):
         members_ip, take = row_positions(view.members_indptr, view.family[src])
         lengths = np.diff(members_ip)
@@ -375,6 +392,51 @@ def _with_popularity_ties(affinity: np.ndarray, items: np.ndarray, base: Recomme
     key = np.full(affinity.size, -np.inf)
     key[finite] = level * float(place.size) + place[items[finite]]
     return key
+
+
+_FEW = 32  # one query with at most this many candidates is ranked in plain Python
+
+
+def _one_query_rank(affinity: np.ndarray, items: np.ndarray, base: Recommender) -> np.ndarray:
+    """Return ``_pct_rank(_with_popularity_ties(affinity, items, base), q)`` for one query.
+
+    The same numbers, computed in plain Python (a handful of candidates: NumPy's
+    ``unique`` and ``lexsort`` cost more than the work).  Candidates are
+    distinct items, so only non-finite affinities tie.
+
+    Examples
+    --------
+    >>> import recsys
+    >>> log = pd.DataFrame({"user": [1, 2, 3], "item": ["a", "b", "b"]})
+    >>> model = recsys.Popularity().fit(
+    ...     recsys.Interactions.from_pandas(log, user_col="user", item_col="item"))
+    >>> _one_query_rank(np.array([0.0, 0.0, -np.inf]), np.array([0, 1, 0]), model).tolist()
+    [0.6666666666666666, 1.0, 0.3333333333333333]
+    """
+    size = affinity.size
+    if size == 0:
+        return np.empty(0, dtype=np.float64)
+    place = popularity_places(base)
+    values = affinity.tolist()
+    places = place[items].tolist()
+    finite = sorted({v for v in values if math.isfinite(v)})
+    level = {v: k for k, v in enumerate(finite)}
+    n_places = float(place.size)
+    keys = [
+        level[v] * n_places + p if math.isfinite(v) else -math.inf
+        for v, p in zip(values, places, strict=True)
+    ]
+    ordered = sorted(keys)
+    out = np.empty(size, dtype=np.float64)
+    first: dict[float, int] = {}
+    last: dict[float, int] = {}
+    for k, key in enumerate(ordered, start=1):
+        first.setdefault(key, k)
+        last[key] = k
+    for j, key in enumerate(keys):  # the average rank of the ties, over the group's size
+        count = last[key] - first[key] + 1
+        out[j] = (last[key] - (count - 1) / 2.0) / size
+    return out
 
 
 def _pct_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -492,7 +554,10 @@ def _upgrade(
             affinity[mine] = _affinity(scorer, rows, cand, mine)
     else:
         affinity = _affinity(base, user_rows, cand, np.arange(cand.q.size))
-    score = _pct_rank(_with_popularity_ties(affinity, cand.dst, base), cand.q)
+    if n_q == 1 and cand.q.size <= _FEW:  # a shop-front call: a handful of candidates
+        score = _one_query_rank(affinity, cand.dst, base)
+    else:
+        score = _pct_rank(_with_popularity_ties(affinity, cand.dst, base), cand.q)
     if affinity_weight < 1.0:  # the value-for-money blend (features of every candidate)
         n_added = np.array(
             [
@@ -543,7 +608,7 @@ def _upgrade(
         "price_diff": price_to - price_from,
         "added_features": added_taken,
         "score": top[valid],
-        "rank": np.broadcast_to(np.arange(1, ids.shape[1] + 1, dtype=np.int64), ids.shape)[valid],
+        "rank": np.nonzero(valid)[1].astype(np.int64) + 1,  # row-major, as the other columns
     }
     if explain:
         columns["reason"] = upgrade_reasons(

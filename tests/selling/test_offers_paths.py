@@ -8,6 +8,8 @@ checked here against the slower way it replaces.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,13 +230,13 @@ def test_no_upgrade_look_up_for_the_top_tier(monkeypatch) -> None:
     asked = []
     import recsys.selling.offers as offers
 
-    real = offers.recommend_upgrade
+    real = offers._upgrade  # every upgradable basket item is asked about in one pass
 
-    def spy(*args, **kwargs):
-        asked.append(kwargs["item"])
-        return real(*args, **kwargs)
+    def spy(model, catalog, items, *args, **kwargs):
+        asked.extend(items.tolist())
+        return real(model, catalog, items, *args, **kwargs)
 
-    monkeypatch.setattr(offers, "recommend_upgrade", spy)
+    monkeypatch.setattr(offers, "_upgrade", spy)
     top = recommend_offers(model, basket="l", catalog=catalog, moment="browse")
     assert asked == [] and "upgrade" not in set(top["offer_type"])
     low = recommend_offers(model, basket="s", catalog=catalog, moment="browse")
@@ -272,3 +274,38 @@ def test_slate_frame_is_what_pandas_builds(cols) -> None:
     got = _slate_frame(cols)
     pd.testing.assert_frame_equal(got, expected)
     assert list(got.columns) == OFFER_COLUMNS
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(world=worlds(), data=st.data())
+def test_upgrades_of_a_basket_equal_one_recommend_upgrade_per_item(world, data) -> None:
+    """The slate asks about every upgradable basket item in one pass: the same offers, in the
+    same order, as one ``recommend_upgrade`` per item merged best first."""
+    from recsys.selling import recommend_upgrade
+    from recsys.selling.offers import DEFAULT_POLICY, _Catalog, _known_catalog, _upgrades
+
+    orders, model, catalog, _ = fitted(world)
+    user, basket, _ = data.draw(query(orders))
+    rules = declines(orders, data)
+    k = data.draw(st.integers(1, 4))
+    ratio = data.draw(st.sampled_from([None, 1.5]))
+    policy = dataclasses.replace(DEFAULT_POLICY, max_upgrade_price_ratio=ratio)
+    got = _upgrades(model, _Catalog(catalog, model), basket, user, None, rules, k, policy)
+    known = _known_catalog(catalog, model)
+    expected = []
+    for item in basket if known is not None else []:
+        if catalog.family_of([item])[0] is None:
+            continue
+        one = recommend_upgrade(
+            model, known, item=item, user=user, n=k, max_price_ratio=ratio, rules=rules,
+            return_frame=False,
+        )  # fmt: skip
+        expected += [
+            ((one.item[j],), one.from_item[j], float(one.score[j]), float(one.price_to[j]),
+             float(one.price_diff[j]), str(one.reason[j]))
+            for j in range(len(one))
+        ]  # fmt: skip
+    expected.sort(key=lambda o: -o[2])
+    assert [
+        (o.items, o.from_item, o.score, o.price, o.price_step, o.reason) for o in got
+    ] == expected
