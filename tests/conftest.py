@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import types
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,45 @@ pytest.register_assert_rewrite("tests.bad_input", "tests.models.contract")
 
 from recsys import ALS, Interactions, ItemItem, Popularity, TierCatalog  # noqa: E402
 from tests.models.contract import DATA_KWARGS, make_log  # noqa: E402
+
+
+def _commit_seed() -> int | None:
+    """Return a seed made from the checked-out commit (``None`` outside a git checkout)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return int(head[:8], 16) if head else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI (``CI`` set), Hypothesis draws from a seed fixed by the commit under test.
+
+    The same commit then draws the same examples, so a CI failure replays
+    locally (``CI=true python -m pytest``), while every commit still explores
+    new ones.  ``--hypothesis-seed`` on the command line wins; outside CI the
+    draws stay random.  (Runs before Hypothesis' own ``pytest_configure``, which
+    reads the option.)
+    """
+    if not os.environ.get("CI") or config.getoption("hypothesis_seed", None) is not None:
+        return
+    seed = _commit_seed()
+    if seed is not None:
+        config.option.hypothesis_seed = str(seed)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Name the Hypothesis seed a CI run draws from."""
+    seed = config.getoption("hypothesis_seed", None)
+    return f"hypothesis seed: {seed}" if seed is not None else None
 
 
 @pytest.fixture(scope="module")
