@@ -45,6 +45,27 @@ wins is the model, no refit):
    query; the smallest λ with the largest NDCG@10 wins, and its fit on all
    rows is the model.  Every λ tried is in ``validation_`` (``l2``,
    ``relative_l2``, ``ndcg@10``, ``hit_rate@10``).
+4. **What is validated: the score served.**  With rows = baskets and
+   customers whose repeat purchases the model learns (``repeat_purchases_``,
+   :mod:`recsys.models.repeats`), a known customer's cross-sell is not the
+   basket score alone but its noisy-or with their repeat probabilities
+   (:func:`recsys.models.repeats.combine`, at the scale ``c`` that puts the
+   basket score on the probability scale).  So each query of a customer with
+   baskets *before* the held-out ones (the repeat counts come from those
+   older baskets only, with the prior ``a`` that
+   :func:`~recsys.models.repeats.fit_repeat_purchases` chooses) is scored as
+   cross-sell serves it, at every ``c`` of
+   :data:`~recsys.models.repeats.SCALE_GRID` (their owned durables left
+   out); the other queries keep the basket score.  For each λ the ``c`` with
+   the best NDCG@10 (ties: the closest to 1) gives its metric, so λ and ``c``
+   are chosen together, on the same held-out baskets, by the quality of what
+   the model serves; the chosen ``c`` is the repeat term's ``scale``, and no
+   extra fit calibrates it.  ``validation_`` then also has ``scale`` and the
+   basket score's own ``basket_ndcg@10`` and ``basket_hit_rate@10`` (what
+   anonymous calls get); the repeat term's ``calibration`` lists every ``c``
+   at the chosen λ.  With fewer than 20 such queries, without customers, or
+   with rows = users, the basket score alone is validated (and ``c`` is
+   chosen afterwards by :func:`~recsys.models.repeats.calibrate_scale`).
 
 Without any query (no row with two items), λ = 2 × the mean diagonal.
 
@@ -63,9 +84,10 @@ dense ``B`` cannot hold (100k items: 40 GB).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -79,11 +101,16 @@ from recsys.core.topn_dense import constrained_topn_dense
 from recsys.data.interactions import Interactions
 from recsys.io import codec
 from recsys.models.base import Arrays, Recommender
+from recsys.models.basket_probability import MIN_VALIDATION_BASKETS
 from recsys.models.repeats import (
+    SCALE_GRID,
     RepeatPurchases,
+    combine,
     fit_repeat_purchases,
     load_repeat_purchases,
+    repeat_statistics,
     save_repeat_purchases,
+    served_cells,
 )
 from recsys.models.weight_neighbours import cached_weight_neighbours
 
@@ -265,6 +292,9 @@ class EASE(Recommender):
     validation_ : pandas.DataFrame or None
         ``l2="auto"``: every λ tried, with ``relative_l2`` (λ / mean diagonal),
         ``ndcg@10`` and ``hit_rate@10`` on the held-out rows; ``None`` otherwise.
+        When the served score was validated (baskets with returning customers,
+        module docstring), also the repeat term's best ``scale`` at each λ and
+        the basket score's own ``basket_ndcg@10`` and ``basket_hit_rate@10``.
     repeat_purchases_ : RepeatPurchases or None
         The customers' calibrated repeat-purchase probabilities
         (:mod:`recsys.models.repeats`), learned when the interactions have
@@ -359,12 +389,26 @@ class EASE(Recommender):
         n_items = X.shape[1]
         auto = isinstance(self.l2, str)
         validation: pd.DataFrame | None = None
+        repeats: RepeatPurchases | None = None
+        known_none = False  # fit_repeat_purchases already found no repeat term
+        served_scale: float | None = None
         if self.density is None:
-            split = _validation_split(X, rows, times, self.random_state) if auto else None
-            self._check_memory(n_items, auto, 0 if split is None else split[1].shape[0])
+            split = _split_rows(X, rows, times, self.random_state) if auto else None
+            self._check_memory(n_items, auto, 0 if split is None else split.queries.shape[0])
             chosen: np.ndarray | None = None
             if split is not None:
-                l2, validation, chosen = self._choose_l2(X, *split)
+                served = None
+                if rows == "baskets":
+                    # customers' repeat purchases: λ is validated on the score served to them
+                    repeats = fit_repeat_purchases(data, None, self.random_state)
+                    known_none = repeats is None
+                    served = _served_context(X, data, split, repeats)
+                l2, validation, chosen, served_scale = self._choose_l2(
+                    X, split.train, split.queries, split.hidden, served
+                )
+                scales = validation.attrs.pop("scales", None)
+                if served_scale is not None and repeats is not None:
+                    repeats = _with_scale(repeats, scales, served_scale)
             else:
                 l2 = float(self.l2)
             if chosen is None:
@@ -381,17 +425,22 @@ class EASE(Recommender):
         self.validation_: pd.DataFrame | None = validation
         self._set_weights(weights, data.matrix)
         # the customers' repeat purchases: cross-sell's second term (recsys.models.repeats),
-        # its scale next to the basket scores chosen on held-out baskets (see _refit_scorer)
-        self.repeat_purchases_: RepeatPurchases | None = fit_repeat_purchases(
-            data, self._refit_scorer if self.density is None else None, self.random_state
-        )
+        # its scale next to the basket scores chosen on held-out baskets: with λ when the λ
+        # search validated the served score, else by _refit_scorer
+        if served_scale is None and not known_none:
+            repeats = fit_repeat_purchases(
+                data, self._refit_scorer if self.density is None else None, self.random_state
+            )
+        self.repeat_purchases_: RepeatPurchases | None = repeats
 
     def _refit_scorer(
         self, baskets: sp.csr_matrix, user_items: sp.csr_matrix
     ) -> Any:  # Callable[[sp.csr_matrix], np.ndarray]
         """Return the basket scores the repeat term's scale is chosen with (every item).
 
-        With ``l2="auto"`` (a search of several dense fits) a copy is fitted at
+        Used when the λ search did not validate the served score (module
+        docstring, step 4: there the scale is chosen with λ).  With
+        ``l2="auto"`` (a search of several dense fits) a copy is fitted at
         the chosen λ on the earlier rows only, so the held-out baskets are
         scored by a model that never saw them.  With a fixed λ that one more
         fit would double the cost of ``fit``: the held-out baskets are scored
@@ -448,12 +497,19 @@ class EASE(Recommender):
         return ease_solve(gram, l2, num_threads=self.num_threads, out_diagonal=diagonal)
 
     def _choose_l2(
-        self, X: sp.csr_matrix, train: sp.csr_matrix, queries: sp.csr_matrix, hidden: sp.csr_matrix
-    ) -> tuple[float, pd.DataFrame, np.ndarray | None]:
+        self,
+        X: sp.csr_matrix,
+        train: sp.csr_matrix,
+        queries: sp.csr_matrix,
+        hidden: sp.csr_matrix,
+        served: _Served | None = None,
+    ) -> tuple[float, pd.DataFrame, np.ndarray | None, float | None]:
         """Choose λ on the held-out queries, one dense fit per λ tried (module docstring).
 
-        Returns λ, the table of every λ tried, and the chosen λ's fit on all
-        of ``X`` (``None`` without queries: λ is then the fallback).
+        Returns λ, the table of every λ tried, the chosen λ's fit on all of
+        ``X`` (``None`` without queries: λ is then the fallback) and, with
+        ``served`` (the customers' repeat term), the repeat term's scale
+        chosen with λ (else ``None``).
         """
         n_items = X.shape[1]
         mean = max(_mean_diagonal(X), 1e-6)
@@ -462,9 +518,10 @@ class EASE(Recommender):
                 FALLBACK_RELATIVE_L2 * mean,
                 pd.DataFrame({"l2": [], "relative_l2": [], "ndcg@10": [], "hit_rate@10": []}),
                 None,
+                None,
             )
         update = _heldout_update(X, train)
-        tried: dict[int, tuple[float, float]] = {}
+        tried: dict[int, _Metrics] = {}
         best: list[Any] = [-1, None]  # grid index and weights of the best fit so far
 
         def ndcg_at(g: int) -> float:
@@ -472,7 +529,7 @@ class EASE(Recommender):
                 diagonal = np.empty(n_items, dtype=np.float32)
                 weights = self._dense_fit(X, float(L2_GRID[g] * mean), diagonal)
                 with blas_threads(self.num_threads):
-                    tried[g] = _heldout_metrics(weights, diagonal, *update, queries, hidden)
+                    tried[g] = _heldout_metrics(weights, diagonal, *update, queries, hidden, served)
                 b = best[0]
                 if b < 0 or tried[g][0] > tried[b][0] or (tried[g][0] == tried[b][0] and g < b):
                     best[:] = [g, weights]
@@ -503,7 +560,14 @@ class EASE(Recommender):
                 "hit_rate@10": [tried[h][1] for h in order],
             }
         )
-        return float(L2_GRID[best[0]] * mean), table, best[1]
+        scale = None
+        if served is not None:
+            table["scale"] = [tried[h].scale for h in order]
+            table["basket_ndcg@10"] = [tried[h].basket_ndcg for h in order]
+            table["basket_hit_rate@10"] = [tried[h].basket_hit for h in order]
+            table.attrs["scales"] = tried[best[0]].scales
+            scale = float(tried[best[0]].scale)
+        return float(L2_GRID[best[0]] * mean), table, best[1], scale
 
     def _sparse_l2(
         self, X: sp.csr_matrix, rows: str, times: np.ndarray | None
@@ -524,7 +588,7 @@ class EASE(Recommender):
         top = np.sort(np.argsort(-support, kind="stable")[:keep])
         sub = X[:, top].tocsr()
         split = _validation_split(sub, rows, times, self.random_state)
-        _, table, _ = self._choose_l2(sub, *split)
+        _, table, _, _ = self._choose_l2(sub, *split)
         relative = (
             FALLBACK_RELATIVE_L2
             if table.empty
@@ -831,10 +895,26 @@ def _mean_diagonal(X: sp.csr_matrix) -> float:
     return float(np.dot(X.data.astype(np.float64), X.data.astype(np.float64))) / X.shape[1]
 
 
+class _Split(NamedTuple):
+    """The λ validation's hold-out (module docstring)."""
+
+    train: sp.csr_matrix  # X without the query baskets / the hidden items
+    queries: sp.csr_matrix  # the query rows (hidden items removed)
+    hidden: sp.csr_matrix  # the hidden items of each query
+    picked: np.ndarray  # the query rows' positions in X
+    held: np.ndarray  # rows = baskets: every held-out basket (queries, and the newest too short)
+
+
 def _validation_split(
     X: sp.csr_matrix, rows: str, times: np.ndarray | None, seed: int
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
     """Return (training rows, query rows, hidden items) for choosing λ (module docstring)."""
+    split = _split_rows(X, rows, times, seed)
+    return split.train, split.queries, split.hidden
+
+
+def _split_rows(X: sp.csr_matrix, rows: str, times: np.ndarray | None, seed: int) -> _Split:
+    """Return the hold-out of :func:`_validation_split`, with its rows."""
     rng = np.random.default_rng(seed)
     n_rows, n_items = X.shape
     lengths = np.diff(X.indptr)
@@ -891,7 +971,7 @@ def _validation_split(
         ),
         shape=(picked.size, n_items),
     )
-    return train.astype(np.float32), queries, hidden
+    return _Split(train.astype(np.float32), queries, hidden, picked, out)
 
 
 def _heldout_update(X: sp.csr_matrix, train: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -968,6 +1048,56 @@ def _heldout_scores(
     return np.asarray(queries.toarray() - qp / d_train[None, :], dtype=np.float32)
 
 
+class _Served(NamedTuple):
+    """What the λ validation needs to score the queries as cross-sell serves their customers."""
+
+    repeats: RepeatPurchases  # statistics of the baskets before the held-out ones, prior a
+    owned: sp.csr_matrix  # users x items of the same baskets, durables included
+    users: np.ndarray  # the customer (row) of every query, -1 for none
+
+
+class _Metrics(NamedTuple):
+    """One λ's validation: NDCG@10 and HR@10 of the served score (the search's metric)."""
+
+    ndcg: float
+    hit: float
+    scale: float = float("nan")  # the repeat term's best scale at this λ (served)
+    basket_ndcg: float = float("nan")  # the basket score alone (as anonymous calls)
+    basket_hit: float = float("nan")
+    scales: pd.DataFrame | None = None  # every scale tried (served)
+
+
+def _served_context(
+    X: sp.csr_matrix, data: Interactions, split: _Split, repeats: RepeatPurchases | None
+) -> _Served | None:
+    """Return the queries' repeat term, from the baskets before the held-out ones (or ``None``).
+
+    ``None`` without a repeat term, or with fewer than ``MIN_VALIDATION_BASKETS``
+    queries of customers with earlier baskets: λ is then validated on the
+    basket score alone.
+    """
+    if repeats is None or data.basket_users is None or split.picked.size == 0:
+        return None
+    earlier = np.ones(X.shape[0], dtype=bool)
+    earlier[split.held] = False
+    users = np.asarray(data.basket_users, dtype=np.int64)
+    stats, owned = repeat_statistics(X[earlier], users[earlier], data.n_users, repeats.prior)
+    query_users = users[split.picked]
+    if int((stats.orders[query_users] > 0).sum()) < MIN_VALIDATION_BASKETS:
+        return None
+    return _Served(stats, owned, query_users)
+
+
+def _with_scale(
+    repeats: RepeatPurchases, scales: pd.DataFrame | None, scale: float
+) -> RepeatPurchases:
+    """Return ``repeats`` with the scale chosen with λ, and the scales tried in its calibration."""
+    calibration = repeats.calibration
+    if scales is not None:
+        calibration = pd.concat([calibration, scales], ignore_index=True)
+    return dataclasses.replace(repeats, scale=scale, calibration=calibration)
+
+
 def _heldout_metrics(
     weights: np.ndarray,
     diagonal: np.ndarray,
@@ -975,19 +1105,86 @@ def _heldout_metrics(
     signs: np.ndarray,
     queries: sp.csr_matrix,
     hidden: sp.csr_matrix,
-) -> tuple[float, float]:
-    """Mean NDCG@10 and HR@10 of the held-out queries under :func:`_heldout_scores`."""
+    served: _Served | None = None,
+) -> _Metrics:
+    """Mean NDCG@10 and HR@10 of the held-out queries under :func:`_heldout_scores`.
+
+    With ``served``, a query whose customer has earlier baskets is scored as
+    cross-sell serves it: the basket score combined with the customer's repeat
+    probabilities (:func:`recsys.models.repeats.combine`), their owned
+    durables left out, at every scale of ``SCALE_GRID``; the scale with the
+    largest NDCG@10 (ties: the closest to 1) gives the metrics.  Other queries
+    keep the basket score.
+    """
     m, n_items = queries.shape
     setup = _heldout_setup(weights, diagonal, U, signs) if U.shape[0] else None
     step = max(1, _BLOCK_CELLS // max(n_items, 1))
     total_ndcg = total_hit = 0.0
+    scale_ndcg = np.zeros(len(SCALE_GRID))
+    scale_hit = np.zeros(len(SCALE_GRID))
     for a in range(0, m, step):
         part = slice(a, min(a + step, m))
         scores = _heldout_scores(weights, diagonal, U, signs, queries[part], setup)
-        n_part, h_part = _ranking_metrics(scores, queries[part], hidden[part])
-        total_ndcg += n_part
-        total_hit += h_part
-    return total_ndcg / m, total_hit / m
+        if served is None:
+            n_part, h_part = _ranking_metrics(scores, queries[part], hidden[part])
+            total_ndcg += n_part
+            total_hit += h_part
+            continue
+        # baskets: one hidden item per query, so its rank gives both metrics
+        assert (np.diff(hidden[part].indptr) == 1).all(), "served: one hidden item per query"
+        target = hidden[part].indices
+        excluded = queries[part].toarray() > 0
+        scores[excluded] = -np.inf
+        n_rows, h_rows = _hidden_item_metrics(scores, target)
+        total_ndcg += float(n_rows.sum())
+        total_hit += float(h_rows.sum())
+        q, items, p = served_cells(served.repeats, served.users[part], served.owned, excluded)
+        # only the queries with repeat entries (or owned durables) change with the scale
+        changed = np.union1d(q, np.flatnonzero(excluded.sum(axis=1) > queries[part].getnnz(axis=1)))
+        fixed_ndcg = float(n_rows.sum() - n_rows[changed].sum())
+        fixed_hit = float(h_rows.sum() - h_rows[changed].sum())
+        local = np.searchsorted(changed, q)
+        sub = scores[changed]
+        sub[excluded[changed]] = -np.inf
+        basket = sub[local, items].astype(np.float64)
+        for g, c in enumerate(SCALE_GRID):
+            sub[local, items] = combine(basket, p, c)  # the same cells every time
+            n_sub, h_sub = _hidden_item_metrics(sub, target[changed])
+            scale_ndcg[g] += fixed_ndcg + float(n_sub.sum())
+            scale_hit[g] += fixed_hit + float(h_sub.sum())
+    if served is None:
+        return _Metrics(total_ndcg / m, total_hit / m)
+    distance = np.abs(np.log2(np.asarray(SCALE_GRID)))
+    best = int(np.lexsort((distance, -scale_ndcg))[0])
+    scales = pd.DataFrame(
+        {"scale": SCALE_GRID, "ndcg@10": scale_ndcg / m, "hit_rate@10": scale_hit / m}
+    )
+    scales["chosen"] = np.arange(len(SCALE_GRID)) == best
+    return _Metrics(
+        float(scale_ndcg[best] / m),
+        float(scale_hit[best] / m),
+        float(SCALE_GRID[best]),
+        total_ndcg / m,
+        total_hit / m,
+        scales,
+    )
+
+
+def _hidden_item_metrics(scores: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, NDCG@10 and HR@10 of its one hidden item ``target`` (excluded items: -inf).
+
+    The item's rank is the number of items ahead of it: scored higher, or
+    equal with a smaller row (the order of :func:`_ranking_metrics`); an
+    excluded (``-inf``) hidden item is never found.
+    """
+    m, n_items = scores.shape
+    k = min(VALIDATION_K, n_items)
+    score = scores[np.arange(m), target]
+    ahead = (scores > score[:, None]).sum(axis=1) + (
+        (scores == score[:, None]) & (np.arange(n_items)[None, :] < target[:, None])
+    ).sum(axis=1)
+    found = (ahead < k) & np.isfinite(score)
+    return np.where(found, 1.0 / np.log2(ahead + 2.0), 0.0), found.astype(np.float64)
 
 
 def _ranking_metrics(
@@ -1006,6 +1203,7 @@ def _ranking_metrics(
     hid.data[:] = 1.0
     m = scores.shape[0]
     found = np.asarray(hid[np.repeat(np.arange(m), k), top.ravel()]).reshape(m, k) > 0
+    found &= np.isfinite(np.take_along_axis(scores, top, axis=1))  # excluded: never listed
     wanted = np.diff(hid.indptr)
     some = wanted > 0
     ideal = np.cumsum(discount)[np.minimum(wanted[some], k) - 1]

@@ -54,7 +54,10 @@ earlier baskets, one item of each held-out basket of a returning customer is
 hidden, and the value of :data:`SCALE_GRID` whose combined ranking finds the
 most hidden items in the top 10 wins (ties: the closest to 1).  (An EASE with
 a fixed λ scores the held-out baskets itself instead of fitting twice; see
-``EASE._refit_scorer``.)
+``EASE._refit_scorer``.  An EASE with ``l2="auto"`` on baskets chooses ``c``
+together with λ instead, on its own held-out baskets scored as cross-sell
+serves them: :func:`served_cells`, :func:`repeat_statistics` and the module
+docstring of :mod:`recsys.models.ease`.)
 
 On Online Retail (invoices before 2011-10-01) the chosen ``a`` is 10: also
 the value of the grid whose probabilities, combined with EASE's basket scores,
@@ -92,7 +95,9 @@ __all__ = [
     "fit_repeat_purchases",
     "load_repeat_purchases",
     "repeat_log_likelihood",
+    "repeat_statistics",
     "save_repeat_purchases",
+    "served_cells",
 ]
 
 #: Probabilities are clipped to ``[EPS, 1 - EPS]`` in the log-likelihood.
@@ -376,6 +381,135 @@ def combine(basket: np.ndarray, repeat: np.ndarray, scale: float = 1.0) -> np.nd
     return (s + repeat * (1.0 - np.minimum(s, 1.0))) / scale
 
 
+def _finite_positive(value: object) -> bool:
+    """Tell whether ``value`` is a real number (not a bool), finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return bool(np.isfinite(float(value)) and float(value) > 0)
+
+
+def served_cells(
+    repeats: RepeatPurchases,
+    user_rows: np.ndarray,
+    owned: sp.csr_matrix,
+    excluded: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the repeat entries cross-sell combines for some queries; mark owned durables.
+
+    What the dense cross-sell path does for a known customer with the default
+    rules: every item they bought before (durables excepted) gets its repeat
+    probability, unless the query excludes it; an owned durable never comes
+    back.  Used to validate the model's served score at fit time (the repeat
+    term's scale, and EASE's λ).
+
+    Parameters
+    ----------
+    repeats : RepeatPurchases
+    user_rows : numpy.ndarray of int
+        The customer of each query (row of ``repeats``; ``-1``: none).
+    owned : scipy.sparse.csr_matrix
+        Users × items, what each customer bought before (durables included).
+    excluded : numpy.ndarray of bool, shape (queries, items)
+        The items each query leaves out (its basket's); the customers' owned
+        durables are set ``True`` in place.
+
+    Returns
+    -------
+    query, item : numpy.ndarray
+        The entries that are not excluded.
+    probability : numpy.ndarray of float64
+
+    Examples
+    --------
+    >>> counts = sp.csr_matrix(np.array([[2.0, 0.0, 1.0]], dtype=np.float32))
+    >>> rp = RepeatPurchases(counts, np.array([4]), np.array([0.5, 0.5, 0.25]),
+    ...                      np.array([False, True, False]), prior=2.0)
+    >>> owned = sp.csr_matrix(np.array([[2.0, 1.0, 1.0]], dtype=np.float32))
+    >>> excluded = np.array([[False, False, True]])  # item 2 is in the basket
+    >>> q, item, p = served_cells(rp, np.array([0]), owned, excluded)
+    >>> item.tolist(), p.round(3).tolist(), excluded.tolist()  # item 1: an owned durable
+    ([0], [0.5], [[False, True, True]])
+    """
+    users = np.asarray(user_rows, dtype=np.int64).ravel()
+    want = (users.size, repeats.counts.shape[1])
+    if excluded.shape != want or excluded.dtype != bool:
+        raise ValueError(
+            f"excluded must be a bool array of queries x items, {want}, "
+            f"got {excluded.dtype} {excluded.shape}"
+        )
+    if owned.shape != repeats.counts.shape:
+        raise ValueError(
+            f"owned must be users x items like the repeat counts, {repeats.counts.shape}, "
+            f"got {owned.shape}"
+        )
+    q, items, p, _ = repeats.entries(users)
+    known = repeats.known(users)
+    o_ip, o_take = row_positions(owned.indptr, np.where(known < owned.shape[0], known, -1))
+    o_q = np.repeat(np.arange(users.size), np.diff(o_ip))
+    o_items = owned.indices[o_take]
+    durable = repeats.durable[o_items]
+    excluded[o_q[durable], o_items[durable]] = True
+    live = ~excluded[q, items]
+    return q[live], items[live], p[live]
+
+
+def repeat_statistics(
+    baskets: sp.csr_matrix,
+    users: np.ndarray,
+    n_users: int,
+    prior: float,
+    scale: float = 1.0,
+) -> tuple[RepeatPurchases, sp.csr_matrix]:
+    """Return the repeat probabilities of some baskets' customers at a given prior.
+
+    The statistics :func:`fit_repeat_purchases` learns (counts without the
+    durables, orders per customer, item shares, the durable mask), here from
+    the baskets given, with ``a = prior`` and the scale given: what a model
+    validates its served score with on baskets held out after these.
+
+    Parameters
+    ----------
+    baskets : scipy.sparse.csr_matrix
+        Baskets × items.
+    users : numpy.ndarray of int
+        The customer (row) of every basket.
+    n_users : int
+    prior, scale : float
+        ``a`` and :attr:`RepeatPurchases.scale`.
+
+    Returns
+    -------
+    repeats : RepeatPurchases
+    owned : scipy.sparse.csr_matrix
+        Users × items: in how many baskets each customer had each item,
+        durables included (for :func:`served_cells`).
+
+    Examples
+    --------
+    >>> b = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1]], dtype=np.float32))
+    >>> rp, owned = repeat_statistics(b, np.array([0, 0, 1]), 2, prior=1.0)
+    >>> rp.orders.tolist(), rp.share.round(3).tolist(), owned.toarray().tolist()
+    ([2, 1], [0.667, 0.667], [[2.0, 1.0], [0.0, 1.0]])
+    """
+    baskets = sp.csr_matrix(baskets)
+    users = np.asarray(users).ravel()
+    if users.shape != (baskets.shape[0],) or users.dtype.kind not in "iu":
+        raise ValueError(
+            f"users must hold one int row per basket ({baskets.shape[0]}), got "
+            f"{users.dtype} {users.shape}"
+        )
+    if users.size and (users.min() < 0 or users.max() >= n_users):
+        raise ValueError(
+            f"users must be rows in [0, n_users={n_users}), got {users.min()}..{users.max()}"
+        )
+    if not _finite_positive(prior) or not _finite_positive(scale):
+        raise ValueError(f"prior and scale must be finite numbers > 0, got {prior!r} and {scale!r}")
+    baskets.sum_duplicates()
+    owned, _ = user_basket_counts(baskets, users, n_users)
+    counts, orders, share, durable = _statistics(baskets, users, n_users)
+    return RepeatPurchases(counts, orders, share, durable, float(prior), None, float(scale)), owned
+
+
 #: Scales tried for the model's basket scores: a power-of-two grid around 1.
 SCALE_GRID: tuple[float, ...] = tuple(float(2.0**k) for k in range(-3, 11))
 #: Held-out baskets (of returning customers, with two items or more) used to choose the scale.
@@ -453,15 +587,8 @@ def calibrate_scale(
     for a in range(0, usable.size, step):
         b = min(a + step, usable.size)
         scores = np.asarray(score_histories(visible[a:b]), dtype=np.float32)
-        q, items, p, _ = repeats.entries(users[a:b])
         excluded = visible[a:b].toarray() > 0
-        o_ip, o_take = row_positions(owned.indptr, users[a:b])
-        o_q = np.repeat(np.arange(b - a), np.diff(o_ip))
-        o_items = owned.indices[o_take]
-        durable = repeats.durable[o_items]
-        excluded[o_q[durable], o_items[durable]] = True
-        live = ~excluded[q, items]
-        q, items, p = q[live], items[live], p[live]
+        q, items, p = served_cells(repeats, users[a:b], owned, excluded)
         basket = scores[q, items].astype(np.float64)
         scores[excluded] = -np.inf
         target = hidden[a:b]
