@@ -2,9 +2,10 @@
 
 Usage::
 
-    python -m benchmarks.ease_scale                     # both parts, ~15 min on 2 idle cores
+    python -m benchmarks.ease_scale                     # every part, ~17 min on 2 idle cores
     python -m benchmarks.ease_scale --part quality      # ~1 min
     python -m benchmarks.ease_scale --part scale --markdown /tmp/ease_scale.md
+    python -m benchmarks.ease_scale --part history      # ~2 min
 
 Quality (``--part quality``): dense EASE (Steck 2019, the closed form in
 float64 NumPy, the reference) and :func:`recsys.core.sparse_ease.sparse_ease`
@@ -43,11 +44,19 @@ RSS reset before the call, as :mod:`benchmarks.scaling` does):
 ``recsys.models.ease.EASE(l2=100, rows="users", density=0.005).fit(data)`` —
 wall and CPU seconds, peak RSS, weights kept — then the single
 ``recommend_cross_sell(model, basket, n=5, user=customer)`` call on that
-model (DataFrame with explanations, and ``return_frame=False``): ``--queries``
-random baskets of 1-5 items drawn by popularity and random known customers,
-after 50 warm-up calls, p50 / p99.  The machine's load average (1 min) is
-printed before and after: on a shared machine, CPU seconds are the
-comparable figure and wall time is an upper bound.
+model (DataFrame with explanations, and ``return_frame=False``; the DataFrame
+call without the customer; and, in the same process, the DataFrame call with
+every history row read whole, the path before the history prefixes of
+:mod:`recsys.selling.cross_sell`): ``--queries`` random baskets of 1-5 items
+drawn by popularity and random known customers, every variant in turn on each
+(the first one rotating), after 50 warm-up calls, p50 / p99.  The serving
+tables (the neighbour table and its columns) are built once before the calls
+and timed apart.  The machine's load average (1 min) is printed before and
+after: on a shared machine, CPU seconds are the comparable figure and wall
+time is an upper bound.
+
+History (``--part history``): :func:`history`, the customer's history term of
+a sparse EASE without a repeat term, read by prefix against whole rows.
 """
 
 from __future__ import annotations
@@ -383,13 +392,40 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
             matrix.shape[1], size=size, replace=False, p=popularity / popularity.sum()
         )
         calls.append((list(items[basket]), users[int(rng.integers(users.size))]))
-    for label, frame in (("DataFrame, explain", True), ("return_frame=False", False)):
-        seconds_list = []
-        for q, (basket, user) in enumerate(calls):
+    # what serving builds once per fit, on first use (not part of a call): the neighbour table
+    # and its columns (the exact scores of the history prefixes' candidates)
+    import recsys.selling.cross_sell as cross_sell
+    from recsys.models.weight_neighbours import table_columns
+
+    t = time.perf_counter()
+    table_columns(model.neighbours_)
+    out["serving tables build s"] = time.perf_counter() - t
+    whole_rows = {"_HISTORY_PREFIX": 1 << 62, "_HISTORY_PREFIX_MIN": 1 << 62}
+    kept = {name: getattr(cross_sell, name) for name in whole_rows}
+    variants = (
+        ("DataFrame, explain", True, True, kept),
+        ("return_frame=False", False, True, kept),
+        ("DataFrame, no customer", True, False, kept),
+        # the path before the history prefixes: every history row read whole
+        ("DataFrame, history rows read whole", True, True, whole_rows),
+    )
+    seconds_of: dict[str, list[float]] = {v[0]: [] for v in variants}
+    for q, (basket, user) in enumerate(calls):
+        # every variant in turn, the first one rotating (it meets the basket's rows uncached):
+        # load and caches hit them alike
+        turn = q % len(variants)
+        for label, frame, with_user, constants in variants[turn:] + variants[:turn]:
+            for name, value in constants.items():
+                setattr(cross_sell, name, value)
             t = time.perf_counter()
-            recommend_cross_sell(model, basket, n=5, user=user, return_frame=frame)
+            recommend_cross_sell(
+                model, basket, n=5, user=user if with_user else None, return_frame=frame
+            )
             if q >= 50:
-                seconds_list.append(time.perf_counter() - t)
+                seconds_of[label].append(time.perf_counter() - t)
+    for name, value in kept.items():
+        setattr(cross_sell, name, value)
+    for label, seconds_list in seconds_of.items():
         ms = 1e3 * np.asarray(seconds_list)
         out[f"cross-sell {label} p50 ms"] = float(np.percentile(ms, 50))
         out[f"cross-sell {label} p99 ms"] = float(np.percentile(ms, 99))
@@ -461,10 +497,99 @@ def scale(threads: int, queries: int, density: float) -> pd.DataFrame:
     return pd.DataFrame([{"model": f"EASE(density={density:g}, l2={SCALE['l2']:g})", **result}])
 
 
+def history(queries: int, threads: int) -> pd.DataFrame:
+    """Cross-sell with a customer on the selling-latency world: history prefixes against whole rows.
+
+    The world of ``python -m benchmarks selling-latency`` (600k baskets over
+    100k items, 200k customers; :func:`benchmarks.selling_latency.basket_log`)
+    and its sparse ``EASE(l2=100, density=0.005)``: the baskets carry no
+    repeat signal, so a customer's history is blended in through the
+    neighbour table.  Every call is made both ways in one process, in turn:
+    the history rows read by prefix (the shipped path) and read whole (the
+    path before it, the module's prefix constants set beyond every row);
+    ``same lists`` counts the calls whose items and scores are equal to the
+    bit.
+    """
+    import recsys.selling.cross_sell as cross_sell
+    from benchmarks.selling_latency import basket_log
+    from recsys.models.ease import EASE
+    from recsys.models.weight_neighbours import table_columns
+    from recsys.selling import recommend_cross_sell
+
+    data = basket_log(100_000, 600_000, 200_000)
+    model = EASE(l2=100.0, density=0.005, num_threads=threads).fit(data)
+    t = time.perf_counter()
+    lengths = np.diff(table_columns(model.neighbours_).indptr)
+    build = time.perf_counter() - t
+    rows = np.diff(model.neighbours_.indptr)
+    print(
+        f"EASE: {model.weights_.nnz:,} weights; longest row {rows.max():,}, longest column "
+        f"{lengths.max():,}; serving tables {build:.1f} s; repeat term: "
+        f"{model.repeat_purchases_ is not None}",
+        flush=True,
+    )
+    rng = np.random.default_rng(4)  # the draws of benchmarks/selling_latency.py
+    baskets = data.basket_matrix.tocsr()
+    sold = np.flatnonzero(np.diff(baskets.tocsc().indptr) > 0)
+    users = data.user_ids.external_ids
+    calls = []
+    for _ in range(queries + 50):
+        basket = rng.choice(sold, size=int(rng.integers(1, 6)), replace=False)
+        calls.append((data.item_ids.to_external(basket).tolist(), users[rng.integers(users.size)]))
+    whole = {"_HISTORY_PREFIX": 1 << 62, "_HISTORY_PREFIX_MIN": 1 << 62}
+    kept = {name: getattr(cross_sell, name) for name in whole}
+    variants = (
+        ("history prefixes, DataFrame", True, True, kept),
+        ("history prefixes, return_frame=False", False, True, kept),
+        ("whole history rows (before), DataFrame", True, True, whole),
+        ("whole history rows (before), return_frame=False", False, True, whole),
+        ("no customer, DataFrame", True, False, kept),
+    )
+    seconds: dict[str, list[float]] = {v[0]: [] for v in variants}
+    lists: dict[str, list[bytes]] = {v[0]: [] for v in variants}
+    load_before = os.getloadavg()[0]
+    for q, (basket, user) in enumerate(calls):
+        turn = q % len(variants)  # the first call of a query meets its rows uncached: rotate
+        for label, frame, with_user, constants in variants[turn:] + variants[:turn]:
+            for name, value in constants.items():
+                setattr(cross_sell, name, value)
+            t = time.perf_counter()
+            got = recommend_cross_sell(
+                model, basket, n=5, user=user if with_user else None, return_frame=frame
+            )
+            if q >= 50:
+                seconds[label].append(time.perf_counter() - t)
+                items = got["item"].to_numpy() if frame else got.item
+                scores = got["score"].to_numpy() if frame else got.score
+                lists[label].append(np.asarray(items).tobytes() + scores.tobytes())
+    for name, value in kept.items():
+        setattr(cross_sell, name, value)
+    load_after = os.getloadavg()[0]
+    out = []
+    before = {True: "whole history rows (before), DataFrame"}
+    before[False] = "whole history rows (before), return_frame=False"
+    for label, frame, with_user, _ in variants:
+        ms = 1e3 * np.asarray(seconds[label])
+        ref = 1e3 * np.asarray(seconds[before[frame]])
+        same = np.mean([a == b for a, b in zip(lists[label], lists[before[frame]], strict=True)])
+        out.append(
+            {
+                "call": label,
+                "p50 ms": float(np.percentile(ms, 50)),
+                "p99 ms": float(np.percentile(ms, 99)),
+                "p50 / before": float(np.percentile(ms, 50) / np.percentile(ref, 50)),
+                "p99 / before": float(np.percentile(ms, 99) / np.percentile(ref, 99)),
+                "same lists as before": float(same) if with_user else float("nan"),
+            }
+        )
+    print(f"{queries} calls each; 1-min load {load_before:.1f} before, {load_after:.1f} after")
+    return pd.DataFrame(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (``python -m benchmarks.ease_scale``)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ease_scale")
-    parser.add_argument("--part", choices=("quality", "scale", "all"), default="all")
+    parser.add_argument("--part", choices=("quality", "scale", "history", "all"), default="all")
     parser.add_argument("--densities", default="0.005,0.01,0.02")
     parser.add_argument(
         "--data", default=",".join(LAMBDA), help="quality: data sets (comma-separated)"
@@ -491,6 +616,13 @@ def main(argv: list[str] | None = None) -> None:
             "Sparse EASE on 500k users x 100k items x 10M draws: fit (fresh process) and "
             "single cross-sell latency",
             scale(args.threads, args.queries, args.scale_density).T.reset_index(),
+            args.markdown,
+        )
+    if args.part in ("history", "all"):
+        show(
+            "Sparse EASE cross-sell with a customer (100k items, selling-latency world): "
+            "history rows read by prefix against whole rows, in one process",
+            history(args.queries, args.threads),
             args.markdown,
         )
     print(f"load average at end: {os.getloadavg()[0]:.1f} (1 min)")

@@ -48,6 +48,9 @@ class NeighbourQueries(NamedTuple):
         Entries that may explain a result.
     direct : ndarray of bool
         Entries that score their own item instead of its neighbours.
+    limit : ndarray of int64
+        Neighbours read per entry: the first ``limit`` of its row (its
+        strongest, in a table sorted by similarity); negative = the whole row.
     noisy_or : bool
         Combine contributions as probabilities (else sum them).
     track_best : bool
@@ -59,6 +62,7 @@ class NeighbourQueries(NamedTuple):
     weights: np.ndarray
     explain: np.ndarray
     direct: np.ndarray
+    limit: np.ndarray
     noisy_or: bool
     track_best: bool
 
@@ -153,6 +157,7 @@ def _neighbour_worker(
     q_weights = q.weights
     q_explain = q.explain
     q_direct = q.direct
+    q_limit = q.limit
     sim_indptr = sim.indptr
     sim_indices = sim.indices
     sim_data = sim.data
@@ -193,6 +198,8 @@ def _neighbour_worker(
                 if r0 < 0 or r1 < r0 or r1 > nnz_sim:
                     bad = True
                     break
+                if q_limit[p] >= 0 and r1 - r0 > q_limit[p]:  # the row's first limit entries
+                    r1 = r0 + q_limit[p]
                 if not (noisy_or or track):  # plain sums (item-item recommend): the lean loop
                     for r in range(r0, r1):
                         j = sim_indices[r]
@@ -311,6 +318,18 @@ def _entry_flags(flags: object, shape: tuple[int, ...], name: str, *, default: b
     return out
 
 
+def _entry_limits(limits: object, shape: tuple[int, ...]) -> np.ndarray:
+    """Check ``query_limit`` (aligned with the query entries; -1, all, everywhere if not given)."""
+    if limits is None:
+        return np.full(shape, -1, dtype=np.int64)
+    out = int_array(limits, np.int64, "query_limit")
+    if out.shape != shape:
+        raise ValueError(
+            f"query_limit must have the shape of query_indices {shape}, got {out.shape}"
+        )
+    return out
+
+
 def constrained_topn_neighbours(
     query_indptr: np.ndarray,
     query_indices: np.ndarray,
@@ -326,6 +345,7 @@ def constrained_topn_neighbours(
     num_threads: int = 0,
     *,
     positions: bool = True,
+    query_limit: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Constrained top-n by neighbour similarity, with the best explaining pair.
 
@@ -368,6 +388,12 @@ def constrained_topn_neighbours(
     positions : bool, default True
         Find the explaining entries; ``False`` skips that work and returns
         ``None`` as ``sim_positions``.
+    query_limit : array_like of int, optional
+        Aligned with ``query_indices``: how many neighbours of each entry's
+        row count, the first ``limit`` (its strongest when the rows are
+        sorted by similarity, as a
+        :class:`~recsys.core.cooccurrence.NeighbourTable`'s are); negative
+        means the whole row (default: every entry reads its whole row).
 
     Returns
     -------
@@ -403,6 +429,13 @@ def constrained_topn_neighbours(
     ...     query_direct=[False, False, True], combine="noisy_or")
     >>> ids.tolist(), scores.tolist()
     ([[2, 0, 1]], [[1.0, 0.5, 0.5]])
+
+    A limit of 1 reads only the first neighbour of item 0's row:
+
+    >>> ids, scores, _ = constrained_topn_neighbours([0, 1], [0], [1.0], *sim, n=2,
+    ...                                              query_limit=[1], positions=False)
+    >>> ids.tolist(), scores.tolist()
+    ([[1, -1]], [[0.5, -inf]])
     """
     n = check_n(n)
     if combine not in ("sum", "noisy_or"):
@@ -424,6 +457,7 @@ def constrained_topn_neighbours(
         q_w,
         _entry_flags(query_explain, q_ix.shape, "query_explain", default=True),
         _entry_flags(query_direct, q_ix.shape, "query_direct", default=False),
+        _entry_limits(query_limit, q_ix.shape),
         noisy_or,
         bool(positions),
     )
@@ -445,8 +479,10 @@ def constrained_topn_neighbours(
             _neighbour_kernel(*fields)
 
     def work() -> int:  # neighbour entries walked (direct entries walk none), entries, results
-        walks = q_ix[~q.direct] if q.direct.any() else q_ix
-        walked = int((sim.indptr[walks + 1] - sim.indptr[walks]).sum())
+        walks = ~q.direct
+        lengths = sim.indptr[q_ix + 1] - sim.indptr[q_ix]
+        lengths = np.where(q.limit >= 0, np.minimum(lengths, q.limit), lengths)
+        walked = int(lengths[walks].sum())
         return walked + q_ix.shape[0] + n_queries * n
 
     run(n_queries, num_threads, make_scratch, launch, work)

@@ -76,6 +76,15 @@ their own score), with ``user_weight = 0.1`` by default — the cart says what
 they are doing now, the history who they are.  What they own is not offered
 (the default ``Rules()``).
 
+On a neighbour table (a sparse EASE without a repeat term, an ``ItemItem``
+with long rows) the blend is served without walking a best-seller's whole
+row (70k weights of a 100k-item EASE ``B``): each past item first gives its
+strongest neighbours (the first of its row), the candidates' exact scores
+are read from the table's columns, and a bound on the unread weights proves
+that no other item beats them — else the query reads more, then whole rows.
+The list and its scores are those of the whole rows, to the bit
+(:func:`recsys.core.neighbour_lookup.prefix_topn`).
+
 Markets (segments)
 ------------------
 Buying habits differ by market: a coat buyer in one country wants a scarf, in
@@ -118,6 +127,7 @@ import scipy.sparse as sp
 from recsys._utils.sparse import row_positions, select_csr_rows
 from recsys._utils.threads import resolve_num_threads
 from recsys.core.constraints import Constraints
+from recsys.core.neighbour_lookup import prefix_topn
 from recsys.core.neighbour_scores import neighbour_item_scores
 from recsys.core.topn_candidates import constrained_topn_candidates
 from recsys.core.topn_dense import constrained_topn_dense
@@ -127,6 +137,7 @@ from recsys.models.base import Recommender, check_n
 from recsys.models.item_item import ItemItem
 from recsys.models.popularity import Popularity
 from recsys.models.repeats import RepeatPurchases, combine
+from recsys.models.weight_neighbours import table_columns
 from recsys.selling._common import (
     REPEAT_RULES,
     Columns,
@@ -314,23 +325,80 @@ class _Result:
 # ---------------------------------------------------------------------------
 
 
+#: The history blend on a neighbour table (:func:`_neighbour_path`) first reads this many of each
+#: past item's neighbours (the first of its row: its strongest), fewer for a long history (this
+#: many in all, at least ``_HISTORY_PREFIX_MIN`` each) ...
+_HISTORY_PREFIX = 150
+_HISTORY_BUDGET = 2048
+_HISTORY_PREFIX_MIN = 32
+#: ... keeps this many candidates beyond ``n`` with their exact scores (looked up in the whole
+#: rows), reads 4 times more where the bound cannot prove those hold the top n, up to this many
+#: passes, then the whole rows.
+_HISTORY_CANDIDATES = 400
+_HISTORY_ROUNDS = 3
+#: A query whose history rows hold fewer weights than this beyond their prefixes reads them whole.
+_HISTORY_WALK = 1 << 15
+#: A batch goes through in chunks of this many queries (each keeps ``n + _HISTORY_CANDIDATES``).
+_HISTORY_CHUNK = 4096
+
+
 def _history_queries(
-    base: Recommender, batch: _Batch, user_weight: float
+    base: Recommender,
+    batch: _Batch,
+    user_weight: float,
+    history_neighbours: int | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """Query CSR (indptr, rows, weights, explain) of basket means blended with history means."""
+    """Query CSR (indptr, rows, weights, explain, limit) of basket means blended with history means.
+
+    A basket entry reads its item's whole row (``limit`` -1); a history
+    entry its first ``history_neighbours`` (-1: all; default
+    :func:`_history_prefix` of the history's length).
+    """
     b_len = np.diff(batch.indptr)
     if user_weight == 0 or (batch.user_rows < 0).all():
         weights = np.repeat((1.0 / np.maximum(b_len, 1)).astype(np.float32), b_len)
-        return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
+        return _basket_only(batch, weights)
     ui = base.user_items_
+    if batch.size == 1:  # a shop-front call: the same entries without the batch's bookkeeping
+        u = int(batch.user_rows[0])
+        h_ix = ui.indices[ui.indptr[u] : ui.indptr[u + 1]].astype(np.int32)
+        b, h = batch.rows.size, h_ix.size
+        k = _history_prefix(h) if history_neighbours is None else history_neighbours
+        if h == 0:
+            return _basket_only(batch, np.full(b, 1.0 / max(b, 1), dtype=np.float32))
+        weights = np.empty(b + h, dtype=np.float32)
+        weights[:b] = (1.0 - user_weight) / max(b, 1)
+        weights[b:] = (user_weight if b else 1.0) / h
+        explain = np.zeros(b + h, dtype=bool)
+        explain[:b] = True
+        limit = np.full(b + h, k, dtype=np.int64)
+        limit[:b] = -1
+        indptr = np.array([0, b + h], dtype=np.int64)
+        return indptr, np.concatenate([batch.rows, h_ix]), weights, explain, limit
     h_ip, h_ix = select_csr_rows(ui.indptr, ui.indices, batch.user_rows)
     h_len = np.diff(h_ip)
     basket_share = np.where(h_len > 0, 1.0 - user_weight, 1.0) / np.maximum(b_len, 1)
     history_share = np.where(b_len > 0, user_weight, 1.0) / np.maximum(h_len, 1)
     if h_ix.size == 0:
-        weights = np.repeat(basket_share, b_len).astype(np.float32)
-        return batch.indptr, batch.rows, weights, np.ones(batch.rows.size, dtype=bool)
-    return _join_entries(batch, h_ip, h_ix, basket_share, history_share)
+        return _basket_only(batch, np.repeat(basket_share, b_len).astype(np.float32))
+    q_ip, q_rows, q_w, q_ex = _join_entries(batch, h_ip, h_ix, basket_share, history_share)
+    k = _history_prefix(h_len) if history_neighbours is None else history_neighbours
+    per_entry = np.repeat(np.broadcast_to(k, h_len.shape), np.diff(q_ip))
+    limit = np.where(q_ex, -1, per_entry).astype(np.int64)  # the history entries: not explained
+    return q_ip, q_rows, q_w, q_ex, limit
+
+
+def _history_prefix(h_len: Any) -> Any:
+    """Neighbours read first per past item, for histories of ``h_len`` items (int or array)."""
+    if isinstance(h_len, int):  # one query: plain integers (numpy's scalar calls cost more)
+        return max(_HISTORY_PREFIX_MIN, min(_HISTORY_PREFIX, _HISTORY_BUDGET // max(h_len, 1)))
+    return np.clip(_HISTORY_BUDGET // np.maximum(h_len, 1), _HISTORY_PREFIX_MIN, _HISTORY_PREFIX)
+
+
+def _basket_only(batch: _Batch, weights: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`_history_queries` of baskets alone: every entry explains, reads its whole row."""
+    n = batch.rows.size
+    return batch.indptr, batch.rows, weights, np.ones(n, dtype=bool), np.full(n, -1, np.int64)
 
 
 def _join_entries(
@@ -372,21 +440,14 @@ def _neighbour_path(
     out: _Result,
     pos: np.ndarray,
 ) -> None:
+    """Cross-sell from a neighbour table: the basket's mean rows, blended with the history's.
+
+    The exact top n of ``(1 - w) mean_basket B[b] + w mean_history B[h]``
+    (:func:`_history_top_n`), without walking a best-seller's whole row.
+    """
     table = scorer.neighbours_
-    q_ip, q_rows, q_w, q_ex = _history_queries(base, batch, user_weight)
-    ids, scores, sim_pos = constrained_topn_neighbours(
-        q_ip,
-        q_rows,
-        q_w,
-        table.indptr,
-        table.indices,
-        table.scores,
-        n,
-        constraints,
-        query_explain=q_ex,
-        num_threads=num_threads,
-    )
-    assert sim_pos is not None  # positions=True (the default) returns them
+    queries = _history_queries(base, batch, user_weight)
+    ids, scores, sim_pos = _history_top_n(table, queries, n, constraints, num_threads)
     out.ids[pos], out.scores[pos] = ids, scores
     if explain:
         because, together, lift = neighbour_evidence(table, sim_pos, ids)
@@ -395,6 +456,134 @@ def _neighbour_path(
             sim_pos >= 0, FROM_BASKET, np.where(scores > 0, FROM_HISTORY, FROM_POPULARITY)
         )
         out.unit[pos] = _co_purchase_unit(scorer, table)
+
+
+def _history_top_n(
+    table: Any,
+    queries: tuple[np.ndarray, ...],
+    n: int,
+    constraints: Constraints,
+    num_threads: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the neighbour kernel's top n of whole rows, reading the history rows' prefixes.
+
+    The table's rows are sorted by weight, so an item outside the first
+    ``limit`` entries of a history row gets at most ``w max(t, 0)`` from it,
+    ``t`` the first weight not read.  (A query whose rows hold fewer than
+    ``_HISTORY_WALK`` weights beyond the prefixes walks them whole: the
+    lookups would cost more.)  One pass over the basket's whole rows
+    and the history rows' prefixes gives ``n + _HISTORY_CANDIDATES``
+    candidates; their exact scores are looked up in the whole rows, and
+    every other item scores at most the last candidate's prefix score plus
+    the bounds of the unread tails
+    (:func:`~recsys.core.neighbour_lookup.prefix_topn`): where the n-th
+    exact score is above that, the candidates' exact top n is the kernel's
+    answer over whole rows, to the bit.  The queries it does not prove read
+    prefixes 4 times longer, up to ``_HISTORY_ROUNDS`` passes, then the
+    whole rows (as group caps do at once: a capped item may leave the
+    candidates).
+    """
+    q_ip, q_rows, q_w, q_ex, limit = queries
+    n_q = q_ip.size - 1
+    if n_q > _HISTORY_CHUNK:  # a batch: chunks of queries (the candidates' arrays stay small)
+        parts = []
+        for lo in range(0, n_q, _HISTORY_CHUNK):
+            hi = min(lo + _HISTORY_CHUNK, n_q)
+            a, b = q_ip[lo], q_ip[hi]
+            chunk = (q_ip[lo : hi + 1] - a, q_rows[a:b], q_w[a:b], q_ex[a:b], limit[a:b])
+            parts.append(
+                _history_top_n(table, chunk, n, _constraints_of(constraints, lo, hi), num_threads)
+            )
+        return (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+    lengths = table.indptr[q_rows + 1] - table.indptr[q_rows]
+
+    def walk(
+        limit: np.ndarray | None, width: int, c: Constraints
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids, scores, sim_pos = constrained_topn_neighbours(
+            q_ip,
+            q_rows,
+            q_w,
+            table.indptr,
+            table.indices,
+            table.scores,
+            width,
+            c,
+            query_explain=q_ex,
+            num_threads=num_threads,
+            query_limit=limit,
+        )
+        assert sim_pos is not None  # positions=True (the default) returns them
+        return ids, scores, sim_pos
+
+    # the weights beyond the prefixes: a query whose unread tails are short walks them (cheaper
+    # than the lookups), as every query does under group caps (no bound)
+    excess = np.where(limit >= 0, lengths - limit, 0)
+    if n_q == 1:  # a shop-front call: no per-query bookkeeping
+        if int(excess[excess > 0].sum()) < _HISTORY_WALK or constraints.has_groups:
+            return walk(None, n, constraints)
+        q_of = np.zeros(q_rows.size, dtype=np.int64)
+    else:
+        q_of = np.repeat(np.arange(n_q), np.diff(q_ip))
+        tails = np.bincount(q_of, weights=np.maximum(excess, 0), minlength=n_q)
+        short = tails < _HISTORY_WALK
+        if short.all() or constraints.has_groups:
+            return walk(None, n, constraints)
+        limit = np.where(short[q_of], -1, limit)
+    if bool((q_w < 0).any()):
+        return walk(None, n, constraints)  # the bound needs weights >= 0
+    cut = (limit >= 0) & (lengths > limit)
+    wide = min(n + _HISTORY_CANDIDATES, table.indptr.size - 1)
+    no_fill = constraints._replace(fill_of_query=np.full(n_q, -1, dtype=np.int64))
+    out: tuple[np.ndarray, ...] = ()
+    proven = np.zeros(n_q, dtype=bool)
+    for _ in range(_HISTORY_ROUNDS):
+        found = prefix_topn(
+            q_ip,
+            q_rows,
+            q_w,
+            limit,
+            table.indptr,
+            table.scores,
+            table_columns(table),
+            walk(limit, wide, no_fill),
+            n,
+            query_explain=q_ex,
+        )
+        if not out:
+            out, proven = found[:3], found[3]
+        else:
+            new = found[3] & ~proven
+            for mine, theirs in zip(out, found[:3], strict=True):
+                mine[new] = theirs[new]
+            proven |= new
+        if proven.all():
+            return out[0], out[1], out[2]
+        # the queries not proven read 4 times more of their cut rows (the others, as before)
+        longer = ~proven[q_of] & cut
+        limit = np.where(longer, limit * 4, limit)
+        cut = (limit >= 0) & (lengths > limit)
+        if not (cut & ~proven[q_of]).any():
+            break
+    again = walk(np.where(proven[q_of], limit, -1), n, constraints)  # the rest: whole rows
+    for mine, theirs in zip(out, again, strict=True):
+        mine[~proven] = theirs[~proven]
+    return out[0], out[1], out[2]
+
+
+def _constraints_of(c: Constraints, lo: int, hi: int) -> Constraints:
+    """Return the constraints of queries ``lo:hi`` (their exclusions, masks and fills)."""
+    ip = c.exclude_indptr[lo : hi + 1]
+    return c._replace(
+        exclude_indptr=ip - ip[0],
+        exclude_indices=c.exclude_indices[ip[0] : ip[-1]],
+        allowed_of_query=c.allowed_of_query[lo:hi],
+        fill_of_query=c.fill_of_query[lo:hi],
+    )
 
 
 def _summed_queries(
