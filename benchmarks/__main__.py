@@ -15,7 +15,7 @@ cross-sell in turn (each data set goes to the suites that know it).
 
 The other suites parse their own options (``python -m benchmarks <suite> --help``):
 als-defaults, upgrade, bundles, cold-start, ease, ease-scale, repurchase,
-seasonality and spark (see ``DELEGATED``).
+seasonality, spark and spark-ease (see ``DELEGATED``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ DELEGATED = {
     "repurchase": ("repurchase", "buy-it-again (next basket) vs personal top frequency, TIFU-KNN"),
     "seasonality": ("seasonality", "seasonal popularity and cross-sell on Online Retail's Q4"),
     "spark": ("spark", "recsys.spark vs MLlib and the single-process batch"),
+    "spark-ease": ("spark_ease", "fit_ease (EASE's Gramian on Spark) vs local EASE().fit"),
 }
 
 

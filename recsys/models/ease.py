@@ -87,6 +87,7 @@ import copy
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -493,8 +494,107 @@ class EASE(Recommender):
         self, X: sp.csr_matrix, l2: float, diagonal: np.ndarray | None = None
     ) -> np.ndarray:
         """Return dense ``B`` of ``X`` at ``l2``; ``diagonal`` receives ``diag(P)``."""
-        gram = dense_gramian(X.indptr, X.indices, X.data, X.shape[1], num_threads=self.num_threads)
+        gram = self._gramian(X)
         return ease_solve(gram, l2, num_threads=self.num_threads, out_diagonal=diagonal)
+
+    def _gramian(self, X: sp.csr_matrix) -> np.ndarray:
+        """Return ``XᵀX`` as a new float32 array: every dense fit's Gramian comes from here.
+
+        From :func:`~recsys.core.gramian.dense_gramian`, or, inside
+        :meth:`fit_from_gramian`, from its ``gramian`` (checked: shape, dtype,
+        and a diagonal equal to the column sums of squares of ``X``, so a
+        Gramian of other rows is refused, never solved).
+        """
+        source = self.__dict__.get("_gramian_source")
+        if source is None:
+            return dense_gramian(
+                X.indptr, X.indices, X.data, X.shape[1], num_threads=self.num_threads
+            )
+        given = source(X)
+        n = X.shape[1]
+        if (
+            not isinstance(given, np.ndarray)
+            or given.dtype.kind not in "fiu"
+            or given.shape != (n, n)
+            or not np.isfinite(given).all()
+        ):
+            raise ValueError(
+                f"gramian must return a finite real array of shape ({n}, {n}), got "
+                f"{type(given).__name__} {getattr(given, 'dtype', '')} "
+                f"{getattr(given, 'shape', '')}"
+            )
+        gram = np.require(given, dtype=np.float32, requirements=["C", "W"])  # copies if needed
+        squares = np.bincount(X.indices, weights=np.square(X.data, dtype=np.float64), minlength=n)
+        if not np.allclose(np.diagonal(gram), squares, rtol=1e-4, atol=1e-6):
+            raise ValueError(
+                "gramian returned the Gramian of other rows: its diagonal is not the sum of "
+                f"squares of each item's column of the {X.shape[0]} x {n} rows fit solves on"
+            )
+        return gram
+
+    def fit_from_gramian(
+        self,
+        interactions: Interactions | sp.spmatrix,
+        gramian: Callable[[sp.csr_matrix], np.ndarray],
+        *,
+        show_progress: bool = False,
+    ) -> EASE:
+        """Fit with the Gramian ``XᵀX`` computed elsewhere (e.g. summed on a Spark cluster).
+
+        Exactly :meth:`fit` (dense form), except that every Gramian of the
+        rows the fit solves on — once with a fixed ``l2``, once per λ tried
+        with ``l2="auto"`` (its validation corrects the full Gramian's
+        solution for the held-out rows, it needs no other Gramian) — comes
+        from ``gramian`` instead of :func:`~recsys.core.gramian.dense_gramian`.
+        Everything else (the rows, the λ search, the repeat purchases) is the
+        same code.  The one fit of other rows, ``l2="auto"``'s refit on the
+        earlier baskets when the served score was not validated (module
+        docstring), computes its own Gramian as :meth:`fit` does.
+
+        Parameters
+        ----------
+        interactions : Interactions or scipy.sparse matrix
+            The training data, as for :meth:`fit`.
+        gramian : callable
+            Called with the rows × items float32 matrix ``X`` the fit solves on
+            (``binary``: 0/1; the rows of ``rows_``); returns ``XᵀX`` as a new
+            ``items × items`` array, which the fit overwrites (a writeable,
+            C-contiguous float32 one is used as it is, others are copied).  A
+            Gramian whose diagonal is not the column sums of squares of ``X``
+            (another row set) is refused.
+        show_progress : bool
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            ``density`` is set (the sparse form never forms the Gramian), or
+            ``gramian`` returned a bad array or the Gramian of other rows.
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from recsys.models.ease import EASE
+        >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
+        >>> model = EASE(l2=1.0).fit_from_gramian(
+        ...     X, lambda rows: (rows.T @ rows).toarray().astype(np.float32))
+        >>> bool(np.allclose(model.weights_, EASE(l2=1.0).fit(X).weights_))
+        True
+        """
+        if self.density is not None:
+            raise ValueError(
+                f"fit_from_gramian fits the dense form: density must be None, got "
+                f"{self.density!r} (the sparse form never forms the full Gramian; use fit)"
+            )
+        self._gramian_source: Callable[[sp.csr_matrix], np.ndarray] | None = gramian
+        try:
+            self.fit(interactions, show_progress=show_progress)
+        finally:
+            del self._gramian_source
+        return self
 
     def _choose_l2(
         self,

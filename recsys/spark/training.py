@@ -1,4 +1,4 @@
-"""Training on Spark: MLlib ALS -> ``recsys.ALS``; co-occurrence counted on Spark -> ItemItem."""
+"""Training on Spark: MLlib ALS -> ``recsys.ALS``; co-occurrence -> ItemItem; Gramian -> EASE."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from recsys.data.ids import IdMap
 from recsys.data.interactions import Interactions, aggregate_pairs
 from recsys.models.als import ALS, MAX_CONFIDENCE
 from recsys.models.basket_probability import MIN_VALIDATION_BASKETS, VALIDATION_SHARE
+from recsys.models.ease import EASE
 from recsys.models.item_item import ItemItem
 from recsys.spark._frames import (
     ROW,
@@ -27,7 +28,7 @@ from recsys.spark._frames import (
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
-__all__ = ["fit_als", "fit_item_item"]
+__all__ = ["fit_als", "fit_ease", "fit_item_item"]
 
 _U, _I, _B, _W, _T = "__u", "__i", "__b", "__w", "__t"
 #: Relative margin kept below each item's k-th score when the top-k is pre-selected on Spark:
@@ -95,6 +96,65 @@ def _pairs_matrix(frame: DataFrame, row: str, shape: tuple[int, int]) -> sp.csr_
         shape,
     )
     return matrix
+
+
+def _interactions(
+    log: DataFrame,
+    user_ids: IdMap,
+    item_ids: IdMap,
+    basket_ids: IdMap | None,
+    *,
+    basket_col: str | None,
+    weight_col: str | None,
+) -> Interactions:
+    """Build on the driver the ``Interactions`` a local ``from_pandas`` gives on the same log.
+
+    ``log`` is :func:`_indexed`'s (cached by the caller): the (user, item) and
+    (basket, item) sums and each basket's owner (one per basket, as locally)
+    and time are computed on Spark; only those reach the driver.
+    """
+    from pyspark.sql import functions as F
+
+    n_users, n_items = len(user_ids), len(item_ids)
+    user_items = _pairs_matrix(log, _U, (n_users, n_items))
+    basket_matrix = basket_users = basket_times = None
+    if basket_ids is not None:
+        n_baskets = len(basket_ids)
+        has_time = _T in log.columns
+        owner_table = (
+            log.groupBy(_B)
+            .agg(
+                F.countDistinct(_U).alias("owners"),
+                F.min(_U).alias(_U),
+                *([F.min(_T).alias(_T)] if has_time else []),
+            )
+            .toArrow()
+        )
+        multi = arrow_column(owner_table, "owners") > 1
+        if multi.any():
+            bad_rows = np.sort(arrow_column(owner_table, _B)[multi])[:10].astype(np.int64)
+            raise ValueError(
+                f"interactions column {basket_col!r}: basket(s) "
+                f"{basket_ids.to_external(bad_rows).tolist()} belong to more than one user"
+            )
+        rows = arrow_column(owner_table, _B).astype(np.int64)
+        basket_users = np.empty(n_baskets, dtype=np.int32)
+        basket_users[rows] = arrow_column(owner_table, _U)
+        if has_time:
+            basket_times = np.empty(n_baskets, dtype=np.float64)
+            micros = arrow_column(owner_table, _T).astype(np.int64)
+            basket_times[rows] = (micros * 1000) / 1e9  # as from_pandas: ns / 1e9
+        basket_matrix = _pairs_matrix(log, _B, (n_baskets, n_items))
+    return Interactions(
+        matrix=user_items,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        basket_matrix=basket_matrix,
+        basket_ids=basket_ids,
+        basket_users=basket_users,
+        basket_times=basket_times,
+        weight_col=weight_col,
+    )
 
 
 # --------------------------------------------------------------------------- ALS
@@ -358,49 +418,18 @@ def fit_item_item(
     )
     log = log.cache()
     try:
-        n_users, n_items = len(user_ids), len(item_ids)
-        user_items = _pairs_matrix(log, _U, (n_users, n_items))
-        basket_matrix = basket_users = basket_times = None
-        if basket_ids is not None:
-            n_baskets = len(basket_ids)
-            owner_table = (
-                log.groupBy(_B)
-                .agg(
-                    F.countDistinct(_U).alias("owners"),
-                    F.min(_U).alias(_U),
-                    *([F.min(_T).alias(_T)] if time_col is not None else []),
-                )
-                .toArrow()
-            )
-            multi = arrow_column(owner_table, "owners") > 1
-            if multi.any():
-                bad_rows = np.sort(arrow_column(owner_table, _B)[multi])[:10].astype(np.int64)
-                raise ValueError(
-                    f"interactions column {basket_col!r}: basket(s) "
-                    f"{basket_ids.to_external(bad_rows).tolist()} belong to more than one user"
-                )
-            rows = arrow_column(owner_table, _B).astype(np.int64)
-            basket_users = np.empty(n_baskets, dtype=np.int32)
-            basket_users[rows] = arrow_column(owner_table, _U)
-            if time_col is not None:
-                basket_times = np.empty(n_baskets, dtype=np.float64)
-                micros = arrow_column(owner_table, _T).astype(np.int64)
-                basket_times[rows] = (micros * 1000) / 1e9  # as from_pandas: ns / 1e9
-            basket_matrix = _pairs_matrix(log, _B, (n_baskets, n_items))
-        data = Interactions(
-            matrix=user_items,
-            user_ids=user_ids,
-            item_ids=item_ids,
-            basket_matrix=basket_matrix,
-            basket_ids=basket_ids,
-            basket_users=basket_users,
-            basket_times=basket_times,
-            weight_col=weight_col,
+        data = _interactions(
+            log, user_ids, item_ids, basket_ids, basket_col=basket_col, weight_col=weight_col
         )
+        n_items = len(item_ids)
         on_baskets = model.use_baskets and basket_ids is not None
         row_col = _B if on_baskets else _U
         transactions = log.select(F.col(row_col).alias("r"), F.col(_I).alias("i")).distinct()
-        n_rows = basket_matrix.shape[0] if on_baskets and basket_matrix is not None else n_users
+        n_rows = (
+            data.basket_matrix.shape[0]
+            if on_baskets and data.basket_matrix is not None
+            else data.n_users
+        )
         held = _held_out(model, data) if on_baskets else None
         tables = _count_tables(transactions, model, n_items, n_rows, held)
     finally:
@@ -560,3 +589,201 @@ def _table(
         min_count=model.min_count,
         shrinkage=model.shrinkage,
     )
+
+
+# -------------------------------------------------------------------------- EASE
+def fit_ease(
+    df: DataFrame,
+    *,
+    user_col: str,
+    item_col: str,
+    basket_col: str | None = None,
+    time_col: str | None = None,
+    weight_col: str | None = None,
+    **params: Any,
+) -> EASE:
+    """Sum EASE's Gramian on Spark, solve on the driver: the same ``EASE`` a local fit gives.
+
+    On Spark: the ID maps (canonical order), the (user, item) and (basket,
+    item) sums the driver's ``Interactions`` hold, and the Gramian
+    ``G = XᵀX`` of the rows EASE solves on (``rows="auto"``: the baskets when
+    ``basket_col`` is given, else the users) — a sum over rows: each item's
+    diagonal (its support with ``binary=True``, the default; its sum of
+    squared weights otherwise) and, for every two items ``a < b`` of a row,
+    ``x_a x_b`` summed over the rows (the ``sum of row lengths squared``
+    work).  Only the summed pairs reach the driver.
+
+    On the driver: :meth:`EASE.fit_from_gramian` runs the local ``fit``
+    unchanged on those sums — the Cholesky solve (``items³``, LAPACK, float32),
+    the ``l2="auto"`` search (every λ tried solves the same full Gramian; the
+    held-out rows are corrected for by the Woodbury identity, so no other
+    Gramian is summed), the repeat purchases.  The model equals
+    ``EASE(**params).fit(Interactions.from_pandas(...))`` on the same log:
+    the same ``l2_``, weights to float32 rounding (exact sums here, float32
+    sums locally), the same ``repeat_purchases_`` and recommendations.  One
+    case fits other rows: with ``l2="auto"`` when the served score could not
+    be validated (``rows="users"`` over baskets, or fewer than 20 held-out
+    baskets of returning customers), the repeat term's scale is calibrated by
+    a refit on the earlier baskets the driver chooses; that refit sums its
+    Gramian on the driver from the matrices it holds anyway (a Numba pass,
+    small next to the solve), exactly as a local fit does.
+
+    The Spark job runs when the fit first needs the Gramian, after the
+    local checks (parameters, the dense fit's memory estimate): a model that
+    would not fit on the driver is refused before any pair is summed.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+        One row per event (order line).
+    user_col, item_col : str
+    basket_col : str, optional
+        Order / invoice ID: the rows of ``X`` are baskets (``rows="auto"``),
+        and the model learns the customers' repeat purchases.
+    time_col : str, optional
+        Event time (timestamp, or a string Spark casts to one): orders the
+        baskets for ``l2="auto"``'s hold-out (the newest) and the repeat
+        purchases'.  Set ``spark.sql.session.timeZone`` to UTC so strings
+        parse as a local fit parses them.
+    weight_col : str, optional
+        As in ``Interactions.from_pandas`` (``binary=False`` uses the weights).
+    **params
+        ``EASE`` hyper-parameters, the dense form only (``density=None``).
+
+    Returns
+    -------
+    recsys.EASE
+        Fitted.  The driver holds what a local fit holds (the dense ``B``:
+        ``4 items²`` bytes, twice during the ``l2="auto"`` search; the users ×
+        items and baskets × items matrices) and the summed pairs, 12 bytes per
+        pair of items seen together.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad input, with the local messages (missing columns, an empty frame,
+        missing IDs, bad weights, bad parameters); ``density`` set (the sparse
+        form is fitted locally); ``rows="baskets"`` without ``basket_col``.
+    MemoryError
+        The dense fit needs more than ``max_memory`` (the local message).
+
+    Examples
+    --------
+    >>> from recsys.spark import fit_ease  # doctest: +SKIP
+    >>> model = fit_ease(spark.table("order_lines"), user_col="customer",
+    ...                  item_col="sku", basket_col="order_id",
+    ...                  time_col="ordered_at")  # doctest: +SKIP
+    >>> model.l2_, model.validation_  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    model = EASE(**params)
+    model._check_params()
+    if model.density is not None:
+        raise ValueError(
+            f"fit_ease sums the dense EASE's Gramian on Spark: density={model.density!r} (the "
+            "sparse form) is not supported; fit it locally, "
+            "EASE(density=...).fit(Interactions.from_pandas(...)), or use density=None"
+        )
+    if time_col is not None and basket_col is None:
+        raise ValueError("time_col orders the baskets: it needs basket_col")
+    if model.rows == "baskets" and basket_col is None:
+        raise ValueError(
+            "rows='baskets' needs interactions with baskets: pass basket_col=..., "
+            "or use rows='users'"
+        )
+    log, user_ids, item_ids, basket_ids = _indexed(
+        df,
+        user_col=user_col,
+        item_col=item_col,
+        weight_col=weight_col,
+        basket_col=basket_col,
+        time_col=time_col,
+    )
+    log = log.cache()
+    gramian: _SparkGramian | None = None
+    try:
+        data = _interactions(
+            log, user_ids, item_ids, basket_ids, basket_col=basket_col, weight_col=weight_col
+        )
+        on_baskets = model.rows == "baskets" or (model.rows == "auto" and basket_ids is not None)
+        row_col = _B if on_baskets else _U
+        n_rows = len(basket_ids) if on_baskets and basket_ids is not None else len(user_ids)
+        # X's entries as the local fit prepares them: float32 sums, or 1 with binary
+        cells = log.groupBy(row_col, _I).agg(F.sum(_W).alias(_W))
+        value = F.lit(1.0) if model.binary else F.col(_W).cast("float").cast("double")
+        cells = cells.select(F.col(row_col).alias("r"), F.col(_I).alias("i"), value.alias("x"))
+        gramian = _SparkGramian(cells, n_rows, len(item_ids))
+        model.fit_from_gramian(data, gramian)
+    finally:
+        if gramian is not None:
+            gramian.release()
+        log.unpersist()
+    return model
+
+
+class _SparkGramian:
+    """``XᵀX`` summed on Spark on first call; a new dense float32 array for every call.
+
+    ``cells`` holds X's entries as ``r, i, x`` (row, item, value).  The
+    diagonal and the pairs ``a < b`` (summed in float64 on Spark, rounded to
+    float32 once) are kept as triplets (12 bytes a pair), so ``l2="auto"``'s
+    repeated fits get a fresh Gramian without a third ``items²`` array.
+    """
+
+    def __init__(self, cells: DataFrame, n_rows: int, n_items: int) -> None:
+        self.cells = cells
+        self.n_rows = n_rows
+        self.n_items = n_items
+        self.sums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.calls = 0
+
+    def __call__(self, X: sp.csr_matrix) -> np.ndarray:
+        if X.shape != (self.n_rows, self.n_items):
+            raise RuntimeError(  # pragma: no cover - fit asks only for its own rows' Gramian
+                f"the Gramian summed on Spark is of {self.n_rows} rows x {self.n_items} items, "
+                f"asked for {X.shape[0]} x {X.shape[1]}"
+            )
+        if self.sums is None:
+            self.sums = self._sum()
+        a, b, s, diagonal = self.sums
+        n = self.n_items
+        out = np.zeros((n, n), dtype=np.float32)
+        out[a, b] = s
+        out[b, a] = s
+        out[np.arange(n), np.arange(n)] = diagonal
+        self.calls += 1
+        return out
+
+    def _sum(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        from pyspark.sql import functions as F
+
+        cells = self.cells.cache()
+        try:
+            diag_table = cells.groupBy("i").agg(F.sum(F.col("x") * F.col("x")).alias("d"))
+            diag_table = diag_table.toArrow()
+            diagonal = np.zeros(self.n_items, dtype=np.float32)
+            diagonal[arrow_column(diag_table, "i").astype(np.int64)] = arrow_column(
+                diag_table, "d"
+            ).astype(np.float32)
+            left = cells.select("r", F.col("i").alias("a"), F.col("x").alias("xa"))
+            right = cells.select("r", F.col("i").alias("b"), F.col("x").alias("xb"))
+            pairs = (
+                left.join(right, "r")
+                .filter(F.col("a") < F.col("b"))
+                .groupBy("a", "b")
+                .agg(F.sum(F.col("xa") * F.col("xb")).alias("s"))
+                .toArrow()
+            )
+        finally:
+            cells.unpersist()
+        return (
+            arrow_column(pairs, "a").astype(np.int32),
+            arrow_column(pairs, "b").astype(np.int32),
+            arrow_column(pairs, "s").astype(np.float32),
+            diagonal,
+        )
+
+    def release(self) -> None:
+        """Drop the sums (the model holds its weights; the Gramian is no longer needed)."""
+        self.sums = None
