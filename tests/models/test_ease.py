@@ -171,6 +171,48 @@ def test_reference_search_on_known_curves(curve: dict[int, float], tried: list[i
     assert reference_search(curve) == tried
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.sampled_from(["users", "baskets"]))
+def test_auto_l2_refit_and_woodbury_validate_alike(seed: int, rows: str) -> None:
+    """Small catalogs validate λ by fitting the training rows, large ones by the Woodbury
+    correction of the full fit (_woodbury_pays): the same numbers, the same λ and weights."""
+    rng = np.random.default_rng(seed)
+    n_rows, n_items = 60, 12
+    log = pd.DataFrame(
+        [
+            (f"b{b}", f"u{b % 20}", f"i{i}")
+            for b in range(n_rows)
+            for i in rng.choice(n_items, size=int(rng.integers(2, 6)), replace=False)
+        ],
+        columns=["basket", "user", "item"],
+    )
+    data = Interactions.from_pandas(log, user_col="user", item_col="item", basket_col="basket")
+    fits = {}
+    for woodbury in (True, False):
+        original = ease_module._woodbury_pays
+        ease_module._woodbury_pays = lambda k, n, fits=5, _w=woodbury: _w
+        try:
+            fits[woodbury] = EASE(rows=rows, num_threads=1).fit(data)
+        finally:
+            ease_module._woodbury_pays = original
+    a, b = fits[True], fits[False]
+    assert a.l2_ == b.l2_
+    pd.testing.assert_frame_equal(a.validation_, b.validation_, atol=1e-5, rtol=1e-4)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+
+
+def test_training_gramian_is_the_full_one_corrected_by_the_changed_rows() -> None:
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix((rng.random((50, 9)) < 0.4).astype(np.float32))
+    split = ease_module._split_rows(X, "users", None, 0)
+    U, signs = ease_module._heldout_update(X, split.train)
+    corrected = (X.T @ X).toarray() + (U.T @ sp.diags(signs) @ U).toarray()
+    np.testing.assert_allclose(corrected, (split.train.T @ split.train).toarray())
+    assert ease_module._woodbury_pays(2_000, 30_000)
+    assert not ease_module._woodbury_pays(2_000, 10_000)
+    assert not ease_module._woodbury_pays(566, 1_404)
+
+
 def test_auto_l2_validation_split() -> None:
     rng = np.random.default_rng(3)
     X = sp.csr_matrix((rng.random((200, 30)) < 0.2).astype(np.float32))
