@@ -17,7 +17,7 @@ Protocol (84.51° Complete Journey transaction sample, shared with the repositor
   three offers is such an item.
 * **What is compared.**  ``recommend_upgrade(model, catalog, user=...)`` (the
   household-wide form; through ``recommend_upgrade_batch``) with the default
-  ``ItemItem`` and with ``ALS`` against three baselines over the *same*
+  ``ItemItem``, with ``ALS`` and with ``EASE`` against three baselines over the *same*
   candidates (every item of a strictly higher tier of each family the
   household bought in, among the items the model knows): the most popular
   higher tier, the next tier up (most popular first), and the cheapest
@@ -180,6 +180,7 @@ def run(
     models = {
         "recsys ItemItem() + recommend_upgrade": recsys.ItemItem(),
         "recsys ALS(random_state=0) + recommend_upgrade": recsys.ALS(random_state=0),
+        "recsys EASE() + recommend_upgrade": recsys.EASE(),
     }
     pairs = None
     for name, model in models.items():
