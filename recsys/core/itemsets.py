@@ -441,9 +441,13 @@ _NO_LISTS = CoPurchaseLists(
 
 @numba.njit(cache=True, nogil=True)
 def _co_purchase_kernel(
-    indptr, indices, by_item_indptr, by_item_indices, anchors, min_count, seen, touched
+    indptr, indices, by_item_indptr, by_item_indices, anchors, min_count, max_entries, seen, touched
 ):  # pragma: no cover - compiled
-    """Return (list indptr, items, counts) of the anchors' co-purchases (empty items: bad CSR)."""
+    """Return (list indptr, items, counts) of the anchors' co-purchases (empty indptr: bad CSR).
+
+    Anchors are listed in turn until the next list would take the total past
+    ``max_entries``; the indptr covers the anchors listed.
+    """
     n_items = seen.shape[0]
     nnz = indices.shape[0]
     n_orders = indptr.shape[0] - 1
@@ -468,6 +472,14 @@ def _co_purchase_kernel(
                     n_touched += 1
                 seen[item] += 1
         chosen = np.sort(touched[:n_touched])
+        n_new = 0
+        for k in range(n_touched):
+            if seen[chosen[k]] >= min_count and chosen[k] != anchor:
+                n_new += 1
+        if filled + n_new > max_entries:  # the budget is spent: the anchors so far
+            for k in range(n_touched):
+                seen[chosen[k]] = 0
+            return out_indptr[: a + 1].copy(), items[:filled].copy(), counts[:filled].copy()
         for k in range(n_touched):
             item = chosen[k]
             if seen[item] >= min_count and item != anchor:
@@ -494,12 +506,16 @@ def co_purchase_lists(
     anchors: np.ndarray,
     *,
     min_count: int = 2,
+    max_entries: int | None = None,
 ) -> CoPurchaseLists:
     """Count, once, the items bought with each of ``anchors`` (for :func:`best_itemsets`).
 
     A best-seller held by thousands of orders costs :func:`best_itemsets`
     a read of every one of them on every call (about 1 ms for 5,000 orders:
     they lie all over the matrix); a service counts them once per fit.
+    ``max_entries`` bounds the memory (12 bytes an entry): the anchors are
+    listed in the order given (the bulkiest first, say) until the next list
+    would pass it; the others are not listed (the search reads their orders).
 
     Parameters
     ----------
@@ -509,6 +525,8 @@ def co_purchase_lists(
         The items to list (distinct).
     min_count : int
         Keep the items bought with the anchor in at least this many orders (>= 1).
+    max_entries : int, optional
+        The most (item, count) entries kept over all the lists (default: no limit).
 
     Returns
     -------
@@ -533,6 +551,12 @@ def co_purchase_lists(
         raise ValueError(f"anchors must lie in 0..{n_items - 1}")
     if np.unique(anchors).size != anchors.size:
         raise ValueError("anchors must be distinct")
+    if max_entries is not None and (
+        isinstance(max_entries, bool)
+        or not isinstance(max_entries, (int, np.integer))
+        or max_entries < 0
+    ):
+        raise ValueError(f"max_entries must be None or an int >= 0, got {max_entries!r}")
     list_indptr, items, counts = _co_purchase_kernel(
         np.ascontiguousarray(indptr, dtype=np.int64),
         np.ascontiguousarray(indices, dtype=np.int32),
@@ -540,13 +564,15 @@ def co_purchase_lists(
         np.ascontiguousarray(by_item_indices, dtype=np.int64),
         anchors,
         int(min_count),
+        np.iinfo(np.int64).max if max_entries is None else int(max_entries),
         np.zeros(n_items, dtype=np.int64),
         np.empty(n_items, dtype=np.int64),
     )
     if list_indptr.size == 0:
         raise ValueError(_NOT_CANONICAL)
+    listed = anchors[: list_indptr.size - 1]
     list_of = np.full(n_items, -1, dtype=np.int64)
-    list_of[anchors] = np.arange(anchors.size)
+    list_of[listed] = np.arange(listed.size)
     return CoPurchaseLists(list_of, list_indptr, items, counts, int(min_count))
 
 

@@ -125,11 +125,13 @@ BUNDLE_COLUMNS = [
 MAX_SHORTLIST = 512
 _FIRST_SHORTLIST = 32
 #: An item whose orders hold at least this many items (a best-seller's thousands of orders)
-#: has its co-purchase counts kept per fit, not counted from its orders on every call.
+#: has its co-purchase counts kept per fit, not counted from its orders on every call (the
+#: bulkiest first, as long as all the counts kept are no more than the orders' own entries).
 CO_PURCHASE_LIST_ENTRIES = 4_096
 #: ... for the items bought with it in at least this many orders (``min_support`` below it
 #: counts from the orders).
 _CO_PURCHASE_MIN_COUNT = 2
+_CO_PURCHASE_MIN_BUDGET = 1 << 20  # entries the lists may hold on a small log
 #: The set-prior strengths ``m`` that :func:`bundle_prior` tries.
 PRIOR_GRID = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0, 100_000.0)
 _HOLD_OUT = 6  # one order in six is held out to choose m
@@ -273,13 +275,17 @@ class _Orders:
                         weights=np.repeat(lengths, lengths).astype(np.float64),
                         minlength=self.n_items,
                     )  # what reading each item's orders reads
+                    bulky = np.flatnonzero(entries >= CO_PURCHASE_LIST_ENTRIES)
+                    bulky = bulky[np.argsort(-entries[bulky], kind="stable")]  # bulkiest first
                     self._co_purchases = co_purchase_lists(
                         self.indptr,
                         self.indices,
                         self.by_item_indptr,
                         self.by_item_indices,
-                        np.flatnonzero(entries >= CO_PURCHASE_LIST_ENTRIES),
+                        bulky,
                         min_count=_CO_PURCHASE_MIN_COUNT,
+                        # no more entries than the orders hold: memory in step with the model's
+                        max_entries=max(self.indices.size, _CO_PURCHASE_MIN_BUDGET),
                     )
                 lists = self._co_purchases
         return lists

@@ -331,16 +331,32 @@ def test_prior_hits_rejects_bad_arguments() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(problems(), st.integers(1, 4))
-def test_co_purchase_lists_match_the_matrix_product(problem, min_count) -> None:
+@given(problems(), st.integers(1, 4), st.one_of(st.none(), st.integers(0, 20)))
+def test_co_purchase_lists_match_the_matrix_product(problem, min_count, max_entries) -> None:
     dense = problem[0]
     anchors = np.array(problem[1], dtype=np.int64)
     orders = sp.csr_matrix(dense.astype(np.float32))
     by_item = orders.tocsc()
     lists = co_purchase_lists(
-        orders.indptr, orders.indices, by_item.indptr, by_item.indices, anchors, min_count=min_count
+        orders.indptr,
+        orders.indices,
+        by_item.indptr,
+        by_item.indices,
+        anchors,
+        min_count=min_count,
+        max_entries=max_entries,
     )
     together = dense.astype(np.int64).T @ dense.astype(np.int64)  # orders holding both
+    sizes = [
+        sum(1 for j in range(dense.shape[1]) if j != a and together[a, j] >= min_count)
+        for a in anchors.tolist()
+    ]
+    # the anchors in the order given, while the total stays within max_entries
+    n_listed = anchors.size
+    if max_entries is not None:
+        n_listed = int(np.searchsorted(np.cumsum(sizes), max_entries, side="right"))
+    assert lists.items.size <= (max_entries if max_entries is not None else lists.items.size)
+    anchors = anchors[:n_listed]
     assert lists.list_of[anchors].tolist() == list(range(anchors.size))
     assert (lists.list_of >= 0).sum() == anchors.size
     for k, a in enumerate(anchors.tolist()):
@@ -362,6 +378,8 @@ def test_co_purchase_lists_reject_bad_arguments() -> None:
         co_purchase_lists(*args, np.array([0, 0]))
     with pytest.raises(ValueError, match="anchors must lie"):
         co_purchase_lists(*args, np.array([3]))
+    with pytest.raises(ValueError, match="max_entries must be None or an int >= 0"):
+        co_purchase_lists(*args, np.array([0]), max_entries=-1)
     bad = orders.indices.copy()
     bad[0] = 7
     with pytest.raises(ValueError, match="canonical"):
