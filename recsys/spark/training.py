@@ -54,6 +54,8 @@ def _indexed(
     from pyspark.sql import functions as F
 
     require_pyspark()
+    if time_col is not None and basket_col is None:
+        raise ValueError("time_col orders the baskets: it needs basket_col")
     id_cols = [user_col, item_col] + ([basket_col] if basket_col is not None else [])
     check_frame(df, what, id_cols, weight_col, time_col=time_col)
     cols = [F.col(user_col).alias(user_col), F.col(item_col).alias(item_col)]
@@ -406,8 +408,6 @@ def fit_item_item(
             raise ValueError(f"min_pair_count must be a positive integer, got {min_pair_count!r}")
         threshold = max(int(threshold), int(min_pair_count))
         model.set_params(min_count=threshold)
-    if time_col is not None and basket_col is None:
-        raise ValueError("time_col orders the baskets: it needs basket_col")
     log, user_ids, item_ids, basket_ids = _indexed(
         df,
         user_col=user_col,
@@ -685,8 +685,6 @@ def fit_ease(
             "sparse form) is not supported; fit it locally, "
             "EASE(density=...).fit(Interactions.from_pandas(...)), or use density=None"
         )
-    if time_col is not None and basket_col is None:
-        raise ValueError("time_col orders the baskets: it needs basket_col")
     if model.rows == "baskets" and basket_col is None:
         raise ValueError(
             "rows='baskets' needs interactions with baskets: pass basket_col=..., "
