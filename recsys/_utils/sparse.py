@@ -24,6 +24,10 @@ def row_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     ([0, 1, 1, 3], [2, 0, 1])
     """
     rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 1:  # one customer or one item (a serving call): slices, no fancy indexing
+        row = int(rows[0])
+        start, stop = (int(indptr[row]), int(indptr[row + 1])) if row >= 0 else (0, 0)
+        return np.array([0, stop - start], dtype=np.int64), np.arange(start, stop)
     safe = np.maximum(rows, 0)
     lengths = np.where(rows >= 0, indptr[safe + 1] - indptr[safe], 0)
     sub = np.zeros(rows.size + 1, dtype=np.int64)
@@ -43,5 +47,13 @@ def select_csr_rows(
     >>> [a.tolist() for a in select_csr_rows(indptr, indices, np.array([1, 0]))]
     [[0, 1, 3], [6, 4, 5]]
     """
+    rows = np.asarray(rows)
+    if rows.size == 1:  # one row: a slice of ``indices``
+        row = int(rows.reshape(-1)[0])
+        start, stop = (int(indptr[row]), int(indptr[row + 1])) if row >= 0 else (0, 0)
+        return (
+            np.array([0, stop - start], dtype=np.int64),
+            np.array(indices[start:stop], dtype=np.int32),  # a copy, as fancy indexing gives
+        )
     sub, take = row_positions(indptr, rows)
     return sub, np.asarray(indices[take], dtype=np.int32)

@@ -19,6 +19,10 @@ from recsys.core._scoring import combined, sorted_position
 __all__ = ["neighbour_item_scores"]
 
 
+#: Words of the wanted-id filter in :func:`_scores_kernel` (a power of two).
+_FILTER_WORDS = 64
+
+
 @numba.njit(cache=True, nogil=True)
 def _scores_kernel(
     q_indptr,
@@ -37,6 +41,14 @@ def _scores_kernel(
     nnz = sim_indices.shape[0]
     basket = np.zeros(m, dtype=np.float32)
     direct = np.zeros(m, dtype=np.float32)
+    # a 4096-bit filter of the wanted ids: a neighbour that is not wanted (nearly all of them)
+    # is passed over by one predictable test instead of a mispredicted binary search
+    seen = np.zeros(_FILTER_WORDS, dtype=np.uint64)
+    for k in range(m):
+        x = np.uint64(wanted[k])
+        seen[(x >> np.uint64(6)) & np.uint64(_FILTER_WORDS - 1)] |= np.uint64(1) << (
+            x & np.uint64(63)
+        )
     for qi in range(q_indptr.shape[0] - 1):
         basket[:] = 0.0
         direct[:] = 0.0
@@ -56,6 +68,11 @@ def _scores_kernel(
             if r0 < 0 or r1 < r0 or r1 > nnz:
                 return False
             for r in range(r0, r1):
+                x = np.uint64(sim_indices[r])
+                if not (
+                    seen[(x >> np.uint64(6)) & np.uint64(_FILTER_WORDS - 1)] >> (x & np.uint64(63))
+                ) & np.uint64(1):
+                    continue
                 k = sorted_position(wanted, np.int64(sim_indices[r]))
                 # the arithmetic of topn_neighbours._neighbour_worker, written out in both hot loops
                 if k >= 0:
@@ -127,7 +144,7 @@ def neighbour_item_scores(
         or q_ip.shape[0] < 1
         or q_ip[0] != 0
         or q_ip[-1] != q_ix.shape[0]
-        or (np.diff(q_ip) < 0).any()
+        or (q_ip.shape[0] > 2 and (np.diff(q_ip) < 0).any())  # one query: the ends say it all
     ):
         raise ValueError("query_indptr must start at 0, not decrease and end at len(query_indices)")
     if q_w.shape != q_ix.shape:
@@ -147,7 +164,7 @@ def neighbour_item_scores(
         raise ValueError(
             f"query_direct must have the shape of query_indices {q_ix.shape}, got {direct.shape}"
         )
-    wanted, column = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
+    wanted, column = _sorted_unique(np.asarray(items, dtype=np.int64).ravel())
     out = np.zeros((q_ip.shape[0] - 1, wanted.size), dtype=np.float32)
     if wanted.size and out.shape[0]:
         if not _scores_kernel(
@@ -155,6 +172,28 @@ def neighbour_item_scores(
         ):
             raise ValueError("sim_indptr / sim_indices are not a valid CSR matrix over the items")
     return out[:, column.ravel()]
+
+
+def _sorted_unique(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``np.unique(items, return_inverse=True)``, without its cost for a few items.
+
+    Upgrades ask for a handful of tiers: a Python sort of a few values costs a
+    tenth of NumPy's ``unique``.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in _sorted_unique(np.array([7, 3, 7]))]
+    [[3, 7], [1, 0, 1]]
+    """
+    if items.size > 16:
+        return np.unique(items, return_inverse=True)
+    values = items.tolist()
+    wanted = sorted(set(values))
+    where = {v: k for k, v in enumerate(wanted)}
+    return (
+        np.array(wanted, dtype=np.int64),
+        np.array([where[v] for v in values], dtype=np.int64),
+    )
 
 
 def _integers(values: object) -> np.ndarray:

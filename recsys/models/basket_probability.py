@@ -432,9 +432,8 @@ def unlisted_prior(
         return scores
     support = table.item_support
     share = 1.0 / max(table.n_rows, 1)
-    b_len = np.diff(basket_indptr)
     if n_q == 1:  # a shop-front call: the fewest array operations
-        if b_len[0] == 0:
+        if basket_indptr[1] == basket_indptr[0]:
             return scores
         k = np.flatnonzero((scores[0] == 0) & (support[items] > 0))
         if k.size == 0:
@@ -446,6 +445,7 @@ def unlisted_prior(
         at_fewest = basket_prior / max(float(support[rows].min()) + basket_prior, 1e-12)
         scores[0, k] = (at_fewest * share) * support[items[k]]  # in [0, 1]
         return scores
+    b_len = np.diff(basket_indptr)
     none = (scores == 0) & (support[items] > 0)[None, :] & (b_len > 0)[:, None]
     q, k = np.nonzero(none)
     if q.size == 0:
@@ -503,7 +503,7 @@ def _single_query(
     return (
         np.array([0, out_rows.size], dtype=np.int64),
         out_rows,
-        np.clip(out_w, 0.0, 1.0).astype(np.float32),
+        np.minimum(np.maximum(out_w, 0.0), 1.0).astype(np.float32),  # np.clip, cheaper
         explain,
         ~explain,
     )

@@ -85,6 +85,11 @@ def merge_csr(
         return np.zeros(n_queries + 1, dtype=np.int64), np.empty(0, dtype=np.int32)
     if len(parts) == 1:
         return np.asarray(parts[0][0], dtype=np.int64), np.asarray(parts[0][1], dtype=np.int32)
+    if n_queries == 1:  # one query (a serving call): its entries one after the other
+        indices = np.concatenate(
+            [np.asarray(ix[int(ip[0]) : int(ip[1])], dtype=np.int32) for ip, ix in parts]
+        )
+        return np.array([0, indices.size], dtype=np.int64), indices
     rows = np.concatenate([np.repeat(np.arange(n_queries), np.diff(ip)) for ip, _ in parts])
     indices = np.concatenate([np.asarray(ix, dtype=np.int32) for _, ix in parts])
     order = np.argsort(rows, kind="stable")

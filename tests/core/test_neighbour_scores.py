@@ -68,3 +68,38 @@ def test_bad_arguments() -> None:
         neighbour_item_scores(
             [0, 1], [0], [1.0], [0, 5, 1], [1], [0.5], [1]
         )  # row 0 runs past the end
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n_items=st.integers(2, 10), combine=st.sampled_from(["sum", "noisy_or"]))
+def test_ids_that_share_a_filter_bit_are_told_apart(data, n_items: int, combine: str) -> None:
+    # The kernel passes over neighbours by a 4096-bit filter of the wanted ids: item a renamed
+    # a * 4096 puts every item on the same filter bit, so only the exact search tells them
+    # apart. The renamed problem must score exactly as the small one.
+    sim_indptr, sim_indices, sim_data = data.draw(similarity(n_items))
+    if combine == "noisy_or":
+        sim_data = np.clip(sim_data / 2, 0, 1).astype(np.float32)
+    items = data.draw(st.lists(st.integers(0, n_items - 1), min_size=1, max_size=5))
+    weights = np.array([data.draw(st.sampled_from([0.125, 0.5, 1.0])) for _ in items], np.float32)
+    wanted = np.array(
+        data.draw(st.lists(st.integers(0, n_items - 1), min_size=1, max_size=6)), np.int64
+    )
+    spread = 4096
+    lengths = np.zeros(n_items * spread, dtype=np.int64)
+    lengths[np.arange(n_items) * spread] = np.diff(sim_indptr)
+    big_indptr = np.concatenate([[0], np.cumsum(lengths)])
+    args = dict(combine=combine)
+    small = neighbour_item_scores(
+        [0, len(items)], items, weights, sim_indptr, sim_indices, sim_data, wanted, **args
+    )
+    big = neighbour_item_scores(
+        [0, len(items)],
+        np.array(items, dtype=np.int64) * spread,
+        weights,
+        big_indptr,
+        sim_indices.astype(np.int64) * spread,
+        sim_data,
+        wanted * spread,
+        **args,
+    )
+    np.testing.assert_array_equal(big, small)
