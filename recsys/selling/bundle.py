@@ -90,7 +90,8 @@ from recsys.selling._common import (
     check_unknown_items,
     item_lookup,
 )
-from recsys.selling.catalog import TierCatalogProtocol
+from recsys.selling.catalog import TierCatalog, TierCatalogProtocol
+from recsys.selling.catalog_alignment import catalog_view
 from recsys.selling.rules import Rules
 from recsys.selling.segments import SegmentedModel
 from recsys.types import ExternalId, ExternalIds
@@ -574,9 +575,14 @@ def _check_discount(discount: Any) -> float | None:
     return float(discount)
 
 
-def _prices(catalog: Any, external: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _prices(catalog: Any, base: Recommender, external: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if catalog is None or rows.size == 0:
         return np.full(rows.size, np.nan)
+    if isinstance(catalog, TierCatalog):  # the catalog aligned with the model: array look-ups
+        try:
+            return catalog_view(catalog, base).price[rows]
+        except KeyError:  # no item in common with the model: the catalog answers
+            pass
     if not hasattr(catalog, "price_of"):
         raise TypeError(
             "catalog must have price_of(items) (a TierCatalog or a TierCatalogProtocol), "
@@ -678,7 +684,7 @@ def _bundles(
     bundle = np.repeat(np.arange(1, k + 1, dtype=np.int64), size)
     is_anchor = np.zeros((k, size), dtype=bool)
     is_anchor[:, 0] = True
-    prices = _prices(catalog, external, rows)
+    prices = _prices(catalog, base, external, rows)
     total = np.repeat(prices.reshape(k, size).sum(axis=1), size)  # NaN when a price is unknown
     support_of = np.repeat(support, size)
     score_of = np.repeat(score, size)
