@@ -808,7 +808,8 @@ def _probability_path(
             kind[q, slot] = FROM_REPEAT
             sim_pos = sim_pos.copy()
             sim_pos[q, slot] = -1
-    because, together, lift = neighbour_evidence(table, sim_pos, ids)
+    # the explaining entries are the basket's items: their rows hold every explaining position
+    because, together, lift = neighbour_evidence(table, sim_pos, ids, sources=batch.rows)
     out.because[pos], out.together[pos], out.lift[pos] = because, together, lift
     out.kind[pos], out.repeat_count[pos], out.order_count[pos] = kind, repeat_count, order_count
     out.unit[pos] = _co_purchase_unit(scorer, table)

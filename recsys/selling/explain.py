@@ -35,10 +35,12 @@ __all__ = [
 FROM_BASKET, FROM_HISTORY, FROM_POPULARITY, FROM_REPEAT = 0, 1, 2, 3
 
 _item_user_cache: dict[int, tuple[weakref.ref, Any]] = {}
+#: At most this many explaining rows are searched directly in :func:`neighbour_evidence`.
+_FEW_SOURCES = 64
 
 
 def neighbour_evidence(
-    table: Any, sim_positions: np.ndarray, ids: np.ndarray
+    table: Any, sim_positions: np.ndarray, ids: np.ndarray, sources: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``because`` rows, co-purchase counts and lift from a neighbour table.
 
@@ -51,6 +53,11 @@ def neighbour_evidence(
         Position in ``table.indices`` of each result's explaining pair (``-1``: none).
     ids : numpy.ndarray of int
         The result items (rows), same shape.
+    sources : numpy.ndarray of int, optional
+        The rows whose neighbours may explain a result (a basket's items):
+        each position is then looked up among these few rows instead of the
+        whole table (a catalog-sized search).  Positions outside them are
+        looked up in the table as without.
 
     Returns
     -------
@@ -68,13 +75,23 @@ def neighbour_evidence(
     ...                         counts=np.array([3, 3]), item_support=np.array([4, 5]), n_rows=10)
     >>> [a.tolist() for a in neighbour_evidence(table, np.array([1, -1]), np.array([0, 1]))]
     [[1, -1], [3, 0], [1.5, nan]]
+    >>> neighbour_evidence(table, np.array([1, -1]), np.array([0, 1]), sources=np.array([1]))[0]
+    array([ 1, -1], dtype=int32)
     """
     pos = np.asarray(sim_positions, dtype=np.int64)
     has = pos >= 0
     safe = np.where(has, pos, 0)
-    because = np.where(has, np.searchsorted(table.indptr, safe, side="right") - 1, -1).astype(
-        np.int32
-    )
+    row = None
+    if sources is not None and 0 < sources.size <= _FEW_SOURCES:
+        rows = np.unique(np.asarray(sources, dtype=np.int64))  # rows in order: starts in order
+        starts, stops = table.indptr[rows], table.indptr[rows + 1]
+        k = np.maximum(np.searchsorted(starts, safe, side="right") - 1, 0)
+        inside = (safe >= starts[k]) & (safe < stops[k])
+        if inside[has].all():  # else a position outside them: the whole table is searched
+            row = rows[k]
+    if row is None:
+        row = np.searchsorted(table.indptr, safe, side="right") - 1
+    because = np.where(has, row, -1).astype(np.int32)
     counts = np.where(has, table.counts[safe] if len(table.counts) else 0, 0).astype(np.int64)
     support = table.item_support
     a = support[np.where(has, because, 0)].astype(np.float64)

@@ -339,9 +339,9 @@ def _affinity(
     q, src, dst = cand.q[pos], cand.src[pos], cand.dst[pos]
     n_items = len(scorer.item_ids_)
     users = user_rows[q]
-    if (
-        user_rows.size == 1 and users[0] >= 0
-    ):  # one known customer (a shop-front call): one scoring pass
+    if users[0] >= 0 and (
+        user_rows.size == 1 or (users == users[0]).all()
+    ):  # one known customer (a shop-front call, a slate's basket items): one scoring pass
         scores = scorer.score_rows(users[:1], dst)
         out[:] = np.asarray(scores, dtype=np.float64)[0]
         return np.where(np.isnan(out), -np.inf, out)
@@ -501,9 +501,10 @@ def _upgrade(
     user_rows = np.full(n_q, -1, dtype=np.int32)
     has_user = ~pd.isna(users)
     if has_user.any():
-        user_rows[has_user] = base.user_ids_.to_rows(
-            users[has_user]
-        )  # unknown users: KeyError naming them
+        known = users[has_user]
+        if known.size > 1 and (known == known[0]).all():  # one customer's items (a slate)
+            known = known[:1]  # a single look-up
+        user_rows[has_user] = base.user_ids_.to_rows(known)  # unknown users: KeyError naming them
     missing = pd.isna(items) & ~has_user
     if missing.any():
         raise ValueError(
@@ -556,6 +557,11 @@ def _upgrade(
         affinity = _affinity(base, user_rows, cand, np.arange(cand.q.size))
     if n_q == 1 and cand.q.size <= _FEW:  # a shop-front call: a handful of candidates
         score = _one_query_rank(affinity, cand.dst, base)
+    elif cand.q.size <= _FEW:  # a few queries (a slate's basket items): ranked query by query
+        score = np.empty(cand.q.size, dtype=np.float64)
+        bounds = np.flatnonzero(np.diff(cand.q)) + 1  # the candidates are query-sorted
+        for start, stop in zip([0, *bounds.tolist()], [*bounds.tolist(), cand.q.size], strict=True):
+            score[start:stop] = _one_query_rank(affinity[start:stop], cand.dst[start:stop], base)
     else:
         score = _pct_rank(_with_popularity_ties(affinity, cand.dst, base), cand.q)
     if affinity_weight < 1.0:  # the value-for-money blend (features of every candidate)

@@ -113,3 +113,42 @@ def test_one_query_rank_equals_the_batch_rank(seed: int, affinity: list[float]) 
         _with_popularity_ties(values, items, model), np.zeros(values.size, dtype=np.int64)
     )
     np.testing.assert_array_equal(_one_query_rank(values, items, model), expected)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 4))
+def test_a_few_queries_rank_as_the_batch_path(seed: int, n: int) -> None:
+    """Several items of one customer (a slate's basket) with few candidates are ranked query by
+    query and scored in one pass; the numbers are the general batch path's."""
+    import recsys.selling.upgrade as upgrade_module
+    from recsys.selling.rules import Rules
+
+    model, catalog, log = random_world(seed)
+    user = log["user"].iloc[0]
+    items = [i for i in dict.fromkeys(log["item"]) if i in catalog][:3]
+    if not items:
+        return
+    args = (
+        model,
+        catalog,
+        np.array(items, dtype=object),
+        np.array([user] * len(items), dtype=object),
+        None,
+        n,
+    )
+    kwargs = dict(
+        max_price_ratio=None,
+        max_tier_jump=None,
+        segment_price_caps=None,
+        rules=Rules(),
+        explain=True,
+        affinity_weight=1.0,
+        now=None,
+        num_threads=0,
+    )
+    fast, per_query = upgrade_module._upgrade(*args, **kwargs)
+    with mock.patch.object(upgrade_module, "_FEW", -1):  # every query count: the batch rank
+        general, general_per_query = upgrade_module._upgrade(*args, **kwargs)
+    np.testing.assert_array_equal(per_query, general_per_query)
+    for name in ("from_item", "item", "rank", "score", "reason"):
+        assert list(fast[name]) == list(general[name]), name
