@@ -476,6 +476,52 @@ def _pct_rank(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def _missing(values: np.ndarray) -> np.ndarray:
+    """Return ``pandas.isna(values)``, for one value without the array machinery.
+
+    Examples
+    --------
+    >>> _missing(np.array([None], dtype=object)).tolist()
+    [True]
+    >>> _missing(np.array(["a", None], dtype=object)).tolist()
+    [False, True]
+    """
+    if values.size == 1:
+        flag = pd.isna(values[0])
+        if isinstance(flag, (bool, np.bool_)):
+            return np.array([flag], dtype=bool)
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _within_limits(
+    cand: _Candidates,
+    view: CatalogView,
+    n_q: int,
+    segments: np.ndarray | None,
+    max_price_ratio: float | None,
+    max_tier_jump: int | None,
+    segment_price_caps: Mapping[Any, float] | None,
+) -> _Candidates:
+    """Return the candidates within the tier jump and the price caps (query's and segment's)."""
+    keep = np.ones(cand.q.size, dtype=bool)
+    if max_tier_jump is not None:
+        keep &= (view.step[cand.dst] - view.step[cand.src]) <= max_tier_jump
+    caps = np.full(n_q, np.inf if max_price_ratio is None else float(max_price_ratio))
+    if segment_price_caps:
+        seg_values = segments if segments is not None else np.full(n_q, None, dtype=object)
+        for i, seg in enumerate(seg_values.tolist()):
+            cap = segment_price_caps.get(seg) if seg is not None else None
+            if cap is not None:
+                caps[i] = min(caps[i], cap)
+    capped = np.isfinite(caps[cand.q])
+    if capped.any():
+        p_from, p_to = view.price[cand.src], view.price[cand.dst]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(p_to == p_from, 1.0, p_to / p_from)
+        keep &= ~capped | (np.isfinite(ratio) & (ratio <= caps[cand.q]))
+    return _Candidates(cand.q[keep], cand.src[keep], cand.dst[keep])
+
+
 def _upgrade(
     model: Recommender | SegmentedModel,
     catalog: TierCatalogProtocol,
@@ -499,13 +545,13 @@ def _upgrade(
         check_catalog(catalog, base)  # raises, listing them
     n_q = items.size
     user_rows = np.full(n_q, -1, dtype=np.int32)
-    has_user = ~pd.isna(users)
+    has_user = ~_missing(users)
     if has_user.any():
         known = users[has_user]
         if known.size > 1 and (known == known[0]).all():  # one customer's items (a slate)
             known = known[:1]  # a single look-up
         user_rows[has_user] = base.user_ids_.to_rows(known)  # unknown users: KeyError naming them
-    missing = pd.isna(items) & ~has_user
+    missing = _missing(items) & ~has_user
     if missing.any():
         raise ValueError(
             f"upgrade queries {np.flatnonzero(missing)[:MAX_SHOWN].tolist()} have neither an item "
@@ -516,23 +562,10 @@ def _upgrade(
     cand = _candidates(base, catalog, view, q, src)
 
     # ---- hard limits: tier jump and price caps
-    keep = np.ones(cand.q.size, dtype=bool)
-    if max_tier_jump is not None:
-        keep &= (view.step[cand.dst] - view.step[cand.src]) <= max_tier_jump
-    caps = np.full(n_q, np.inf if max_price_ratio is None else float(max_price_ratio))
-    if segment_price_caps:
-        seg_values = segments if segments is not None else np.full(n_q, None, dtype=object)
-        for i, seg in enumerate(seg_values.tolist()):
-            cap = segment_price_caps.get(seg) if seg is not None else None
-            if cap is not None:
-                caps[i] = min(caps[i], cap)
-    capped = np.isfinite(caps[cand.q])
-    if capped.any():
-        p_from, p_to = view.price[cand.src], view.price[cand.dst]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(p_to == p_from, 1.0, p_to / p_from)
-        keep &= ~capped | (np.isfinite(ratio) & (ratio <= caps[cand.q]))
-    cand = _Candidates(cand.q[keep], cand.src[keep], cand.dst[keep])
+    if max_tier_jump is not None or max_price_ratio is not None or segment_price_caps:
+        cand = _within_limits(
+            cand, view, n_q, segments, max_price_ratio, max_tier_jump, segment_price_caps
+        )
 
     # ---- scores
     _, external = item_lookup(base.item_ids_)
@@ -584,8 +617,11 @@ def _upgrade(
     constraints = compiled.constraints(
         n_q, user_rows=user_rows, users=users, segments=segments, now=now
     )
-    c_ip = np.zeros(n_q + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cand.q, minlength=n_q), out=c_ip[1:])
+    if n_q == 1:  # one query: its candidates
+        c_ip = np.array([0, cand.q.size], dtype=np.int64)
+    else:
+        c_ip = np.zeros(n_q + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cand.q, minlength=n_q), out=c_ip[1:])
     ids, top, taken = constrained_topn_candidates(
         c_ip,
         cand.dst.astype(np.int32),
