@@ -16,7 +16,7 @@ import numpy as np
 
 from recsys.core._scoring import combined, sorted_position
 
-__all__ = ["neighbour_item_scores"]
+__all__ = ["history_item_probabilities", "neighbour_item_scores"]
 
 
 #: Words of the wanted-id filter in :func:`_scores_kernel` (a power of two).
@@ -202,3 +202,211 @@ def _integers(values: object) -> np.ndarray:
     if arr.dtype in (np.int32, np.int64) and arr.flags.c_contiguous:
         return arr
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _history_kernel(
+    history,
+    support,
+    n_rows,
+    popular,
+    listed,
+    basket_prior,
+    repeat_items,
+    repeat_counts,
+    repeat_orders,
+    repeat_prior,
+    popularity,
+    repeat_scale,
+    sim_indptr,
+    sim_indices,
+    sim_data,
+    wanted,
+    out,
+):  # pragma: no cover - compiled
+    """Fill ``out`` (see :func:`history_item_probabilities`); False on a bad neighbour row."""
+    m = wanted.shape[0]
+    nnz = sim_indices.shape[0]
+    n_b = history.shape[0]
+    basket = np.zeros(m, dtype=np.float32)
+    direct = np.zeros(m, dtype=np.float32)
+    seen = np.zeros(_FILTER_WORDS, dtype=np.uint64)
+    for k in range(m):
+        x = np.uint64(wanted[k])
+        seen[(x >> np.uint64(6)) & np.uint64(_FILTER_WORDS - 1)] |= np.uint64(1) << (
+            x & np.uint64(63)
+        )
+    one = np.float32(1.0)
+    # the history's items (weight 1): the largest P(j | i) over them
+    for p in range(n_b):
+        i = history[p]
+        r0 = sim_indptr[i]
+        r1 = sim_indptr[i + 1]
+        if r0 < 0 or r1 < r0 or r1 > nnz:
+            return False
+        for r in range(r0, r1):
+            x = np.uint64(sim_indices[r])
+            if not (
+                seen[(x >> np.uint64(6)) & np.uint64(_FILTER_WORDS - 1)] >> (x & np.uint64(63))
+            ) & np.uint64(1):
+                continue
+            k = sorted_position(wanted, np.int64(sim_indices[r]))
+            if k >= 0:
+                contribution = one * sim_data[r]
+                if contribution > basket[k]:
+                    basket[k] = contribution
+    fewest = 0.0
+    if n_b > 0:
+        fewest = np.inf
+        for p in range(n_b):
+            fewest = min(fewest, np.float64(support[history[p]]))
+    denominator = np.float64(max(n_rows, 1))
+    # the popular items no history item lists: the basket prior, as direct entries
+    if n_b > 0 and basket_prior >= 0:
+        strength = basket_prior / max(fewest + basket_prior, 1e-12)
+        if strength > 0:
+            for t in range(popular.shape[0]):
+                covered = False
+                for p in range(n_b):
+                    if listed[history[p], t]:
+                        covered = True
+                        break
+                if covered:
+                    continue
+                item = popular[t]
+                w = np.float32(min(max(strength * support[item] / denominator, 0.0), 1.0))
+                k = sorted_position(wanted, np.int64(item))
+                if k >= 0:
+                    direct[k] = direct[k] + w - direct[k] * w
+    # the customer's own items: their repeat probability, as direct entries
+    for p in range(repeat_items.shape[0]):
+        j = repeat_items[p]
+        h = np.float64(repeat_counts[p])
+        w64 = repeat_scale * (h + repeat_prior * popularity[j]) / (repeat_orders + repeat_prior)
+        w = np.float32(min(max(w64, 0.0), 1.0))
+        k = sorted_position(wanted, np.int64(j))
+        if k >= 0:
+            direct[k] = direct[k] + w - direct[k] * w
+    for k in range(m):
+        out[k] = combined(basket[k], direct[k], True)
+    # wanted items without evidence, outside the history: their basket prior m p_j / (c(i) + m)
+    if n_b > 0 and basket_prior > 0:
+        at_fewest = basket_prior / max(fewest + basket_prior, 1e-12)
+        share = 1.0 / denominator
+        for k in range(m):
+            j = wanted[k]
+            if out[k] != 0 or support[j] <= 0:
+                continue
+            inside = False
+            for p in range(n_b):
+                if history[p] == j:
+                    inside = True
+                    break
+            if not inside:
+                out[k] = (at_fewest * share) * support[j]
+    return True
+
+
+def history_item_probabilities(
+    history: np.ndarray,
+    items: np.ndarray,
+    *,
+    sim_indptr: np.ndarray,
+    sim_indices: np.ndarray,
+    sim_data: np.ndarray,
+    item_support: np.ndarray,
+    n_rows: int,
+    popular: np.ndarray,
+    listed: np.ndarray,
+    basket_prior: float | None,
+    repeat_items: np.ndarray | None = None,
+    repeat_counts: np.ndarray | None = None,
+    repeat_orders: float = 0.0,
+    repeat_prior: float = 0.0,
+    popularity: np.ndarray | None = None,
+    repeat_scale: float = 1.0,
+) -> np.ndarray:
+    """One customer's probability of each wanted item joining their basket, in one pass.
+
+    The numbers of the basket-probability model's single-customer score (its
+    ``noisy_or`` neighbour queries through :func:`neighbour_item_scores`, then
+    the prior of the items without evidence), computed without building the
+    queries: the history's items bring ``max_i P(j | i)``; the popular items
+    no history item lists, the basket prior ``m p_j / (c + m)`` at the
+    history item with the fewest baskets ``c``; the customer's own items,
+    their repeat probability ``s (h + a p_j) / (n + a)``; the direct entries
+    combine by noisy-or with the neighbour evidence, in that order and in the
+    same float32 arithmetic; a wanted item with no evidence outside the
+    history gets its basket prior.
+
+    Parameters
+    ----------
+    history : numpy.ndarray of int
+        The customer's item rows (the "basket").
+    items : numpy.ndarray of int
+        The wanted item rows (any order, repeats allowed).
+    sim_indptr, sim_indices, sim_data : numpy.ndarray
+        The neighbour table and its conditional probabilities ``P(j | i)``.
+    item_support : numpy.ndarray of int
+        Baskets holding each item; ``n_rows`` baskets in all.
+    popular, listed : numpy.ndarray
+        The most popular items, and which of them each item lists (or is):
+        ``listed[i, t]``.
+    basket_prior : float or None
+        ``m`` (``None``: no prior).
+    repeat_items, repeat_counts : numpy.ndarray, optional
+        The customer's items and in how many of their ``repeat_orders``
+        orders each was; ``repeat_prior`` is ``a``, ``popularity`` the items'
+        ``p_j``, ``repeat_scale`` ``s`` (no repeat term without them).
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (len(items),)
+
+    Examples
+    --------
+    Item 0's neighbours are 1 (0.5) and 2 (0.25); a customer who bought item 0
+    once in two orders (``a = 1``, ``p_0 = 0.5``):
+
+    >>> sim = dict(sim_indptr=np.array([0, 2, 2, 2]), sim_indices=np.array([1, 2], np.int32),
+    ...            sim_data=np.array([0.5, 0.25], np.float32))
+    >>> history_item_probabilities(
+    ...     np.array([0]), np.array([2, 1, 0]), **sim, item_support=np.array([2, 2, 1]),
+    ...     n_rows=4, popular=np.zeros(0, np.int64), listed=np.zeros((3, 0), bool),
+    ...     basket_prior=None, repeat_items=np.array([0]), repeat_counts=np.array([1.0]),
+    ...     repeat_orders=2.0, repeat_prior=1.0, popularity=np.array([0.5, 0.5, 0.25])).tolist()
+    [0.25, 0.5, 0.5]
+    """
+    history = np.ascontiguousarray(history, dtype=np.int64)
+    wanted, column = _sorted_unique(np.asarray(items, dtype=np.int64).ravel())
+    n_items = np.asarray(sim_indptr).shape[0] - 1
+    if history.size and (history.min() < 0 or history.max() >= n_items):
+        raise ValueError(f"history must hold item rows in [0, {n_items})")
+    if wanted.size and (wanted[0] < 0 or wanted[-1] >= n_items):
+        raise ValueError(f"items must be item rows in [0, {n_items})")
+    if repeat_items is None or popularity is None or repeat_counts is None:
+        repeat_items = np.zeros(0, dtype=np.int64)
+        repeat_counts = np.zeros(0, dtype=np.float64)
+        popularity = np.zeros(1, dtype=np.float64)
+    out = np.zeros(wanted.size, dtype=np.float32)
+    if wanted.size and not _history_kernel(
+        history,
+        item_support,
+        int(n_rows),
+        np.asarray(popular, dtype=np.int64),
+        listed,
+        -1.0 if basket_prior is None else float(basket_prior),
+        np.asarray(repeat_items, dtype=np.int64),
+        repeat_counts,
+        float(repeat_orders),
+        float(repeat_prior),
+        np.asarray(popularity, dtype=np.float64),
+        float(repeat_scale),
+        _integers(sim_indptr),
+        _integers(sim_indices),
+        np.ascontiguousarray(sim_data, dtype=np.float32),
+        wanted,
+        out,
+    ):
+        raise ValueError("sim_indptr / sim_indices are not a valid CSR matrix over the items")
+    return out[column]

@@ -71,6 +71,7 @@ __all__ = [
     "calibrate",
     "conditional_probabilities",
     "durable_items",
+    "popular_listing",
     "probability_queries",
     "unlisted_prior",
     "user_basket_counts",
@@ -480,7 +481,7 @@ def _single_query(
     n_b = basket_rows.size
     rows, weights = [basket_rows], [np.ones(n_b)]
     if table is not None and basket_prior is not None and n_b:
-        top, _, listed = _popular_listing(table)
+        top, _, listed = popular_listing(table)
         fewest = float(table.item_support[basket_rows].min())
         strength = basket_prior / max(fewest + basket_prior, 1e-12)
         if strength > 0:
@@ -513,7 +514,7 @@ def _basket_prior_entries(
     basket_indptr: np.ndarray, basket_rows: np.ndarray, table: NeighbourTable, m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the basket prior of the popular items no basket item lists (query, item, p)."""
-    top, _, listed = _popular_listing(table)
+    top, _, listed = popular_listing(table)
     starts = basket_indptr[:-1][np.diff(basket_indptr) > 0]
     queries = np.flatnonzero(np.diff(basket_indptr) > 0)
     # per query: the basket item with the fewest baskets, and the popular items some item lists
@@ -527,12 +528,21 @@ def _basket_prior_entries(
     return queries[q], items, strength[q] * share
 
 
-def _popular_listing(table: NeighbourTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def popular_listing(table: NeighbourTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the popular items, their ranks, and which of them each item lists (or is).
 
     ``listed[i, r]`` tells whether the ``r``-th most popular item is item ``i``
     or one of its neighbours; cached per table (``n_items x``
     :data:`POPULAR_PRIOR_ITEMS` booleans).
+
+    Examples
+    --------
+    >>> t = NeighbourTable(indptr=np.array([0, 1, 1, 1]), indices=np.array([1], np.int32),
+    ...                    scores=np.ones(1, np.float32), counts=np.ones(1, np.int32),
+    ...                    item_support=np.array([1, 3, 2], np.int32), n_rows=4)
+    >>> top, rank, listed = popular_listing(t)
+    >>> top.tolist(), listed.astype(int).tolist()  # item 0 lists item 1 and is itself
+    ([1, 2, 0], [[1, 0, 1], [1, 0, 0], [0, 1, 0]])
     """
     hit = _LISTING_CACHE.get(table)
     if hit is not None:

@@ -20,7 +20,7 @@ from recsys.core.cooccurrence import (
     rp3beta_rows,
     top_k_per_row,
 )
-from recsys.core.neighbour_scores import neighbour_item_scores
+from recsys.core.neighbour_scores import history_item_probabilities, neighbour_item_scores
 from recsys.core.topn_neighbours import constrained_topn_neighbours
 from recsys.data.ids import IdMap
 from recsys.data.interactions import Interactions, as_interactions
@@ -38,6 +38,7 @@ from recsys.models.basket_probability import (
     FALLBACK_BASKET_PRIOR,
     calibrate,
     conditional_probabilities,
+    popular_listing,
     probability_queries,
     unlisted_prior,
     user_basket_counts,
@@ -916,8 +917,46 @@ class ItemItem(Recommender):
     def _score_users(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(user_rows, dtype=np.int64)
         h = self._history
+        if rows.size == 1 and self.conditional_probability_ is not None:
+            return self._one_customer_probabilities(int(rows[0]), item_rows)[None, :]
         indptr, take = row_positions(h.indptr, rows)
         return self._item_scores(indptr, h.indices[take], h.data[take], rows, item_rows)
+
+    def _one_customer_probabilities(self, user: int, item_rows: np.ndarray) -> np.ndarray:
+        """:meth:`_item_scores` of one known customer, in one kernel pass (an upgrade's call).
+
+        The same numbers as the queries of :meth:`basket_probability_queries`
+        scored by :func:`~recsys.core.neighbour_scores.neighbour_item_scores`
+        and completed by :func:`~recsys.models.basket_probability.unlisted_prior`
+        (tested to the bit), without building the queries.
+        """
+        h, table = self._history, self.neighbours_
+        assert self.conditional_probability_ is not None and self.basket_prior_ is not None
+        top, _, listed = popular_listing(table)
+        repeat: dict[str, Any] = {}
+        if self._repeat_counts is not None and self.repeat_prior_ is not None:
+            counts, n_baskets, popularity = self._repeat_counts
+            lo, hi = counts.indptr[user], counts.indptr[user + 1]
+            repeat = dict(
+                repeat_items=counts.indices[lo:hi],
+                repeat_counts=counts.data[lo:hi],
+                repeat_orders=float(n_baskets[user]),
+                repeat_prior=float(self.repeat_prior_),
+                popularity=popularity,
+            )
+        return history_item_probabilities(
+            h.indices[h.indptr[user] : h.indptr[user + 1]],
+            item_rows,
+            sim_indptr=table.indptr,
+            sim_indices=table.indices,
+            sim_data=self.conditional_probability_,
+            item_support=table.item_support,
+            n_rows=table.n_rows,
+            popular=top,
+            listed=listed,
+            basket_prior=self.basket_prior_,
+            **repeat,
+        )
 
     def _score_histories(self, histories: sp.csr_matrix, item_rows: np.ndarray) -> np.ndarray:
         H = self._prepare(histories)
