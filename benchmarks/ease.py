@@ -31,8 +31,9 @@ Parts
     and cross-sell combines them with the basket's scores, letting owned items
     back by default; the rows "without repeat term" drop it after the fit (the
     library before: owned items excluded, the history blended in at 0.1).
-    ``EASE()`` defaults, ``EASE(l2=50)``, ``EASE(rows="users")``, ``ALS()``
-    defaults against ``ItemItem()`` defaults.  A second table shows the λ
+    ``EASE()`` defaults, ``EASE(l2=50)``, ``EASE(rows="users")``,
+    ``EASE(half_life_days=365)``, ``ALS()`` defaults against ``ItemItem()``
+    defaults.  A second table shows the λ
     search of the ``EASE()`` defaults model on its training invoices: every λ
     tried, the NDCG@10/HR@10 of the served score (basket score with the
     customer's repeat term, at the best scale) and of the basket score alone.
@@ -44,6 +45,15 @@ Parts
     ``EASE()`` defaults, ``EASE(l2=...)`` at half and twice its λ (their
     repeat-term scale calibrated in-sample, see ``EASE._refit_scorer``),
     ``ItemItem()``; and the λ search of ``EASE()``.
+``recency``
+    ``EASE(half_life_days=h)`` (baskets weighted by ``0.5 ** (age / h)`` in
+    the Gramian) inside issue 17's training period only, on three windows:
+    train before 2011-07-15 / test until 2011-10-01 (the validation split
+    above), train before 2011-05-01 / test until 2011-07-15, and train
+    before 2011-09-01 / test September.  Each half-life with ``l2="auto"``
+    (λ and the repeat term's scale chosen by the model), and at fixed λ =
+    13.6 and 27.3 with the repeat term's scale set to 1 (so only the decay
+    differs); HR@10 with the customer and anonymous.
 ``baskets``
     Groceries and the Complete Journey sample, the split of
     :mod:`benchmarks.cross_sell` (the last sixth of the time span is test):
@@ -93,6 +103,7 @@ PARTS = [
     "movielens",
     "online-retail",
     "online-retail-validation",
+    "recency",
     "baskets",
     "fit-time",
     "sparse",
@@ -276,6 +287,7 @@ def online_retail(threads: int, seeds: int) -> tuple[pd.DataFrame, pd.DataFrame]
             ("EASE() without repeat term", EASE(num_threads=threads)),
             ("EASE(l2=50)", EASE(l2=50.0, num_threads=threads)),
             ("EASE(rows='users')", EASE(rows="users", num_threads=threads)),
+            ("EASE(half_life_days=365)", EASE(half_life_days=365.0, num_threads=threads)),
             ("ItemItem() defaults", recsys.ItemItem(num_threads=threads)),
             ("ALS() defaults", recsys.ALS(random_state=0, num_threads=threads)),
             ("ALS() without repeat term", recsys.ALS(random_state=0, num_threads=threads)),
@@ -305,9 +317,79 @@ def online_retail_validation(threads: int, seeds: int) -> tuple[pd.DataFrame, pd
         (f"EASE(l2={f:g} × auto λ)", EASE(l2=f * defaults.l2_, num_threads=threads))
         for f in (0.5, 2.0)
     ]
+    more.append(("EASE(half_life_days=365)", EASE(half_life_days=365.0, num_threads=threads)))
     more.append(("ItemItem() defaults", recsys.ItemItem(num_threads=threads)))
     rows = pd.concat([rows, cross_sell_rows(split, more, ("user", "anonymous"))], ignore_index=True)
     return rows, search_table(defaults)
+
+
+#: ``recency``'s windows inside issue 17's training period: (name, train before, test until).
+RECENCY_WINDOWS = (
+    ("train < 2011-07-15, test to 2011-10-01", ONLINE_RETAIL_VALIDATION_CUT, ONLINE_RETAIL_CUT),
+    (
+        "train < 2011-05-01, test to 2011-07-15",
+        pd.Timestamp("2011-05-01"),
+        ONLINE_RETAIL_VALIDATION_CUT,
+    ),
+    ("train < 2011-09-01, test September", pd.Timestamp("2011-09-01"), ONLINE_RETAIL_CUT),
+)
+RECENCY_HALF_LIVES: tuple[float | None, ...] = (None, 30.0, 60.0, 90.0, 180.0, 365.0, 730.0)
+RECENCY_FIXED_L2 = (13.6, 27.3)
+
+
+def recency(threads: int, seeds: int) -> pd.DataFrame:
+    """HR@10 of EASE on time-decayed basket rows per half-life, on :data:`RECENCY_WINDOWS`.
+
+    Only invoices before 2011-10-01 are read.
+
+    ``l2="auto"``: λ and the repeat term's scale as the model chooses them
+    (``λ`` and ``scale`` columns).  Fixed λ: the repeat term's scale is set to
+    1 after the fit (a fixed λ would otherwise calibrate it in-sample), so
+    the rows of one λ differ only by the decay.
+    """
+    import dataclasses
+
+    log = load_log("online-retail")
+    start = log.groupby("basket")["time"].transform("min")
+    out = []
+    for name, cut, end in RECENCY_WINDOWS:
+        split = split_at(log[start < end].reset_index(drop=True), name, cut, seeds)
+        data = recsys.Interactions.from_pandas(
+            split.train, user_col="user", item_col="item", basket_col="basket", time_col="time"
+        )
+        for half_life in RECENCY_HALF_LIVES:
+            for l2 in ("auto", *RECENCY_FIXED_L2):
+                model = EASE(l2=l2, half_life_days=half_life, num_threads=threads).fit(data)
+                if l2 != "auto" and model.repeat_purchases_ is not None:
+                    model.repeat_purchases_ = dataclasses.replace(
+                        model.repeat_purchases_, scale=1.0
+                    )
+                row: dict[str, Any] = {
+                    "window": name,
+                    "test invoices": split.n_baskets,
+                    "half-life d": "none" if half_life is None else f"{half_life:g}",
+                    "l2": l2,
+                    "λ": model.l2_,
+                    "scale": (
+                        model.repeat_purchases_.scale if model.repeat_purchases_ else float("nan")
+                    ),
+                }
+                for call in ("user", "anonymous"):
+                    result = Result("EASE", "ours")
+                    for s, hidden in enumerate(split.hidden):
+                        result.add(
+                            ours_recs(model, split.queries[s], CALLS[call], explain=False), hidden
+                        )
+                    row[f"HR@10 {call}"] = float(np.mean(result.hr))
+                out.append(row)
+                print(f"  recency {name} h={half_life} l2={l2}: {row}", flush=True)
+    table = pd.DataFrame(out)
+    # the paired difference to no decay at the same window and l2 setting
+    base = table[table["half-life d"] == "none"].set_index(["window", "l2"])
+    for call in ("user", "anonymous"):
+        ref = base[f"HR@10 {call}"].reindex(pd.MultiIndex.from_frame(table[["window", "l2"]]))
+        table[f"Δ {call}"] = table[f"HR@10 {call}"].to_numpy() - ref.to_numpy()
+    return table
 
 
 def search_table(model: EASE) -> pd.DataFrame:
@@ -605,6 +687,13 @@ def main(argv: list[str] | None = None) -> None:
             args.markdown,
         )
         show("EASE() defaults there: the λ search", search, args.markdown)
+    if "recency" in parts:
+        show(
+            "EASE on time-decayed basket rows (half_life_days) inside the training period: "
+            f"Online Retail invoices before 2011-10-01, three windows x {args.seeds} draws",
+            recency(args.threads, args.seeds),
+            args.markdown,
+        )
     if "baskets" in parts:
         show(
             "Cross-sell on EASE: Groceries and Complete Journey (last sixth of the time span)",

@@ -685,6 +685,12 @@ def fit_ease(
             "sparse form) is not supported; fit it locally, "
             "EASE(density=...).fit(Interactions.from_pandas(...)), or use density=None"
         )
+    if model.half_life_days is not None:
+        raise ValueError(
+            f"fit_ease sums the Gramian of undecayed rows on Spark: half_life_days="
+            f"{model.half_life_days!r} is not supported; fit it locally, "
+            "EASE(half_life_days=...).fit(Interactions.from_pandas(...)), or use None"
+        )
     if model.rows == "baskets" and basket_col is None:
         raise ValueError(
             "rows='baskets' needs interactions with baskets: pass basket_col=..., "
