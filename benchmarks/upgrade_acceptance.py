@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -325,17 +326,7 @@ def recency_table(
         )
     for life in MODEL_HALF_LIVES:
         model = recsys.Popularity(half_life_days=life).fit(data)
-        recs = recommend_upgrade_batch(
-            model,
-            split.catalog.restrict_to(model.item_ids_.external_ids),
-            pd.DataFrame({"user": users}),
-            n=N_OFFERS,
-            item_col=None,
-            user_col="user",
-            query_col="user",
-            explain=False,
-        )
-        offers = recs.groupby("user")["item"].agg(list).to_dict()
+        offers = household_offers(model, split, users)
         rows.append(
             (f"recommend_upgrade(Popularity(half_life_days={life}))", hit_rate(offers, bought_up))
         )
@@ -353,6 +344,24 @@ def recency_table(
     table = pd.DataFrame(rows, columns=["method", "HR@3"])
     table["vs best baseline"] = table["HR@3"] / best_baseline
     return table
+
+
+def household_offers(
+    model: Any, split: UpgradeSplit, users: Any, affinity_weight: float = DEFAULT_AFFINITY_WEIGHT
+) -> dict[Any, list[Any]]:
+    """Return each household's ``N_OFFERS`` household-wide upgrades (the batch call)."""
+    recs = recommend_upgrade_batch(
+        model,
+        split.catalog.restrict_to(model.item_ids_.external_ids),
+        pd.DataFrame({"user": users}),
+        n=N_OFFERS,
+        item_col=None,
+        user_col="user",
+        query_col="user",
+        explain=False,
+        affinity_weight=affinity_weight,
+    )
+    return recs.groupby("user")["item"].agg(list).to_dict()
 
 
 def hit_rate(offers: dict[str, list[str]], bought_up: dict[str, set[str]]) -> float:
@@ -400,18 +409,7 @@ def run(
     for name, model in models.items():
         started = time.perf_counter()
         model.fit(data)
-        recs = recommend_upgrade_batch(
-            model,
-            split.catalog.restrict_to(model.item_ids_.external_ids),
-            pd.DataFrame({"user": users}),
-            n=N_OFFERS,
-            item_col=None,
-            user_col="user",
-            query_col="user",
-            explain=False,
-            affinity_weight=affinity_weight,
-        )
-        offers = recs.groupby("user")["item"].agg(list).to_dict()
+        offers = household_offers(model, split, users, affinity_weight=affinity_weight)
         seconds = time.perf_counter() - started
         rows.append({"method": name, "HR@3": hit_rate(offers, bought_up), "seconds": seconds})
         if pairs is None:
