@@ -103,3 +103,26 @@ def test_ids_that_share_a_filter_bit_are_told_apart(data, n_items: int, combine:
         **args,
     )
     np.testing.assert_array_equal(big, small)
+
+
+def test_history_probabilities_refuse_rows_outside_the_table() -> None:
+    from recsys.core.neighbour_scores import history_item_probabilities
+
+    table = dict(
+        sim_indptr=np.array([0, 1, 1]),
+        sim_indices=np.array([1], np.int32),
+        sim_data=np.array([0.5], np.float32),
+        item_support=np.array([2, 1]),
+        n_rows=3,
+        popular=np.zeros(0, np.int64),
+        listed=np.zeros((2, 0), bool),
+        basket_prior=1.0,
+    )
+    assert history_item_probabilities(np.array([0]), np.array([1]), **table).tolist() == [0.5]
+    with pytest.raises(ValueError, match="items must be item rows"):
+        history_item_probabilities(np.array([0]), np.array([2]), **table)
+    with pytest.raises(ValueError, match="history must hold item rows"):
+        history_item_probabilities(np.array([-1]), np.array([1]), **table)
+    bad = dict(table, sim_indptr=np.array([0, 5, 1]))  # row 0 runs past the end
+    with pytest.raises(ValueError, match="not a valid CSR"):
+        history_item_probabilities(np.array([0]), np.array([1]), **bad)
