@@ -489,9 +489,10 @@ def _bundles(
     assert got.reason is not None
     bounds = np.flatnonzero(np.diff(got.bundle)) + 1
     starts, stops = [0, *bounds.tolist()], [*bounds.tolist(), len(got)]
+    prices = catalog.prices(got.item.tolist())  # every row's item, asked once
     for start, stop in zip(starts, stops, strict=True):
         added = got.item[start + 1 : stop].tolist()  # the anchor comes first
-        step = float(catalog.prices(added).sum())  # NaN when a price is unknown
+        step = float(prices[start + 1 : stop].sum())  # NaN when a price is unknown
         if cap is not None and step > cap:
             continue
         yield _Offer(
